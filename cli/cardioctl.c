@@ -49,6 +49,9 @@ struct subcommand {
 
 static const struct subcommand *find_subcommand(const char *name);
 
+/* cardiod's default when a profile gives neither hr_max nor age (daemon/config.h). */
+#define ANALYZE_DEFAULT_AGE 40
+
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
@@ -271,7 +274,9 @@ static void print_summary(const char *name, const struct cd_engine *e)
 	printf("%s: %zu valid samples\n", name, tot->samples);
 	printf("Profile      HRmax %s bpm (%s), HRrest %s bpm, %s\n",
 	       fmt_num(p->hr_max, a, sizeof(a)),
-	       p->hr_max_source == CD_HR_MAX_AGE ? "from age" : "configured",
+	       p->hr_max_source == CD_HR_MAX_CONFIGURED ? "configured"
+	       : strcmp(p->name, "default") == 0 ? "from the default age 40: give --hr-max or --age"
+						  : "from age",
 	       fmt_num(p->hr_rest, b, sizeof(b)), cd_sex_to_string(p->sex));
 	print_model(p);
 	if (tot->samples == 0) {
@@ -339,7 +344,7 @@ static void help_analyze(FILE *f)
 	cd_engine_config_init(&c);
 	cd_profile_init(&p);
 	fprintf(f,
-		"Usage: cardioctl analyze FILE.csv (--hr-max N | --age N) [OPTIONS]\n"
+		"Usage: cardioctl analyze FILE.csv [--hr-max N | --age N] [OPTIONS]\n"
 		"\n"
 		"Run the metrics engine offline on a CSV file of samples and print a summary\n"
 		"of the session: duration, heart rate, time in each zone, intensity minutes,\n"
@@ -347,7 +352,7 @@ static void help_analyze(FILE *f)
 		"The file has the header t_s,bpm,rr_ms,contact (as 'cardioctl export' and\n"
 		"GET /sessions/ID/samples?format=csv write it); '-' reads standard input.\n"
 		"\n"
-		"Profile (one of --hr-max and --age is required):\n"
+		"Profile (without --hr-max or --age, age 40 is assumed, as cardiod does):\n"
 		"      --hr-max N         maximum heart rate in bpm (60..260)\n"
 		"      --age N            age in years; hr_max = 208 - 0.7 x age (Tanaka)\n"
 		"      --hr-rest N        resting heart rate in bpm (default %g)\n"
@@ -521,8 +526,11 @@ static int parse_analyze(int argc, char *argv[], struct analyze_args *a)
 
 	if (!isnan(hr_max) && !isnan(age))
 		return usage_error("--hr-max and --age are mutually exclusive");
-	if (isnan(hr_max) && isnan(age))
-		return usage_error("analyze: --hr-max N or --age N is required");
+	/* Neither: the daemon's default profile (age 40), said in the summary. */
+	if (isnan(hr_max) && isnan(age)) {
+		age = ANALYZE_DEFAULT_AGE;
+		snprintf(a->profile.name, sizeof(a->profile.name), "default");
+	}
 	if (!isnan(hr_max) && cd_profile_set_hr_max(&a->profile, hr_max) < 0)
 		return usage_error("--hr-max: must be between 60 and 260 bpm, got %g", hr_max);
 	if (!isnan(age) && cd_profile_set_age(&a->profile, age) < 0)

@@ -209,7 +209,6 @@ def test_errors():
         (a + ["--hr-max", "nan"], "--hr-max: not a number"),
         (a + ["--hr-max", "500"], "--hr-max: must be between 60 and 260"),
         (a + ["--hr-max", "180", "--age", "30"], "mutually exclusive"),
-        (a, "--hr-max N or --age N is required"),
         (a + ["--age", "0"], "--age: must be a positive number"),
         (a + ["--age", "300"], "--age: must be between"),
         (a + ["--hr-max", "140", "--hr-rest", "145"], "hr_rest must be below hr_max"),
