@@ -1,0 +1,747 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libmicrohttpd in the "external select" model on sd-event (ECOSYSTEM
+ * §3.3): MHD_USE_EPOLL without internal threads; MHD's epoll fd is an IO
+ * source, and a one-shot CLOCK_MONOTONIC timer is re-armed from
+ * MHD_get_timeout() after every MHD_run().  Everything runs on the loop's
+ * thread, so the ops are called without locks.
+ *
+ * All decisions about a request are in http-parse.c; this file collects
+ * what MHD parsed, calls it, calls the ops and writes the answer.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "http-parse.h"
+#include "http.h"
+#include "log.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
+
+struct cd_http {
+	sd_event *event;
+	struct MHD_Daemon *mhd;
+	sd_event_source *io;    /* MHD's epoll fd */
+	sd_event_source *timer; /* MHD_get_timeout(), one-shot */
+	const struct cd_http_ops *ops;
+	void *userdata;
+	size_t max_body;
+	uint16_t port;
+	uint64_t cache_usec;
+	/*
+	 * Answers to GET /session and /devices, shared by every connection
+	 * until invalidated or expired: MHD responses are reference counted,
+	 * so one in flight outlives its eviction here.
+	 */
+	struct cache_entry {
+		struct MHD_Response *resp;
+		uint64_t expires; /* CLOCK_MONOTONIC µs */
+	} cache[_CD_ROUTE_MAX];
+};
+
+/* Per request: created by the URI log callback, freed on completion. */
+struct request {
+	char *target; /* the raw request-target, before MHD decodes it */
+	bool checked; /* headers accepted; collecting the body */
+	bool too_large;
+	bool answered; /* a response is queued: ignore the rest of any body */
+	struct cd_http_match match;
+	char *body;
+	size_t body_len;
+	size_t discarded; /* bytes of an oversize body thrown away */
+};
+
+void cd_http_config_init(struct cd_http_config *c)
+{
+	*c = (struct cd_http_config){
+		.listen = "127.0.0.1:8080",
+		.listen_fd = -1,
+		.max_connections = 64,
+		.per_ip_connections = 16,
+		.timeout_s = 10,
+		.max_body = 4096,
+		.memory_limit = 32 * 1024,
+		.cache_ms = 100,
+	};
+}
+
+uint16_t cd_http_port(const struct cd_http *h)
+{
+	return h->port;
+}
+
+static void request_free(struct request *r)
+{
+	if (!r)
+		return;
+	free(r->target);
+	free(r->body);
+	free(r);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct request *r = calloc(1, sizeof(*r));
+
+	/* NULL (OOM) makes on_request refuse the connection. */
+	if (r && !(r->target = strdup(uri))) {
+		free(r);
+		r = NULL;
+	}
+	return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	request_free(*req_cls);
+	*req_cls = NULL;
+}
+
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[256];
+	size_t n;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	/* Connection-limit and timeout chatter; debug, or an attack floods the journal. */
+	log_debug("microhttpd: %s", buf);
+}
+
+static enum MHD_Result add_headers(struct MHD_Response *resp, const char *content_type,
+				   const char *allow)
+{
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
+	    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") != MHD_YES ||
+	    (allow && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES))
+		return MHD_NO;
+	return MHD_YES;
+}
+
+/* A response for buf (malloc'd, consumed), with our headers; NULL on OOM. */
+static struct MHD_Response *make_response(char *buf, size_t len, const char *content_type,
+					  const char *allow)
+{
+	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(buf);
+		return NULL;
+	}
+	if (add_headers(resp, content_type, allow) != MHD_YES) {
+		MHD_destroy_response(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+static struct MHD_Response *make_json_response(const cJSON *j, const char *allow)
+{
+	char *s = cJSON_PrintUnformatted(j), *t;
+	size_t n;
+
+	if (!s)
+		return NULL;
+	/* A trailing newline, so `curl localhost:8080/session` ends its line. */
+	n = strlen(s);
+	t = realloc(s, n + 2);
+	if (!t) {
+		free(s);
+		return NULL;
+	}
+	t[n++] = '\n';
+	t[n] = '\0';
+	return make_response(t, n, "application/json; charset=utf-8", allow);
+}
+
+/* Queue resp and drop our reference (MHD keeps its own while sending). */
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp)
+{
+	enum MHD_Result r;
+
+	if (!resp)
+		return MHD_NO;
+	r = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result respond_buffer(struct MHD_Connection *c, unsigned status, char *buf,
+				      size_t len, const char *content_type, const char *allow)
+{
+	return queue(c, status, make_response(buf, len, content_type, allow));
+}
+
+static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, const cJSON *j,
+				    const char *allow)
+{
+	return queue(c, status, make_json_response(j, allow));
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, const struct cd_http_error *e)
+{
+	_cleanup_(cJSON_Deletep) cJSON *root = cJSON_CreateObject();
+	cJSON *err;
+
+	if (!root || !(err = cJSON_AddObjectToObject(root, "error")) ||
+	    !cJSON_AddStringToObject(err, "code", e->code) ||
+	    !cJSON_AddStringToObject(err, "message", e->message))
+		return MHD_NO;
+	log_debug("HTTP %u %s", e->status, e->code);
+	return respond_json(c, e->status, root, e->allow);
+}
+
+static enum MHD_Result respond_simple_error(struct MHD_Connection *c, unsigned status,
+					    const char *code, const char *message)
+{
+	return respond_error(c, &(struct cd_http_error){ status, code, message, NULL });
+}
+
+/* Map an ops failure (http.h: CD_HTTP_E*) to a status. */
+static enum MHD_Result respond_ops_error(struct MHD_Connection *c, enum cd_http_route route, int r)
+{
+	switch (r) {
+	case CD_HTTP_ENOENT:
+		if (route == CD_ROUTE_SESSION)
+			return respond_simple_error(c, 404, "not_found", "no session recorded yet");
+		if (route == CD_ROUTE_SESSION_START || route == CD_ROUTE_SESSION_STOP)
+			return respond_simple_error(c, 404, "not_found", "no such device");
+		return respond_simple_error(c, 404, "not_found", "no such session");
+	case CD_HTTP_EINVAL:
+		return respond_simple_error(c, 400, "bad_request", "invalid argument");
+	case CD_HTTP_ENOTACTIVE:
+		return respond_simple_error(c, 409, "no_active_session", "no active session to stop");
+	default:
+		log_warning_errno(r, "HTTP %s failed: %m", cd_http_route_to_string(route));
+		return respond_simple_error(c, 500, "internal_error", "internal error");
+	}
+}
+
+static enum MHD_Result respond_sessions(struct cd_http *h, struct MHD_Connection *c,
+					const struct cd_http_match *m)
+{
+	_cleanup_(cJSON_Deletep) cJSON *root = NULL, *list = NULL;
+	uint64_t next = 0;
+	char buf[32];
+	int r;
+
+	r = h->ops->sessions(h->userdata, m->limit, m->before_us, m->since_us, &list, &next);
+	if (r < 0)
+		return respond_ops_error(c, m->route, r);
+	if (!list || !cJSON_IsArray(list))
+		return respond_ops_error(c, m->route, -EIO);
+	root = cJSON_CreateObject();
+	if (!root)
+		return MHD_NO;
+	cJSON_AddItemToObject(root, "sessions", TAKE_PTR(list));
+	if (next == 0 || cd_http_format_time(next, buf, sizeof(buf)) < 0) {
+		if (!cJSON_AddNullToObject(root, "next_before"))
+			return MHD_NO;
+	} else if (!cJSON_AddStringToObject(root, "next_before", buf))
+		return MHD_NO;
+	return respond_json(c, 200, root, NULL);
+}
+
+static enum MHD_Result respond_csv(struct cd_http *h, struct MHD_Connection *c,
+				   const struct cd_http_match *m)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int r;
+
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return MHD_NO;
+	r = h->ops->samples(h->userdata, m->id, true, f, NULL);
+	if (fclose(f) != 0 && r >= 0)
+		r = -ENOMEM;
+	if (r < 0)
+		return respond_ops_error(c, m->route, r);
+	return respond_buffer(c, 200, TAKE_PTR(buf), len, "text/csv; charset=utf-8", NULL);
+}
+
+/* Wrap an array from the ops as {"key": […]}, so every answer is an extensible object. */
+
+
+static enum MHD_Result respond_object(struct MHD_Connection *c, enum cd_http_route route, int r,
+				      cJSON *object)
+{
+	_cleanup_(cJSON_Deletep) cJSON *j = object;
+
+	if (r < 0)
+		return respond_ops_error(c, route, r);
+	if (!j)
+		return respond_ops_error(c, route, -EIO);
+	return respond_json(c, 200, j, NULL);
+}
+
+void cd_http_invalidate(struct cd_http *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(h->cache); i++)
+		if (h->cache[i].resp) {
+			MHD_destroy_response(h->cache[i].resp);
+			h->cache[i].resp = NULL;
+		}
+}
+
+static bool route_cacheable(enum cd_http_route r)
+{
+	return r == CD_ROUTE_SESSION || r == CD_ROUTE_DEVICES;
+}
+
+/* The cached answer for m, or NULL. */
+static struct MHD_Response *cache_get(struct cd_http *h, const struct cd_http_match *m)
+{
+	struct cache_entry *e = &h->cache[m->route];
+	uint64_t now;
+
+	if (!h->cache_usec || !route_cacheable(m->route) || !e->resp)
+		return NULL;
+	if (sd_event_now(h->event, CLOCK_MONOTONIC, &now) < 0 || now >= e->expires) {
+		MHD_destroy_response(e->resp);
+		e->resp = NULL;
+		return NULL;
+	}
+	return e->resp;
+}
+
+/* Answer 200 with j; keep the response in the cache when the route allows. */
+static enum MHD_Result respond_cacheable(struct cd_http *h, struct MHD_Connection *c,
+					 const struct cd_http_match *m, const cJSON *j)
+{
+	struct MHD_Response *resp = make_json_response(j, NULL);
+	struct cache_entry *e = &h->cache[m->route];
+	enum MHD_Result r;
+	uint64_t now;
+
+	if (!resp)
+		return MHD_NO;
+	r = MHD_queue_response(c, 200, resp);
+	if (r != MHD_YES || !h->cache_usec || !route_cacheable(m->route) ||
+	    sd_event_now(h->event, CLOCK_MONOTONIC, &now) < 0) {
+		MHD_destroy_response(resp);
+		return r;
+	}
+	if (e->resp)
+		MHD_destroy_response(e->resp);
+	*e = (struct cache_entry){ .resp = resp, .expires = now + h->cache_usec };
+	return r;
+}
+
+static enum MHD_Result respond_object_cached(struct cd_http *h, struct MHD_Connection *c,
+					     const struct cd_http_match *m, int r, cJSON *object)
+{
+	_cleanup_(cJSON_Deletep) cJSON *j = object;
+
+	if (r < 0)
+		return respond_ops_error(c, m->route, r);
+	if (!j)
+		return respond_ops_error(c, m->route, -EIO);
+	return respond_cacheable(h, c, m, j);
+}
+
+static enum MHD_Result respond_wrapped(struct cd_http *h, struct MHD_Connection *c,
+				       const struct cd_http_match *m, int r, const char *key,
+				       cJSON *array)
+{
+	_cleanup_(cJSON_Deletep) cJSON *list = array, *root = NULL;
+
+	if (r < 0)
+		return respond_ops_error(c, m->route, r);
+	if (!list || !cJSON_IsArray(list))
+		return respond_ops_error(c, m->route, -EIO);
+	root = cJSON_CreateObject();
+	if (!root)
+		return MHD_NO;
+	cJSON_AddItemToObject(root, key, TAKE_PTR(list));
+	return respond_cacheable(h, c, m, root);
+}
+
+static enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c,
+				const struct cd_http_match *m, const struct cd_http_body *body)
+{
+	const struct cd_http_ops *ops = h->ops;
+	struct MHD_Response *cached;
+	cJSON *j = NULL;
+	int r;
+
+	cached = cache_get(h, m);
+	if (cached)
+		return MHD_queue_response(c, 200, cached);
+
+	switch (m->route) {
+	case CD_ROUTE_SESSION:
+		if (!ops->session)
+			break;
+		r = ops->session(h->userdata, 0, &j);
+		return respond_object_cached(h, c, m, r, j);
+	case CD_ROUTE_SESSION_ID:
+		if (!ops->session)
+			break;
+		r = ops->session(h->userdata, m->id, &j);
+		return respond_object(c, m->route, r, j);
+	case CD_ROUTE_SESSIONS:
+		if (!ops->sessions)
+			break;
+		return respond_sessions(h, c, m);
+	case CD_ROUTE_SESSION_SAMPLES:
+		if (!ops->samples)
+			break;
+		if (m->csv)
+			return respond_csv(h, c, m);
+		r = ops->samples(h->userdata, m->id, false, NULL, &j);
+		return respond_wrapped(h, c, m, r, "samples", j);
+	case CD_ROUTE_DEVICES:
+		if (!ops->devices)
+			break;
+		r = ops->devices(h->userdata, &j);
+		return respond_wrapped(h, c, m, r, "devices", j);
+	case CD_ROUTE_SESSION_START:
+		if (!ops->start)
+			break;
+		r = ops->start(h->userdata, body->device, body->kind, &j);
+		cd_http_invalidate(h);
+		return respond_object(c, m->route, r, j);
+	case CD_ROUTE_SESSION_STOP:
+		if (!ops->stop)
+			break;
+		r = ops->stop(h->userdata, body->device, &j);
+		cd_http_invalidate(h);
+		return respond_object(c, m->route, r, j);
+	case CD_ROUTE_HEALTHZ:
+		if (!ops->health)
+			break;
+		r = ops->health(h->userdata, &j);
+		return respond_object(c, m->route, r, j);
+	case _CD_ROUTE_MAX:
+	case _CD_ROUTE_INVALID:
+		break;
+	}
+	return respond_simple_error(c, 501, "not_implemented", "not implemented");
+}
+
+/* What http-parse needs from the headers; repeated ones are counted. */
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				      const char *value)
+{
+	struct cd_http_request *req = cls;
+
+	if (!value)
+		value = "";
+	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+		if (req->n_host++ == 0)
+			req->host = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_ORIGIN) == 0) {
+		if (req->n_origin++ == 0)
+			req->origin = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE) == 0) {
+		if (req->n_content_type++ == 0)
+			req->content_type = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		/* MHD has validated it already; saturate rather than wrap. */
+		uint64_t v = 0;
+		for (const char *p = value; *p >= '0' && *p <= '9'; p++)
+			v = v > UINT64_MAX / 10 - 1 ? UINT64_MAX : v * 10 + (uint64_t)(*p - '0');
+		req->has_content_length = true;
+		req->content_length = v;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		req->chunked = true;
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **req_cls)
+{
+	struct cd_http *h = cls;
+	struct request *r = *req_cls;
+	_cleanup_(cd_http_body_done) struct cd_http_body body = {};
+	struct cd_http_error err;
+	unsigned status;
+
+	if (!r)
+		return MHD_NO; /* OOM in on_uri: drop the connection */
+	if (r->answered) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	if (!r->checked) {
+		struct cd_http_request req = {
+			.method = method,
+			.target = r->target,
+			.http11 = strcmp(version, MHD_HTTP_VERSION_1_0) != 0,
+		};
+
+		MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &req);
+		status = cd_http_check_request(&req, h->max_body, &r->match, &err);
+		r->checked = true;
+		if (status) {
+			r->answered = true;
+			return respond_error(c, &err);
+		}
+		log_debug("HTTP %s %s", method, cd_http_route_to_string(r->match.route));
+		/*
+		 * Answer on the next call, once MHD has read the whole request:
+		 * a response queued now (state HEADERS_PROCESSED) makes MHD
+		 * discard the rest and close the connection, which would cost
+		 * every client its keep-alive.  Refusals above do close; good.
+		 */
+		return MHD_YES;
+	}
+
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		/*
+		 * Chunked bodies announce no length: cap them here and answer
+		 * 413 at the end (MHD takes no response mid-body).  Reading an
+		 * endless body to get there would be a free ride, so past
+		 * 16 × max_body the connection is simply dropped.
+		 */
+		if (r->too_large || n > h->max_body - r->body_len) {
+			r->too_large = true;
+			r->discarded += n;
+			return r->discarded > 16 * h->max_body ? MHD_NO : MHD_YES;
+		}
+		if (!r->body && !(r->body = malloc(h->max_body)))
+			return MHD_NO;
+		memcpy(r->body + r->body_len, upload_data, n);
+		r->body_len += n;
+		return MHD_YES;
+	}
+
+	r->answered = true;
+	if (r->too_large)
+		return respond_simple_error(c, 413, "body_too_large", "request body too large");
+	if (r->match.route == CD_ROUTE_SESSION_START || r->match.route == CD_ROUTE_SESSION_STOP) {
+		status = cd_http_parse_body(r->match.route, r->body, r->body_len, &body, &err);
+		if (status)
+			return respond_error(c, &err);
+	}
+	/* A body on GET has no meaning (RFC 9110 §9.3.1); it was capped and is ignored. */
+	return dispatch(h, c, &r->match, &body);
+}
+
+static unsigned connections(struct cd_http *h)
+{
+	const union MHD_DaemonInfo *info =
+		MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+	return info ? info->num_connections : 0;
+}
+
+/* Re-arm the timer from MHD_get_timeout(); now = run again at once. */
+static int rearm(struct cd_http *h, bool now)
+{
+	MHD_UNSIGNED_LONG_LONG ms = 0;
+	uint64_t t;
+	int r;
+
+	if (!now && MHD_get_timeout(h->mhd, &ms) != MHD_YES)
+		return sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
+	r = sd_event_now(h->event, CLOCK_MONOTONIC, &t);
+	if (r < 0)
+		return r;
+	r = sd_event_source_set_time(h->timer, t + (uint64_t)ms * 1000);
+	if (r < 0)
+		return r;
+	return sd_event_source_set_enabled(h->timer, SD_EVENT_ONESHOT);
+}
+
+static int run(struct cd_http *h)
+{
+	unsigned before = connections(h);
+	int r;
+
+	if (MHD_run(h->mhd) != MHD_YES)
+		log_debug("MHD_run() failed, continuing");
+	/*
+	 * At the connection limit MHD takes its listen socket out of its
+	 * epoll set, and puts it back only at the start of a later MHD_run()
+	 * once connections were freed, which happens at the end of a run.
+	 * MHD_get_timeout() (0.9.75) does not ask for that run, so when
+	 * connections went away, run once more at once; otherwise the
+	 * listen socket could stay deaf until some other event.
+	 */
+	r = rearm(h, connections(h) < before);
+	if (r < 0)
+		log_error_errno(r, "Failed to re-arm the HTTP timer: %m");
+	return r;
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	return run(userdata);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	return run(userdata);
+}
+
+static int bind_listen(const char *address, int *ret_fd)
+{
+	_cleanup_close_ int fd = -EBADF;
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int one = 1;
+
+	if (cd_http_parse_listen(address, &sa, &len) < 0)
+		return log_error_errno(EINVAL, "Invalid HTTP listen address '%s' "
+					       "(want IPV4:PORT, [IPV6]:PORT or localhost:PORT)",
+				       address ? address : "(null)");
+	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return log_error_errno(errno, "Failed to create the HTTP socket: %m");
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		return log_error_errno(errno, "Failed to set SO_REUSEADDR: %m");
+	if (sa.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		return log_error_errno(errno, "Failed to set IPV6_V6ONLY: %m");
+	if (bind(fd, (struct sockaddr *)&sa, len) < 0)
+		return log_error_errno(errno, "Failed to bind HTTP to %s: %m", address);
+	if (listen(fd, 64) < 0)
+		return log_error_errno(errno, "Failed to listen on %s: %m", address);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* Log where we listen, and remember the port (":0" picks one). */
+static int log_bound(struct cd_http *h, int fd)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	char ip[INET6_ADDRSTRLEN] = "?";
+	bool loopback = false;
+
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+		return log_error_errno(errno, "Failed to get the HTTP socket address: %m");
+	if (sa.ss_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)&sa;
+		inet_ntop(AF_INET, &a4->sin_addr, ip, sizeof(ip));
+		h->port = ntohs(a4->sin_port);
+		loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+	} else if (sa.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&sa;
+		inet_ntop(AF_INET6, &a6->sin6_addr, ip, sizeof(ip));
+		h->port = ntohs(a6->sin6_port);
+		loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
+	}
+	log_info(sa.ss_family == AF_INET6 ? "HTTP API listening on http://[%s]:%u/"
+					  : "HTTP API listening on http://%s:%u/",
+		 ip, h->port);
+	if (!loopback)
+		log_warning("HTTP API is bound to a non-loopback address; it still answers only "
+			    "requests whose Host names loopback (DESIGN §4)");
+	return 0;
+}
+
+int cd_http_new(sd_event *event, const struct cd_http_config *config,
+		const struct cd_http_ops *ops, void *userdata, struct cd_http **ret)
+{
+	_cleanup_(cd_http_freep) struct cd_http *h = NULL;
+	_cleanup_close_ int own_fd = -EBADF;
+	const union MHD_DaemonInfo *info;
+	int fd, r;
+
+	if (!event || !config || !ops || !ret || config->max_body == 0)
+		return -EINVAL;
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return log_oom();
+	h->event = sd_event_ref(event);
+	h->ops = ops;
+	h->userdata = userdata;
+	h->max_body = config->max_body;
+	h->cache_usec = (uint64_t)config->cache_ms * 1000;
+
+	if (config->listen_fd >= 0) {
+		r = sd_is_socket(config->listen_fd, AF_UNSPEC, SOCK_STREAM, 1);
+		if (r < 0)
+			return log_error_errno(r, "Failed to check the passed HTTP socket: %m");
+		if (r == 0)
+			return log_error_errno(EINVAL, "The passed HTTP fd is not a listening "
+						       "stream socket");
+		fd = config->listen_fd;
+	} else {
+		r = bind_listen(config->listen, &own_fd);
+		if (r < 0)
+			return r;
+		fd = own_fd;
+	}
+	r = log_bound(h, fd);
+	if (r < 0)
+		return r;
+
+	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+				  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, /* first, or MHD complains */
+				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections,
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				  (unsigned)config->per_ip_connections,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->timeout_s,
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)config->memory_limit,
+				  MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+				  MHD_OPTION_END);
+	if (!h->mhd)
+		return log_error_errno(EINVAL, "Failed to start libmicrohttpd");
+	TAKE_FD(own_fd); /* MHD_stop_daemon() closes it now */
+
+	info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!info)
+		return log_error_errno(EIO, "libmicrohttpd has no epoll fd");
+	r = sd_event_add_io(event, &h->io, info->epoll_fd, EPOLLIN, on_io, h);
+	if (r < 0)
+		return log_error_errno(r, "Failed to watch the HTTP epoll fd: %m");
+	(void)sd_event_source_set_description(h->io, "http-io");
+
+	r = sd_event_add_time(event, &h->timer, CLOCK_MONOTONIC, 0, 1, on_timer, h);
+	if (r < 0)
+		return log_error_errno(r, "Failed to add the HTTP timer: %m");
+	(void)sd_event_source_set_description(h->timer, "http-timer");
+	r = rearm(h, false);
+	if (r < 0)
+		return log_error_errno(r, "Failed to arm the HTTP timer: %m");
+
+	*ret = TAKE_PTR(h);
+	return 0;
+}
+
+struct cd_http *cd_http_free(struct cd_http *h)
+{
+	if (!h)
+		return NULL;
+	/* Out of sd-event's epoll before MHD closes the fd under it. */
+	h->io = sd_event_source_disable_unref(h->io);
+	h->timer = sd_event_source_disable_unref(h->timer);
+	if (h->mhd)
+		MHD_stop_daemon(h->mhd);
+	cd_http_invalidate(h);
+	sd_event_unref(h->event);
+	free(h);
+	return NULL;
+}

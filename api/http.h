@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The localhost JSON HTTP API of DESIGN §4, on libmicrohttpd driven by the
+ * daemon's sd-event loop (MHD's epoll fd and MHD_get_timeout as sources).
+ *
+ * The server knows nothing of the monitor or the store: it asks the daemon
+ * through struct cd_http_ops, so api/ never includes daemon/ internals and
+ * tests can drive it with fakes.
+ */
+#pragma once
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <systemd/sd-event.h>
+
+struct cd_http;
+
+/* Errors the ops may return besides -ENOMEM; the server maps them to statuses. */
+#define CD_HTTP_ENOENT -ENOENT    /* 404: no such session/device */
+#define CD_HTTP_EINVAL -EINVAL    /* 400: bad argument */
+#define CD_HTTP_ENOTACTIVE -ESRCH /* 409: stop with no active session */
+
+/*
+ * Replies (added by api/): every body is a JSON object.  GET /session and
+ * /sessions/{id}: the session object; /sessions: {"sessions": [summaries],
+ * "next_before": ISO 8601 or null}; /sessions/{id}/samples: {"samples":
+ * [...]} or, with ?format=csv, text/csv; /devices: {"devices": [...]};
+ * POST /session/start and /stop: the session object; /healthz: the health
+ * object.  Errors: {"error": {"code", "message"}} (api/http-parse.h).
+ */
+struct cd_http_ops {
+	/*
+	 * Session object of DESIGN §4.  id == 0: the active session of the
+	 * primary device, else the latest ended one.  0 and *ret (caller
+	 * frees), or -ENOENT / -ENOMEM / -EIO.
+	 */
+	int (*session)(void *userdata, uint64_t id, cJSON **ret);
+	/*
+	 * Summaries, newest first, of at most limit sessions with
+	 * started_at < before (µs since the epoch, 0 = no bound) and
+	 * started_at ≥ since (0 = no bound).  *ret is a JSON array; *ret_next
+	 * is the before value for the next page, 0 when there is none.
+	 */
+	int (*sessions)(void *userdata, unsigned limit, uint64_t before_us, uint64_t since_us,
+			cJSON **ret, uint64_t *ret_next);
+	/*
+	 * Samples of session id.  As CSV (DESIGN §4 format) written to f when
+	 * csv, else a JSON array in *ret.
+	 */
+	int (*samples)(void *userdata, uint64_t id, bool csv, FILE *f, cJSON **ret);
+	/* Devices seen: JSON array. */
+	int (*devices)(void *userdata, cJSON **ret);
+	/*
+	 * Manual start/stop (DESIGN §3 lifecycle).  device NULL = the primary
+	 * (or only) device; kind NULL = none.  Start returns the session object
+	 * (idempotent when one is active); stop returns the closed session.
+	 */
+	int (*start)(void *userdata, const char *device, const char *kind, cJSON **ret);
+	int (*stop)(void *userdata, const char *device, cJSON **ret);
+	/* {"status":"ok"|"degraded", "reason"?: …, …} */
+	int (*health)(void *userdata, cJSON **ret);
+};
+
+struct cd_http_config {
+	const char *listen;         /* "ADDR:PORT"; ignored when listen_fd ≥ 0 */
+	int listen_fd;              /* from sd_listen_fds, or -1 */
+	unsigned max_connections;   /* default 64 */
+	unsigned per_ip_connections;/* default 16 */
+	unsigned timeout_s;         /* idle connection timeout, default 10 */
+	size_t max_body;            /* default 4096 */
+	size_t memory_limit;        /* per-connection pool, default 32 KiB */
+	/*
+	 * Added by api/: how long (ms) a built answer to GET /session and GET
+	 * /devices is served again to other requests, default 100; 0 = never.
+	 * cd_http_invalidate() ends it early, and POST start/stop always do.
+	 */
+	unsigned cache_ms;
+};
+
+void cd_http_config_init(struct cd_http_config *c);
+
+/*
+ * Start serving on the loop.  Logs the bound address (useful with port 0).
+ * Returns 0 or a negative errno (-EADDRINUSE, -EINVAL for a bad address…).
+ */
+int cd_http_new(sd_event *event, const struct cd_http_config *config,
+		const struct cd_http_ops *ops, void *userdata, struct cd_http **ret);
+struct cd_http *cd_http_free(struct cd_http *h);
+static inline void cd_http_freep(struct cd_http **h)
+{
+	if (*h)
+		cd_http_free(*h);
+}
+
+/* The port actually bound (after ":0"). */
+uint16_t cd_http_port(const struct cd_http *h);
+
+/*
+ * Added by api/: something GET /session or GET /devices shows has changed
+ * (a sample arrived, a session opened or closed, a strap came or went):
+ * drop the cached answers (config.cache_ms) so the next request rebuilds
+ * them.  Cheap; call it from the monitor's observer.  NULL is a no-op.
+ */
+void cd_http_invalidate(struct cd_http *h);

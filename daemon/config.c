@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The INI file of DESIGN §6 through inih, and the same keys from the
+ * command line.  inih does not pass line numbers to the handler in
+ * Debian's build, so the text is fed through our own line reader, which
+ * counts lines: the handler then knows the line of the key it is given.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "cleanup.h"
+#include "config.h"
+
+static void strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+static int strv_parse(const char *s, char ***ret)
+{
+	/* A list: items separated by commas and/or white space. */
+	char **v = calloc(strlen(s) / 2 + 2, sizeof(char *));
+	size_t n = 0;
+
+	if (!v)
+		return -ENOMEM;
+	while (*s) {
+		size_t len;
+
+		s += strspn(s, ", \t");
+		len = strcspn(s, ", \t");
+		if (len == 0)
+			break;
+		v[n] = strndup(s, len);
+		if (!v[n]) {
+			strv_free(v);
+			return -ENOMEM;
+		}
+		n++;
+		s += len;
+	}
+	*ret = v;
+	return 0;
+}
+
+static void config_profile_done(struct cd_config_profile *p)
+{
+	strv_free(p->devices);
+	p->devices = NULL;
+}
+
+int cd_config_init(struct cd_config *c)
+{
+	*c = (struct cd_config){
+		.ble_enabled = true,
+		.ant_enabled = true,
+		.idle_timeout_s = 120,
+		.commit_interval_s = 5,
+	};
+	cd_engine_config_init(&c->engine);
+	cd_profile_init(&c->default_profile.profile);
+	c->listen = strdup(CD_CONFIG_DEFAULT_LISTEN);
+	c->bus = strdup("system");
+	c->db_path = strdup(CD_CONFIG_DEFAULT_DB);
+	c->ant_device = strdup("auto");
+	if (!c->listen || !c->bus || !c->db_path || !c->ant_device) {
+		cd_config_done(c);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void cd_config_done(struct cd_config *c)
+{
+	free(c->listen);
+	free(c->bus);
+	free(c->db_path);
+	config_profile_done(&c->default_profile);
+	for (size_t i = 0; i < c->n_profiles; i++)
+		config_profile_done(&c->profiles[i]);
+	free(c->profiles);
+	free(c->ble_adapter);
+	strv_free(c->ble_devices);
+	free(c->ant_device);
+	free(c->ant_key_file);
+	*c = (struct cd_config){};
+}
+
+/* "ORIGIN:LINE: " or "ORIGIN: " then the reason. */
+__attribute__((format(printf, 4, 5))) static int fail(char **ret_error, const char *origin,
+						       unsigned line, const char *fmt, ...)
+{
+	char reason[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (!ret_error)
+		return -EINVAL;
+	if (line > 0)
+		n = asprintf(ret_error, "%s:%u: %s", origin, line, reason);
+	else
+		n = asprintf(ret_error, "%s: %s", origin, reason);
+	if (n < 0) {
+		*ret_error = NULL;
+		return -ENOMEM;
+	}
+	return -EINVAL;
+}
+
+static int parse_number(const char *s, double min, double max, double *ret)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < min || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int parse_bool(const char *s)
+{
+	static const char *const yes[] = { "1", "yes", "true", "on" };
+	static const char *const no[] = { "0", "no", "false", "off" };
+
+	for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -EINVAL;
+}
+
+/* "ADDR:PORT", ADDR an IPv4 address, a name, or "[v6]". */
+static bool listen_valid(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	double port;
+
+	if (!colon || colon == s)
+		return false;
+	if (s[0] == '[' && colon[-1] != ']')
+		return false;
+	if (parse_number(colon + 1, 0, 65535, &port) < 0 || port != floor(port))
+		return false;
+	return strspn(colon + 1, "0123456789") == strlen(colon + 1);
+}
+
+static int set_string(char **dst, const char *value)
+{
+	char *s = strdup(value);
+
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static struct cd_config_profile *profile_get(struct cd_config *c, const char *name)
+{
+	struct cd_config_profile *n;
+
+	if (!name)
+		return &c->default_profile;
+	for (size_t i = 0; i < c->n_profiles; i++)
+		if (strcmp(c->profiles[i].profile.name, name) == 0)
+			return &c->profiles[i];
+	n = realloc(c->profiles, (c->n_profiles + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	c->profiles = n;
+	n = &c->profiles[c->n_profiles++];
+	*n = (struct cd_config_profile){};
+	cd_profile_init(&n->profile);
+	snprintf(n->profile.name, sizeof(n->profile.name), "%s", name);
+	return n;
+}
+
+static int set_profile(struct cd_config *c, const char *name, const char *key, const char *value,
+		       const char *origin, unsigned line, char **ret_error)
+{
+	struct cd_config_profile *cp;
+	struct cd_profile *p;
+	double v;
+	int r;
+
+	if (name && (strlen(name) >= sizeof(p->name) || strcmp(name, "default") == 0 ||
+		     strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+			     strlen(name)))
+		return fail(ret_error, origin, line,
+			    "[profile %s]: a profile name is one word of letters, digits, '_', "
+			    "'.', '-' (at most 63), and not \"default\"",
+			    name);
+	cp = profile_get(c, name);
+	if (!cp)
+		return -ENOMEM;
+	p = &cp->profile;
+	cp->line = line;
+	cp->origin = origin;
+
+	if (strcmp(key, "age") == 0) {
+		if (parse_number(value, 1, 120, &v) < 0)
+			return fail(ret_error, origin, line,
+				    "age: expected a number of years between 1 and 120, got '%s'",
+				    value);
+		cd_profile_set_age(p, v);
+		cp->set_age = true;
+	} else if (strcmp(key, "hr_max") == 0) {
+		if (parse_number(value, 60, 260, &v) < 0)
+			return fail(ret_error, origin, line,
+				    "hr_max: expected a heart rate between 60 and 260 bpm, got '%s'",
+				    value);
+		cd_profile_set_hr_max(p, v);
+		cp->set_hr_max = true;
+	} else if (strcmp(key, "hr_rest") == 0) {
+		if (parse_number(value, 20, 150, &v) < 0)
+			return fail(ret_error, origin, line,
+				    "hr_rest: expected a heart rate between 20 and 150 bpm, got '%s'",
+				    value);
+		p->hr_rest = v;
+	} else if (strcmp(key, "sex") == 0) {
+		enum cd_sex s = cd_sex_from_string(value);
+
+		if ((int)s < 0)
+			return fail(ret_error, origin, line,
+				    "sex: expected male or female, got '%s'", value);
+		p->sex = s;
+	} else if (strcmp(key, "zones") == 0) {
+		double b[CD_ZONE_BOUNDS];
+
+		if (cd_parse_bounds(value, b) < 0 || b[CD_ZONE_BOUNDS - 1] > 200)
+			return fail(ret_error, origin, line,
+				    "zones: expected five increasing percentages like "
+				    "50,60,70,80,90, got '%s'",
+				    value);
+		memcpy(p->zones_pct, b, sizeof(b));
+		cp->set_zones = true;
+	} else if (strcmp(key, "zones_bpm") == 0) {
+		if (cd_parse_bounds(value, p->zones_bpm) < 0)
+			return fail(ret_error, origin, line,
+				    "zones_bpm: expected five increasing heart rates like "
+				    "100,120,140,160,175, got '%s'",
+				    value);
+		p->has_zones_bpm = true;
+		cp->set_zones_bpm = true;
+	} else if (strcmp(key, "model") == 0) {
+		enum cd_zone_model m = cd_model_from_string(value);
+
+		if ((int)m < 0)
+			return fail(ret_error, origin, line,
+				    "model: expected percent_max, percent_reserve or zones_bpm, "
+				    "got '%s'",
+				    value);
+		p->model = m;
+		cp->set_model = true;
+	} else if (strcmp(key, "devices") == 0) {
+		char **v2;
+
+		r = strv_parse(value, &v2);
+		if (r < 0)
+			return r;
+		strv_free(cp->devices);
+		cp->devices = v2;
+	} else
+		return fail(ret_error, origin, line, "unknown key '%s' in [profile%s%s]", key,
+			    name ? " " : "", name ? name : "");
+	return 0;
+}
+
+static int set_session(struct cd_config *c, const char *key, const char *value,
+		       const char *origin, unsigned line, char **ret_error)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+		double min, max;
+	} keys[] = {
+		{ "idle_timeout_s", offsetof(struct cd_config, idle_timeout_s), 1, 86400 },
+		{ "max_gap_s", offsetof(struct cd_config, engine.max_gap_s), 0.001, 3600 },
+		{ "stale_after_s", offsetof(struct cd_config, engine.stale_after_s), 0.001, 3600 },
+		{ "window_s", offsetof(struct cd_config, engine.window_s), 1, 86400 },
+		{ "commit_interval_s", offsetof(struct cd_config, commit_interval_s), 0.01, 3600 },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		double v;
+
+		if (strcmp(key, keys[i].key) != 0)
+			continue;
+		if (parse_number(value, keys[i].min, keys[i].max, &v) < 0)
+			return fail(ret_error, origin, line,
+				    "%s: expected a number of seconds between %g and %g, got '%s'",
+				    key, keys[i].min, keys[i].max, value);
+		*(double *)((char *)c + keys[i].offset) = v;
+		return 0;
+	}
+	return fail(ret_error, origin, line, "unknown key '%s' in [session]", key);
+}
+
+int cd_config_set(struct cd_config *c, const char *section, const char *key, const char *value,
+		  const char *origin, unsigned line, char **ret_error)
+{
+	int b;
+
+	if (!section || !*section)
+		return fail(ret_error, origin, line, "'%s' is outside any [section]", key);
+	if (!value)
+		value = "";
+
+	if (strcmp(section, "http") == 0) {
+		if (strcmp(key, "listen") != 0)
+			return fail(ret_error, origin, line, "unknown key '%s' in [http]", key);
+		if (!listen_valid(value))
+			return fail(ret_error, origin, line,
+				    "listen: expected ADDR:PORT like 127.0.0.1:8080, got '%s'",
+				    value);
+		return set_string(&c->listen, value);
+	}
+	if (strcmp(section, "bus") == 0) {
+		if (strcmp(key, "bus") != 0)
+			return fail(ret_error, origin, line, "unknown key '%s' in [bus]", key);
+		if (strcmp(value, "system") != 0 && strcmp(value, "session") != 0 &&
+		    strcmp(value, "none") != 0 && !strchr(value, ':'))
+			return fail(ret_error, origin, line,
+				    "bus: expected system, session, none or a D-Bus address "
+				    "(unix:path=…), got '%s'",
+				    value);
+		return set_string(&c->bus, value);
+	}
+	if (strcmp(section, "profile") == 0)
+		return set_profile(c, NULL, key, value, origin, line, ret_error);
+	if (strncmp(section, "profile ", 8) == 0) {
+		const char *name = section + 8;
+
+		name += strspn(name, " \t");
+		if (!*name)
+			return set_profile(c, NULL, key, value, origin, line, ret_error);
+		return set_profile(c, name, key, value, origin, line, ret_error);
+	}
+	if (strcmp(section, "ble") == 0) {
+		if (strcmp(key, "enabled") == 0) {
+			b = parse_bool(value);
+			if (b < 0)
+				return fail(ret_error, origin, line,
+					    "enabled: expected yes or no, got '%s'", value);
+			c->ble_enabled = b;
+			return 0;
+		}
+		if (strcmp(key, "adapter") == 0)
+			return set_string(&c->ble_adapter, value);
+		if (strcmp(key, "devices") == 0) {
+			char **v;
+			int r = strv_parse(value, &v);
+
+			if (r < 0)
+				return r;
+			strv_free(c->ble_devices);
+			c->ble_devices = v;
+			return 0;
+		}
+		return fail(ret_error, origin, line, "unknown key '%s' in [ble]", key);
+	}
+	if (strcmp(section, "ant") == 0) {
+		if (strcmp(key, "enabled") == 0) {
+			b = parse_bool(value);
+			if (b < 0)
+				return fail(ret_error, origin, line,
+					    "enabled: expected yes or no, got '%s'", value);
+			c->ant_enabled = b;
+			return 0;
+		}
+		if (strcmp(key, "device") == 0) {
+			if (!*value)
+				return fail(ret_error, origin, line,
+					    "device: expected a tty path or 'auto'");
+			return set_string(&c->ant_device, value);
+		}
+		if (strcmp(key, "network_key_file") == 0) {
+			if (!*value)
+				return fail(ret_error, origin, line,
+					    "network_key_file: expected a path");
+			return set_string(&c->ant_key_file, value);
+		}
+		return fail(ret_error, origin, line, "unknown key '%s' in [ant]", key);
+	}
+	if (strcmp(section, "session") == 0)
+		return set_session(c, key, value, origin, line, ret_error);
+	if (strcmp(section, "storage") == 0) {
+		if (strcmp(key, "path") != 0)
+			return fail(ret_error, origin, line, "unknown key '%s' in [storage]", key);
+		if (!*value)
+			return fail(ret_error, origin, line, "path: expected a file name");
+		return set_string(&c->db_path, value);
+	}
+	return fail(ret_error, origin, line, "unknown section [%s]", section);
+}
+
+/* inih plumbing: a line reader over a string that counts lines. */
+struct parse_state {
+	struct cd_config *config;
+	const char *pos;
+	const char *filename;
+	unsigned line;
+	int error; /* first error */
+	unsigned error_line;
+	char *message;
+};
+
+static char *reader(char *str, int num, void *stream)
+{
+	struct parse_state *st = stream;
+	size_t n = 0;
+
+	if (!*st->pos)
+		return NULL;
+	/* Return a whole line; a too-long one is truncated to num - 1 bytes. */
+	while (st->pos[n] && st->pos[n] != '\n')
+		n++;
+	if (st->pos[n] == '\n')
+		n++;
+	st->line++;
+	if (n > (size_t)num - 1) {
+		memcpy(str, st->pos, (size_t)num - 1);
+		str[num - 1] = '\0';
+	} else {
+		memcpy(str, st->pos, n);
+		str[n] = '\0';
+	}
+	st->pos += n;
+	return str;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+	char *msg = NULL;
+	int r;
+
+	if (st->error)
+		return 0; /* report the first problem only */
+	r = cd_config_set(st->config, section, name, value, st->filename, st->line, &msg);
+	if (r < 0) {
+		st->error = r;
+		st->error_line = st->line;
+		st->message = msg;
+		return 0;
+	}
+	return 1;
+}
+
+int cd_config_parse_string(struct cd_config *c, const char *text, const char *filename,
+			   char **ret_error)
+{
+	struct parse_state st = {
+		.config = c,
+		.pos = text,
+		.filename = filename,
+	};
+	int r;
+
+	r = ini_parse_stream(reader, &st, handler, &st);
+	if (r < 0)
+		return -ENOMEM;
+	if (r > 0 && (!st.error || (unsigned)r < st.error_line)) {
+		/* A line inih could not read: neither "[section]" nor "key = value". */
+		free(st.message);
+		return fail(ret_error, filename, (unsigned)r,
+			    "syntax error: expected [section], key = value, or a comment");
+	}
+	if (st.error) {
+		if (ret_error)
+			*ret_error = st.message;
+		else
+			free(st.message);
+		return st.error;
+	}
+	return 0;
+}
+
+int cd_config_load_file(struct cd_config *c, const char *path, bool must_exist,
+			char **ret_error)
+{
+	_cleanup_free_ char *text = NULL;
+	FILE *f;
+	size_t size = 0, cap = 0;
+
+	f = fopen(path, "re");
+	if (!f) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		return fail(ret_error, path, 0, "cannot read: %s", strerror(errno));
+	}
+	for (;;) {
+		size_t n;
+
+		if (cap - size < 4096) {
+			char *t;
+
+			if (cap > (1u << 20)) {
+				fclose(f);
+				return fail(ret_error, path, 0, "too large (more than 1 MiB)");
+			}
+			cap = cap ? cap * 2 : 8192;
+			t = realloc(text, cap + 1);
+			if (!t) {
+				fclose(f);
+				return -ENOMEM;
+			}
+			text = t;
+		}
+		n = fread(text + size, 1, cap - size, f);
+		size += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		fclose(f);
+		return fail(ret_error, path, 0, "cannot read: %s", strerror(EIO));
+	}
+	fclose(f);
+	if (!text)
+		return 0;
+	text[size] = '\0';
+	if (strlen(text) != size)
+		return fail(ret_error, path, 0, "contains a NUL byte");
+	return cd_config_parse_string(c, text, path, ret_error);
+}
+
+static int finish_profile(struct cd_config_profile *cp, const char *fallback, char **ret_error)
+{
+	const char *origin = cp->origin ? cp->origin : fallback;
+	struct cd_profile *p = &cp->profile;
+	const char *reason;
+	const char *name = strcmp(p->name, "default") == 0 ? "" : p->name;
+	const char *sp = *name ? " " : "";
+
+	if (cp->set_zones && cp->set_zones_bpm)
+		return fail(ret_error, origin, cp->line,
+			    "[profile%s%s]: zones and zones_bpm are mutually exclusive", sp, name);
+	/* As cardioctl analyze: zones_bpm implies the zones_bpm model unless one is named. */
+	if (cp->set_zones_bpm && !cp->set_model)
+		p->model = CD_MODEL_ZONES_BPM;
+	if (!cp->set_hr_max && !cp->set_age)
+		cd_profile_set_age(p, CD_CONFIG_DEFAULT_AGE);
+	if (cd_profile_validate(p, &reason) < 0)
+		return fail(ret_error, origin, cp->line, "[profile%s%s]: %s", sp, name, reason);
+	return 0;
+}
+
+int cd_config_finish(struct cd_config *c, const char *origin, char **ret_error)
+{
+	int r;
+
+	r = finish_profile(&c->default_profile, origin, ret_error);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < c->n_profiles; i++) {
+		r = finish_profile(&c->profiles[i], origin, ret_error);
+		if (r < 0)
+			return r;
+	}
+	if (c->engine.stale_after_s > c->idle_timeout_s)
+		return fail(ret_error, origin, 0,
+			    "[session]: stale_after_s (%g) must not exceed idle_timeout_s (%g)",
+			    c->engine.stale_after_s, c->idle_timeout_s);
+	return 0;
+}
+
+const struct cd_profile *cd_config_profile_for(const struct cd_config *c, const char *device_id)
+{
+	for (size_t i = 0; device_id && i < c->n_profiles; i++)
+		for (char **d = c->profiles[i].devices; d && *d; d++)
+			if (strcasecmp(*d, device_id) == 0)
+				return &c->profiles[i].profile;
+	return &c->default_profile.profile;
+}

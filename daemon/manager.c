@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+
+#include "ble.h"
+#include "cleanup.h"
+#include "http.h"
+#include "log.h"
+#include "manager.h"
+#include "monitor.h"
+#include "replay.h"
+#include "sim.h"
+#include "store.h"
+
+#define MAX_LISTEN 4
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
+
+struct manager {
+	sd_event *event;
+	const struct cd_config *config;
+	struct manager_options options;
+
+	struct store *store;
+	struct monitor *monitor;
+	struct sim *sim;
+	struct ble *ble;
+	struct replay *replay;
+	struct cd_http *http[MAX_LISTEN]; /* one per socket: systemd may pass 127.0.0.1 and [::1] */
+	size_t n_http;
+
+	unsigned status_observer;
+	char listening[80];
+	char status[256];
+	bool ready;
+};
+
+int manager_new(const struct manager_options *o, struct manager **ret)
+{
+	_cleanup_(manager_freep) struct manager *m = NULL;
+	sigset_t mask;
+	int r;
+
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		replay_free(o->replay);
+		return log_oom();
+	}
+	m->config = o->config;
+	m->options = *o;
+	m->replay = o->replay;
+
+	r = sd_event_default(&m->event);
+	if (r < 0)
+		return log_error_errno(r, "Failed to allocate the event loop: %m");
+
+	/* Signals become loop events: block them first, NULL handler = exit the loop. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return log_error_errno(errno, "Failed to block signals: %m");
+	r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+	if (r < 0)
+		return log_error_errno(r, "Failed to add signal sources: %m");
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Pings only when WATCHDOG_USEC is set: no wake-ups otherwise. */
+	r = sd_event_set_watchdog(m->event, true);
+	if (r < 0)
+		log_warning_errno(r, "Failed to enable the watchdog: %m, ignoring");
+	else if (r > 0)
+		log_debug("Watchdog enabled.");
+
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+struct manager *manager_free(struct manager *m)
+{
+	if (!m)
+		return NULL;
+	for (size_t i = 0; i < m->n_http; i++)
+		m->http[i] = cd_http_free(m->http[i]);
+	m->sim = sim_free(m->sim);
+	m->ble = ble_free(m->ble);
+	m->replay = replay_free(m->replay);
+	if (m->store)
+		store_detach(m->store);
+	if (m->monitor && m->status_observer)
+		monitor_observer_unregister(m->monitor, m->status_observer);
+	m->monitor = monitor_free(m->monitor);
+	m->store = store_free(m->store);
+	sd_event_unref(m->event);
+	free(m);
+	return NULL;
+}
+
+/* STATUS=: operational state only, never a heart rate (ECOSYSTEM §1.1). */
+static void update_status(struct manager *m)
+{
+	char status[sizeof(m->status)];
+	unsigned connected = 0, n = 0, active = 0;
+	const char *reason = NULL;
+	bool degraded = false;
+
+	if (m->monitor) {
+		n = monitor_n_devices(m->monitor, &connected);
+		active = monitor_n_active(m->monitor);
+	}
+	if (m->store)
+		degraded = store_degraded(m->store, &reason);
+	snprintf(status, sizeof(status), "HTTP: %s; straps: %u/%u connected; sessions: %u active; "
+		 "store: %s",
+		 m->listening[0] ? m->listening : "starting", connected, n, active,
+		 degraded ? "degraded" : "ok");
+	if (!m->ready || strcmp(status, m->status) == 0)
+		return;
+	snprintf(m->status, sizeof(m->status), "%s", status);
+	sd_notifyf(false, "STATUS=%s", m->status);
+}
+
+static void on_monitor_event(const struct monitor_event *ev, void *user_data)
+{
+	struct manager *m = user_data;
+
+	switch (ev->type) {
+	case MONITOR_EVENT_DEVICE_ADDED:
+	case MONITOR_EVENT_DEVICE_CHANGED:
+	case MONITOR_EVENT_SESSION_STARTED:
+	case MONITOR_EVENT_SESSION_ENDED:
+		update_status(m);
+		break;
+	case MONITOR_EVENT_SAMPLE:
+	case MONITOR_EVENT_MILESTONE:
+	case MONITOR_EVENT_ZONE_CHANGED:
+		break;
+	case _MONITOR_EVENT_MAX:
+	case _MONITOR_EVENT_INVALID:
+		break;
+	}
+}
+
+static void on_store_health(void *userdata)
+{
+	update_status(userdata);
+}
+
+int manager_open_store(struct manager *m)
+{
+	struct store_config sc = {
+		.path = m->config->db_path,
+		.commit_interval_s = m->config->commit_interval_s,
+		.health_changed = on_store_health,
+		.userdata = m,
+	};
+	struct monitor_config mc = { .config = m->config };
+	int r;
+
+	r = store_open(m->event, &sc, &m->store);
+	if (r < 0)
+		return r; /* store_open() said why */
+	mc.first_session_id = store_next_session_id(m->store);
+	r = monitor_new(m->event, &mc, &m->monitor);
+	if (r < 0)
+		return log_error_errno(r, "Failed to create the monitor: %m");
+	/* The store hears every event first, so a session is queued before anyone asks. */
+	r = store_attach(m->store, m->monitor);
+	if (r < 0)
+		return log_error_errno(r, "Failed to attach the store: %m");
+	m->status_observer = monitor_observer_register(m->monitor, on_monitor_event, m, NULL);
+	if (m->status_observer == 0)
+		return log_oom();
+	return 0;
+}
+
+int manager_start_sources(struct manager *m)
+{
+	int r;
+
+	if (m->options.simulate > 0) {
+		struct sim_config sc = {
+			.n_straps = m->options.simulate,
+			.seed = m->options.seed,
+			.rate = m->options.sim_rate,
+		};
+
+		r = sim_new(m->event, m->monitor, &sc, &m->sim);
+		if (r < 0)
+			return log_error_errno(r, "Failed to start the simulator: %m");
+	}
+	if (m->replay) {
+		r = replay_start(m->replay, m->event, m->monitor);
+		if (r < 0)
+			return log_error_errno(r, "Failed to start the replay: %m");
+	}
+	/* BLE (BlueZ): without a system bus cardiod runs on without it (issue 4). */
+	if (m->config->ble_enabled) {
+		r = ble_new(m->event, m->monitor, m->config, &m->ble);
+		if (r < 0)
+			log_warning_errno(r, "BLE straps unavailable (no system bus: %m); "
+					  "continuing without them.");
+	}
+	/* ANT+ arrives with its own issue. */
+	if (m->config->ant_enabled)
+		log_debug("ANT+ source: not available in this build, skipping.");
+	return 0;
+}
+
+/* HTTP operations. */
+
+static int op_session(void *userdata, uint64_t id, cJSON **ret)
+{
+	struct manager *m = userdata;
+	struct monitor_session *s;
+
+	if (id == 0) {
+		s = monitor_primary(m->monitor);
+		if (!s)
+			s = monitor_last_ended(m->monitor);
+	} else
+		s = monitor_session_find(m->monitor, id);
+	if (s) {
+		*ret = monitor_session_to_json(s, monitor_now_us());
+		return *ret ? 0 : -ENOMEM;
+	}
+	return store_session_json(m->store, id, ret);
+}
+
+int manager_session_json(void *userdata, uint64_t id, cJSON **ret)
+{
+	return op_session(userdata, id, ret);
+}
+
+sd_event *manager_get_event(struct manager *m)
+{
+	return m->event;
+}
+
+struct monitor *manager_get_monitor(struct manager *m)
+{
+	return m->monitor;
+}
+
+static int op_sessions(void *userdata, unsigned limit, uint64_t before_us, uint64_t since_us,
+		       cJSON **ret, uint64_t *ret_next)
+{
+	struct manager *m = userdata;
+
+	return store_sessions_json(m->store, limit, before_us, since_us, ret, ret_next);
+}
+
+static int op_samples(void *userdata, uint64_t id, bool csv, FILE *f, cJSON **ret)
+{
+	struct manager *m = userdata;
+
+	return store_samples(m->store, id, csv, f, ret);
+}
+
+static int op_devices(void *userdata, cJSON **ret)
+{
+	struct manager *m = userdata;
+	_cleanup_(cJSON_Deletep) cJSON *a = monitor_devices_to_json(m->monitor);
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	r = store_devices_json(m->store, a);
+	if (r < 0 && r != -ENOMEM)
+		log_debug_errno(r, "Cannot list stored devices: %m, ignoring");
+	else if (r < 0)
+		return r;
+	*ret = TAKE_PTR(a);
+	return 0;
+}
+
+static int op_start(void *userdata, const char *device, const char *kind, cJSON **ret)
+{
+	struct manager *m = userdata;
+	struct monitor_session *s;
+	int r;
+
+	r = monitor_start(m->monitor, device, kind, &s);
+	if (r < 0)
+		return r;
+	*ret = monitor_session_to_json(s, monitor_now_us());
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int op_stop(void *userdata, const char *device, cJSON **ret)
+{
+	struct manager *m = userdata;
+	struct monitor_session *s;
+	int r;
+
+	r = monitor_stop(m->monitor, device, &s);
+	if (r < 0)
+		return r;
+	*ret = monitor_session_to_json(s, monitor_now_us());
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int op_health(void *userdata, cJSON **ret)
+{
+	struct manager *m = userdata;
+	_cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
+	unsigned connected = 0, n = monitor_n_devices(m->monitor, &connected);
+	const char *reason = NULL;
+	bool degraded = store_degraded(m->store, &reason);
+
+	if (!o || !cJSON_AddStringToObject(o, "status", degraded ? "degraded" : "ok") ||
+	    (degraded && !cJSON_AddStringToObject(o, "reason", reason)) ||
+	    !cJSON_AddStringToObject(o, "version", CARDIOD_VERSION) ||
+	    !cJSON_AddNumberToObject(o, "devices", n) ||
+	    !cJSON_AddNumberToObject(o, "devices_connected", connected) ||
+	    !cJSON_AddNumberToObject(o, "active_sessions", monitor_n_active(m->monitor)) ||
+	    store_health_json(m->store, o) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+static const struct cd_http_ops http_ops = {
+	.session = op_session,
+	.sessions = op_sessions,
+	.samples = op_samples,
+	.devices = op_devices,
+	.start = op_start,
+	.stop = op_stop,
+	.health = op_health,
+};
+
+/*
+ * Socket activation (ECOSYSTEM §1.2): every fd named "http" (cardiod.socket
+ * passes 127.0.0.1 and [::1]), else every fd.  Returns how many.
+ */
+static int listen_fds_from_systemd(int fds[MAX_LISTEN])
+{
+	char **names = NULL;
+	int n, k = 0;
+	bool named = false;
+
+	n = sd_listen_fds_with_names(true, &names);
+	if (n <= 0)
+		return n;
+	for (int i = 0; names && i < n; i++)
+		if (names[i] && strcmp(names[i], "http") == 0)
+			named = true;
+	for (int i = 0; i < n && k < MAX_LISTEN; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+
+		if (named && !(names[i] && strcmp(names[i], "http") == 0))
+			continue;
+		if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
+			log_warning("Socket %d passed by systemd is not a listening TCP socket, "
+				    "ignoring.",
+				    fd);
+			continue;
+		}
+		fds[k++] = fd;
+	}
+	for (int i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+	if (k == 0)
+		return log_error_errno(ENOTSOCK, "None of the sockets passed by systemd is a "
+						 "listening TCP socket.");
+	return k;
+}
+
+int manager_start_http(struct manager *m)
+{
+	struct cd_http_config hc;
+	int fds[MAX_LISTEN], n, r;
+
+	cd_http_config_init(&hc);
+	n = listen_fds_from_systemd(fds);
+	if (n < 0)
+		return n;
+	hc.listen = m->config->listen;
+	if (n == 0) {
+		const char *colon = strrchr(m->config->listen, ':');
+
+		hc.listen_fd = -1;
+		r = cd_http_new(m->event, &hc, &http_ops, m, &m->http[0]);
+		if (r < 0)
+			return log_error_errno(r, "Failed to start the HTTP server on %s: %m",
+					       m->config->listen);
+		m->n_http = 1;
+		snprintf(m->listening, sizeof(m->listening), "%.*s:%u",
+			 (int)(colon - m->config->listen), m->config->listen,
+			 cd_http_port(m->http[0]));
+	} else {
+		for (int i = 0; i < n; i++) {
+			hc.listen_fd = fds[i];
+			r = cd_http_new(m->event, &hc, &http_ops, m, &m->http[m->n_http]);
+			if (r < 0)
+				return log_error_errno(r, "Failed to serve HTTP on the socket passed "
+							  "by systemd: %m");
+			m->n_http++;
+		}
+		snprintf(m->listening, sizeof(m->listening), "socket-activated port %u (%d socket%s)",
+			 cd_http_port(m->http[0]), n, n == 1 ? "" : "s");
+	}
+	log_info("Ready: HTTP on %s.", m->listening);
+	return 0;
+}
+
+void manager_notify_ready(struct manager *m)
+{
+	m->ready = true;
+	update_status(m);
+	sd_notify(false, "READY=1");
+}
+
+int manager_run(struct manager *m)
+{
+	int r = sd_event_loop(m->event);
+
+	if (r < 0)
+		return log_error_errno(r, "Event loop failed: %m");
+	return r;
+}
+
+int manager_shutdown(struct manager *m)
+{
+	int r;
+
+	sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+	log_info("Shutting down: closing open sessions.");
+	/* Sources stop first, so nothing reopens a session while closing. */
+	m->sim = sim_free(m->sim);
+	m->ble = ble_free(m->ble);
+	m->replay = replay_free(m->replay);
+	if (m->monitor)
+		monitor_close_all(m->monitor);
+	if (!m->store)
+		return 0;
+	r = store_flush(m->store);
+	if (r < 0)
+		return log_error_errno(r, "Final commit to %s failed: %m; the samples of the last "
+				       "%g s are lost.",
+				       m->config->db_path, m->config->commit_interval_s);
+	return 0;
+}

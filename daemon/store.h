@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The session log (SQLite, WAL).  The store is a monitor observer: session
+ * starts, samples and ends are queued in memory and committed in one
+ * transaction at least every commit_interval_s (a one-shot timer, armed
+ * only while something is queued).  A failed commit (disk full, read-only,
+ * I/O error) is rolled back, the queue kept (bounded) and retried later;
+ * the store is then "degraded" and says why, while live data keeps flowing.
+ *
+ * Opening never harms an existing file: a file that is not an SQLite
+ * database, cannot be opened, has a newer schema or fails PRAGMA
+ * quick_check is left untouched and store_open() fails, so the daemon
+ * refuses to start rather than lose data.
+ *
+ * The store also answers the history half of the HTTP API (sessions,
+ * samples): an ended session is rebuilt by feeding its stored samples to
+ * the engine (or read from its cached summary), so it shows the same
+ * figures as it did live.
+ */
+#pragma once
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <systemd/sd-event.h>
+
+#include "monitor.h"
+
+struct store;
+
+struct store_config {
+	const char *path;
+	double commit_interval_s;
+	size_t max_pending_samples; /* 0: default (65536) */
+	/* Called when store_degraded() changes; may be NULL. */
+	void (*health_changed)(void *userdata);
+	void *userdata;
+};
+
+/*
+ * Open (creating the file and its folder if missing), check, migrate and
+ * recover: unclosed sessions are closed at their last stored sample with
+ * their summary recomputed.  On failure logs why and returns a negative
+ * errno; the file is left as it was.
+ */
+int store_open(sd_event *event, const struct store_config *config, struct store **ret);
+/* Frees without flushing: call store_flush() first. */
+struct store *store_free(struct store *s);
+static inline void store_freep(struct store **s)
+{
+	if (*s)
+		store_free(*s);
+}
+
+/* The id the next session should get: one past the largest stored. */
+uint64_t store_next_session_id(struct store *s);
+
+/* Subscribe to the monitor's events (and use it for live sessions). */
+int store_attach(struct store *s, struct monitor *m);
+void store_detach(struct store *s);
+
+/* Commit what is queued now.  0, or the SQLite failure as -EIO/-ENOSPC/-EROFS. */
+int store_flush(struct store *s);
+
+/* Health: degraded with a reason after a failed write, until one succeeds. */
+bool store_degraded(const struct store *s, const char **ret_reason);
+size_t store_pending_samples(const struct store *s);
+/* Adds "store": {...} to a health object. */
+int store_health_json(const struct store *s, cJSON *health);
+
+/*
+ * History.  id 0: the most recently ended session.  Active sessions are
+ * answered by the monitor; these cover ended ones, from this run or before.
+ * 0, -ENOENT, -ENOMEM, -EIO.
+ */
+int store_session_json(struct store *s, uint64_t id, cJSON **ret);
+int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uint64_t since_us,
+			cJSON **ret, uint64_t *ret_next);
+int store_samples(struct store *s, uint64_t id, bool csv, FILE *f, cJSON **ret);
+/* Appends the stored devices not already in array (by "id") as disconnected. */
+int store_devices_json(struct store *s, cJSON *array);
+
+/* A short summary of a session object (for /sessions). */
+cJSON *store_summarize(const cJSON *session);

@@ -1,0 +1,881 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cd_http end to end: the server runs on a real sd-event loop in this
+ * process with fake ops (a recorder); a forked child speaks raw HTTP/1.1
+ * over TCP to 127.0.0.1 and checks every endpoint, status and header,
+ * plus the limits (connection caps, idle timeout, oversize requests).
+ * Raw sockets rather than curl: the interesting requests (two Host
+ * headers, none, absolute-form, slowloris) are ones curl will not send.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "cleanup.h"
+#include "http.h"
+#include "log.h"
+
+/* ---- the fake daemon (parent) ---- */
+
+struct recorder {
+	unsigned session_calls, sessions_calls, samples_calls, devices_calls;
+	unsigned start_calls, stop_calls, health_calls;
+	char last_device[64], last_kind[64];
+	bool active;
+};
+
+static cJSON *session_object(uint64_t id, bool active)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(j, "id", (double)id);
+	cJSON_AddStringToObject(j, "state", active ? "active" : "ended");
+	cJSON_AddStringToObject(j, "started_at", "2024-05-01T10:20:30.123Z");
+	return j;
+}
+
+static int fake_session(void *userdata, uint64_t id, cJSON **ret)
+{
+	struct recorder *rec = userdata;
+
+	rec->session_calls++;
+	if (id > 3)
+		return -ENOENT;
+	*ret = session_object(id == 0 ? 3 : id, false);
+	cJSON_AddNumberToObject(*ret, "built", rec->session_calls); /* to see the cache */
+	return 0;
+}
+
+static int fake_sessions(void *userdata, unsigned limit, uint64_t before_us, uint64_t since_us,
+			 cJSON **ret, uint64_t *ret_next)
+{
+	struct recorder *rec = userdata;
+	cJSON *a = cJSON_CreateArray(), *echo = cJSON_CreateObject();
+
+	rec->sessions_calls++;
+	/* Echo the arguments so the client can check what reached the ops. */
+	cJSON_AddNumberToObject(echo, "limit", limit);
+	cJSON_AddNumberToObject(echo, "before_us", (double)before_us);
+	cJSON_AddNumberToObject(echo, "since_us", (double)since_us);
+	cJSON_AddItemToArray(a, echo);
+	*ret = a;
+	*ret_next = limit == 1 ? UINT64_C(1714558830123456) : 0;
+	return 0;
+}
+
+static int fake_samples(void *userdata, uint64_t id, bool csv, FILE *f, cJSON **ret)
+{
+	struct recorder *rec = userdata;
+
+	rec->samples_calls++;
+	if (id > 3)
+		return -ENOENT;
+	if (csv) {
+		fputs("t_s,bpm,rr_ms,contact\n0,120,500 510,1\n1,121,,\n", f);
+		return 0;
+	}
+	*ret = cJSON_Parse("[{\"t_s\":0,\"bpm\":120,\"rr_ms\":[500,510],\"contact\":true}]");
+	return 0;
+}
+
+static int fake_devices(void *userdata, cJSON **ret)
+{
+	struct recorder *rec = userdata;
+
+	rec->devices_calls++;
+	*ret = cJSON_Parse("[{\"id\":\"sim-1\",\"name\":\"Simulated strap\",\"transport\":\"sim\"}]");
+	return 0;
+}
+
+static int fake_start(void *userdata, const char *device, const char *kind, cJSON **ret)
+{
+	struct recorder *rec = userdata;
+
+	rec->start_calls++;
+	snprintf(rec->last_device, sizeof(rec->last_device), "%s", device ? device : "(null)");
+	snprintf(rec->last_kind, sizeof(rec->last_kind), "%s", kind ? kind : "(null)");
+	if (device && strcmp(device, "sim-9") == 0)
+		return -ENOENT;
+	rec->active = true;
+	*ret = session_object(4, true);
+	cJSON_AddStringToObject(*ret, "device", device ? device : "(null)");
+	cJSON_AddStringToObject(*ret, "kind", kind ? kind : "(null)");
+	return 0;
+}
+
+static int fake_stop(void *userdata, const char *device, cJSON **ret)
+{
+	struct recorder *rec = userdata;
+
+	rec->stop_calls++;
+	if (!rec->active)
+		return CD_HTTP_ENOTACTIVE;
+	rec->active = false;
+	*ret = session_object(4, false);
+	return 0;
+}
+
+static int fake_health(void *userdata, cJSON **ret)
+{
+	struct recorder *rec = userdata;
+
+	rec->health_calls++;
+	*ret = cJSON_Parse("{\"status\":\"ok\"}");
+	return 0;
+}
+
+static const struct cd_http_ops fake_ops = {
+	.session = fake_session,
+	.sessions = fake_sessions,
+	.samples = fake_samples,
+	.devices = fake_devices,
+	.start = fake_start,
+	.stop = fake_stop,
+	.health = fake_health,
+};
+
+/* ---- the client (child) ---- */
+
+struct reply {
+	int status; /* 0: connection closed (or timed out) without a status line */
+	bool timed_out;
+	char *raw;
+	size_t len;
+	char *body; /* points into raw */
+};
+
+static void reply_done(struct reply *r)
+{
+	free(r->raw);
+	*r = (struct reply){};
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int connect_port(uint16_t port)
+{
+	struct sockaddr_in sa = {
+		.sin_family = AF_INET,
+		.sin_port = htons(port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static void send_all(int fd, const char *s, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return; /* the server may close early (413, 431): fine */
+		s += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Read until EOF or timeout_ms of silence; parse the status line. */
+static void read_reply(int fd, int timeout_ms, struct reply *r)
+{
+	size_t cap = 4096;
+
+	*r = (struct reply){ .raw = malloc(cap) };
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, timeout_ms) <= 0) {
+			r->timed_out = true;
+			break;
+		}
+		if (r->len + 1024 > cap)
+			r->raw = realloc(r->raw, cap *= 2);
+		n = recv(fd, r->raw + r->len, cap - r->len - 1, 0);
+		if (n <= 0)
+			break;
+		r->len += (size_t)n;
+	}
+	r->raw[r->len] = '\0';
+	if (sscanf(r->raw, "HTTP/1.%*d %d", &r->status) != 1)
+		r->status = 0;
+	r->body = strstr(r->raw, "\r\n\r\n");
+	r->body = r->body ? r->body + 4 : r->raw + r->len;
+}
+
+static void request(uint16_t port, const char *raw, size_t len, struct reply *r)
+{
+	int fd = connect_port(port);
+
+	if (fd < 0) {
+		*r = (struct reply){ .raw = strdup("") };
+		r->body = r->raw;
+		return;
+	}
+	send_all(fd, raw, len);
+	read_reply(fd, 5000, r);
+	close(fd);
+}
+
+/* The value of header name in r (static buffer), or NULL. */
+static const char *header(const struct reply *r, const char *name)
+{
+	static char value[512];
+	size_t n = strlen(name);
+
+	for (const char *l = strstr(r->raw, "\r\n"); l && l + 2 < r->body; l = strstr(l + 2, "\r\n")) {
+		const char *s = l + 2, *e = strstr(s, "\r\n");
+		if (strncasecmp(s, name, n) == 0 && s[n] == ':') {
+			s += n + 1;
+			while (*s == ' ')
+				s++;
+			snprintf(value, sizeof(value), "%.*s", (int)(e - s), s);
+			return value;
+		}
+	}
+	return NULL;
+}
+
+static unsigned port_a, port_b, port_c;
+
+/*
+ * Every response: no CORS at all; and on our own answers (not the few
+ * MHD writes itself, e.g. 431) the privacy headers.
+ */
+static void check_common(const struct reply *r, const char *what, bool ours)
+{
+	const char *v;
+
+	if (header(r, "Access-Control-Allow-Origin") || strcasestr(r->raw, "access-control-")) {
+		fprintf(stderr, "%s: CORS header sent\n", what);
+		CHECK(false);
+	}
+	if (r->status == 0 || !ours)
+		return;
+	v = header(r, "Cache-Control");
+	if (!v || strcmp(v, "no-store") != 0) {
+		fprintf(stderr, "%s: Cache-Control %s\n", what, v ? v : "missing");
+		CHECK(false);
+	}
+	v = header(r, "X-Content-Type-Options");
+	if (!v || strcmp(v, "nosniff") != 0) {
+		fprintf(stderr, "%s: X-Content-Type-Options %s\n", what, v ? v : "missing");
+		CHECK(false);
+	}
+}
+
+/*
+ * Send raw (a full request; "{PORT}" is not substituted: callers use
+ * localhost without a port where it does not matter) and check the status
+ * and, for errors, the JSON error code.  Returns the parsed body (caller
+ * frees) for 2xx JSON answers.
+ */
+static cJSON *expect(uint16_t port, const char *raw, int status, const char *code)
+{
+	struct reply r;
+	cJSON *j = NULL;
+	const char *ct;
+
+	request(port, raw, strlen(raw), &r);
+	if (r.status != status) {
+		fprintf(stderr, "port %u: expected %d, got %d%s for:\n%s\n--- reply:\n%s\n", port, status, r.status,
+			r.timed_out ? " (timed out)" : "",
+			raw, r.raw);
+		CHECK(false);
+		reply_done(&r);
+		return NULL;
+	}
+	check_common(&r, raw, true);
+	ct = header(&r, "Content-Type");
+	if (strncmp(raw, "HEAD ", 5) == 0) {
+		CHECK_INT(strlen(r.body), 0);
+		CHECK(header(&r, "Content-Length") && atoi(header(&r, "Content-Length")) > 0);
+		reply_done(&r);
+		return NULL;
+	}
+	if (ct && strcmp(ct, "text/csv; charset=utf-8") == 0) {
+		j = cJSON_CreateString(r.body); /* the caller inspects the CSV text */
+		reply_done(&r);
+		return j;
+	}
+	if (!ct || strcmp(ct, "application/json; charset=utf-8") != 0) {
+		fprintf(stderr, "Content-Type %s for:\n%s\n", ct ? ct : "missing", raw);
+		CHECK(false);
+	}
+	j = cJSON_Parse(r.body);
+	if (!j) {
+		fprintf(stderr, "not JSON: %s\n", r.body);
+		CHECK(false);
+	} else if (code) {
+		cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+		CHECK(cJSON_IsObject(e));
+		CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code")), code);
+		CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "message")));
+	}
+	if (status == 405) {
+		const char *allow = header(&r, "Allow");
+		CHECK(allow != NULL);
+	}
+	reply_done(&r);
+	return j;
+}
+
+#define GET(path) "GET " path " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+static char *post(const char *path, const char *content_type, const char *body)
+{
+	char *s = NULL;
+	if (asprintf(&s,
+		     "POST %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s%s%s"
+		     "Content-Length: %zu\r\n\r\n%s",
+		     path, content_type ? "Content-Type: " : "", content_type ? content_type : "",
+		     content_type ? "\r\n" : "", strlen(body), body) < 0)
+		abort();
+	return s;
+}
+
+static void expect_post(const char *path, const char *ct, const char *body, int status,
+			const char *code)
+{
+	_cleanup_free_ char *raw = post(path, ct, body);
+	cJSON_Delete(expect((uint16_t)port_a, raw, status, code));
+}
+
+static void test_gets(void)
+{
+	uint16_t p = (uint16_t)port_a;
+	cJSON *j;
+
+	j = expect(p, GET("/session"), 200, NULL);
+	CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "id")), 3);
+	cJSON_Delete(j);
+	expect(p, "HEAD /session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 200, NULL);
+
+	j = expect(p, GET("/sessions"), 200, NULL);
+	{
+		cJSON *list = cJSON_GetObjectItem(j, "sessions"), *echo = cJSON_GetArrayItem(list, 0);
+		CHECK(cJSON_IsArray(list));
+		CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(echo, "limit")), 20);
+		CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(echo, "before_us")), 0);
+		CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "next_before")));
+	}
+	cJSON_Delete(j);
+	j = expect(p, GET("/sessions?limit=1&before=2024-05-01T10:20:30.123Z&since=1700000000"),
+		   200, NULL);
+	{
+		cJSON *echo = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "sessions"), 0);
+		CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(echo, "limit")), 1);
+		CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(echo, "before_us")),
+			   1714558830123000.0, 0.5);
+		CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(echo, "since_us")),
+			   1700000000000000.0, 0.5);
+		CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "next_before")),
+			  "2024-05-01T10:20:30.123456Z");
+	}
+	cJSON_Delete(j);
+	cJSON_Delete(expect(p, GET("/sessions?limit=0"), 400, "bad_query"));
+	cJSON_Delete(expect(p, GET("/sessions?limit=1001"), 400, "bad_query"));
+	cJSON_Delete(expect(p, GET("/sessions?limit=99999999999999999999999"), 400, "bad_query"));
+	cJSON_Delete(expect(p, GET("/sessions?limit=1&limit=2"), 400, "bad_query"));
+	cJSON_Delete(expect(p, GET("/sessions?foo=1"), 400, "bad_query"));
+	cJSON_Delete(expect(p, GET("/sessions?before=yesterday"), 400, "bad_query"));
+	cJSON_Delete(expect(p, GET("/session?x=1"), 400, "bad_query"));
+
+	j = expect(p, GET("/sessions/2"), 200, NULL);
+	CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "id")), 2);
+	cJSON_Delete(j);
+	cJSON_Delete(expect(p, GET("/sessions/42"), 404, "not_found"));
+	cJSON_Delete(expect(p, GET("/sessions/0"), 404, "not_found"));
+	cJSON_Delete(expect(p, GET("/sessions/abc"), 400, "bad_id"));
+	cJSON_Delete(expect(p, GET("/sessions/1x/samples"), 400, "bad_id"));
+
+	j = expect(p, GET("/sessions/2/samples"), 200, NULL);
+	CHECK(cJSON_IsArray(cJSON_GetObjectItem(j, "samples")));
+	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "samples")), 1);
+	cJSON_Delete(j);
+	j = expect(p, GET("/sessions/2/samples?format=csv"), 200, NULL);
+	CHECK_STR(cJSON_GetStringValue(j), "t_s,bpm,rr_ms,contact\n0,120,500 510,1\n1,121,,\n");
+	cJSON_Delete(j);
+	cJSON_Delete(expect(p, GET("/sessions/42/samples?format=csv"), 404, "not_found"));
+	cJSON_Delete(expect(p, GET("/sessions/2/samples?format=xml"), 400, "bad_query"));
+
+	j = expect(p, GET("/devices"), 200, NULL);
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(
+			  cJSON_GetArrayItem(cJSON_GetObjectItem(j, "devices"), 0), "id")),
+		  "sim-1");
+	cJSON_Delete(j);
+	j = expect(p, GET("/healthz"), 200, NULL);
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "status")), "ok");
+	cJSON_Delete(j);
+
+	cJSON_Delete(expect(p, GET("/events"), 404, "not_implemented"));
+	cJSON_Delete(expect(p, GET("/metrics"), 404, "not_implemented"));
+	cJSON_Delete(expect(p, GET("/nope"), 404, "not_found"));
+	cJSON_Delete(expect(p, GET("/session/"), 404, "not_found"));
+	cJSON_Delete(expect(p, GET("/%73ession"), 200, NULL));
+	cJSON_Delete(expect(p, GET("/sess%zzion"), 400, "bad_request"));
+	cJSON_Delete(expect(p, "GET http://localhost/session HTTP/1.1\r\nHost: localhost\r\n"
+			       "Connection: close\r\n\r\n", 400, "bad_request"));
+}
+
+static double built(void)
+{
+	cJSON *j = expect((uint16_t)port_a, GET("/session"), 200, NULL);
+	double n = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "built"));
+
+	cJSON_Delete(j);
+	return n;
+}
+
+/*
+ * GET /session is built once per cache_ms (100 ms) and after every POST.
+ * The "same answer" checks hold only if they ran within the 100 ms, so
+ * they are skipped on a machine too loaded for that.
+ */
+static void test_cache(void)
+{
+	uint64_t t0 = now_ms();
+	double n = built(), a = built(), b = built();
+
+	if (now_ms() - t0 < 90) {
+		CHECK_NEAR(a, n, 0);
+		CHECK_NEAR(b, n, 0);
+	}
+	usleep(150 * 1000);
+	n = built();
+	CHECK(n > b);
+	expect_post("/session/stop", "application/json", "", 409, "no_active_session"); /* stop 0 */
+	t0 = now_ms();
+	a = built();
+	CHECK_NEAR(a, n + 1, 0);
+	/* By id: never cached, and does not touch the cached /session. */
+	cJSON_Delete(expect((uint16_t)port_a, GET("/sessions/3"), 200, NULL));
+	cJSON_Delete(expect((uint16_t)port_a, GET("/sessions/3"), 200, NULL));
+	b = built();
+	if (now_ms() - t0 < 90)
+		CHECK_NEAR(b, a, 0);
+}
+
+static void test_methods(void)
+{
+	uint16_t p = (uint16_t)port_a;
+	struct reply r;
+	static const char del[] = "DELETE /session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+	static const char get_start[] = GET("/session/start");
+
+	request(p, del, strlen(del), &r);
+	CHECK_INT(r.status, 405);
+	CHECK_STR(header(&r, "Allow"), "GET, HEAD");
+	check_common(&r, del, true);
+	reply_done(&r);
+	request(p, get_start, strlen(get_start), &r);
+	CHECK_INT(r.status, 405);
+	CHECK_STR(header(&r, "Allow"), "POST");
+	reply_done(&r);
+	expect_post("/session", "application/json", "", 405, "method_not_allowed");
+	cJSON_Delete(expect(p, "OPTIONS /session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+			    405, "method_not_allowed"));
+}
+
+static void test_posts(void)
+{
+	cJSON *j;
+	_cleanup_free_ char *raw = post("/session/start", "application/json; charset=utf-8",
+					"{\"device\":\"sim-1\",\"kind\":\"aerobic\"}");
+
+	j = expect((uint16_t)port_a, raw, 200, NULL);
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "device")), "sim-1");
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "kind")), "aerobic");
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "state")), "active");
+	cJSON_Delete(j);
+	expect_post("/session/stop", "application/json", "", 200, NULL);             /* stop 1 */
+	expect_post("/session/stop", "application/json", "{}", 409, "no_active_session"); /* stop 2 */
+	expect_post("/session/start", "application/json", "", 200, NULL);            /* start 2 */
+	expect_post("/session/start", "application/json", "{\"device\":\"sim-9\"}", 404, "not_found"); /* start 3 */
+
+	/* Refused before the ops: none of these may reach fake_start. */
+	expect_post("/session/start", NULL, "", 415, "unsupported_media_type");
+	expect_post("/session/start", "text/plain", "{}", 415, "unsupported_media_type");
+	expect_post("/session/start", "application/x-www-form-urlencoded", "device=sim-1", 415,
+		    "unsupported_media_type");
+	expect_post("/session/start", "multipart/form-data; boundary=x", "--x--", 415,
+		    "unsupported_media_type");
+	expect_post("/session/start", "application/json", "{", 400, "bad_json");
+	expect_post("/session/start", "application/json", "{\"devise\":\"sim-1\"}", 400, "bad_body");
+	expect_post("/session/start", "application/json", "{\"kind\":\"Aerobic!\"}", 400, "bad_kind");
+	expect_post("/session/stop", "application/json", "{\"kind\":\"aerobic\"}", 400, "bad_body");
+	expect_post("/session/start?kind=aerobic", "application/json", "", 400, "bad_query");
+
+	/* 413: announced too large (answered before the body is read) … */
+	{
+		_cleanup_free_ char *big = malloc(5001);
+		memset(big, ' ', 5000);
+		big[5000] = '\0';
+		expect_post("/session/start", "application/json", big, 413, "body_too_large");
+	}
+	/* … and chunked, found too large while reading. */
+	{
+		_cleanup_free_ char *req = NULL;
+		char chunk[2048];
+		size_t o = 0;
+
+		memset(chunk, ' ', sizeof(chunk));
+		req = malloc(16384);
+		o += (size_t)sprintf(req, "POST /session/start HTTP/1.1\r\nHost: localhost\r\n"
+					  "Connection: close\r\nContent-Type: application/json\r\n"
+					  "Transfer-Encoding: chunked\r\n\r\n");
+		for (int i = 0; i < 3; i++) {
+			o += (size_t)sprintf(req + o, "800\r\n");
+			memcpy(req + o, chunk, sizeof(chunk));
+			o += sizeof(chunk);
+			o += (size_t)sprintf(req + o, "\r\n");
+		}
+		o += (size_t)sprintf(req + o, "0\r\n\r\n");
+		req[o] = '\0';
+		cJSON_Delete(expect((uint16_t)port_a, req, 413, "body_too_large"));
+	}
+	/* A chunked body within the limit is fine. */
+	cJSON_Delete(expect((uint16_t)port_a,
+			    "POST /session/stop HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+			    "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+			    "2\r\n{}\r\n0\r\n\r\n",
+			    200, NULL)); /* stop 3 */
+}
+
+static void test_host_origin(void)
+{
+	uint16_t p = (uint16_t)port_a;
+	char raw[512];
+
+	cJSON_Delete(expect(p, "GET /session HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+			    421, "misdirected_request"));
+	cJSON_Delete(expect(p, "GET /session HTTP/1.1\r\nHost: evil.example:8080\r\nConnection: close\r\n\r\n",
+			    421, "misdirected_request"));
+	cJSON_Delete(expect(p, "GET /session HTTP/1.1\r\nHost: localhost.evil.example\r\nConnection: close\r\n\r\n",
+			    421, "misdirected_request"));
+	cJSON_Delete(expect(p, "GET /nope HTTP/1.1\r\nHost: 10.0.0.1\r\nConnection: close\r\n\r\n",
+			    421, "misdirected_request"));
+	cJSON_Delete(expect(p, "GET /session HTTP/1.1\r\nConnection: close\r\n\r\n", 400, "bad_host"));
+	cJSON_Delete(expect(p, "GET /session HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n"
+			       "Connection: close\r\n\r\n", 400, NULL));
+	cJSON_Delete(expect(p, "GET /session HTTP/1.0\r\n\r\n", 200, NULL));
+	snprintf(raw, sizeof(raw), "GET /session HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n\r\n", p);
+	cJSON_Delete(expect(p, raw, 200, NULL));
+	snprintf(raw, sizeof(raw), "GET /session HTTP/1.1\r\nHost: [::1]:%u\r\nConnection: close\r\n\r\n", p);
+	cJSON_Delete(expect(p, raw, 200, NULL));
+	cJSON_Delete(expect(p, "GET /session HTTP/1.1\r\nHost: overlay.localhost\r\nConnection: close\r\n\r\n",
+			    200, NULL));
+
+	/* Origin: a page elsewhere may not read or write, even via a rebound name. */
+	cJSON_Delete(expect(p, "GET /session HTTP/1.1\r\nHost: localhost\r\nOrigin: http://evil.example\r\n"
+			       "Connection: close\r\n\r\n", 403, "forbidden_origin"));
+	cJSON_Delete(expect(p, "GET /session HTTP/1.1\r\nHost: localhost\r\nOrigin: null\r\n"
+			       "Connection: close\r\n\r\n", 403, "forbidden_origin"));
+	cJSON_Delete(expect(p, "OPTIONS /session/start HTTP/1.1\r\nHost: localhost\r\n"
+			       "Origin: http://evil.example\r\nAccess-Control-Request-Method: POST\r\n"
+			       "Connection: close\r\n\r\n", 403, "forbidden_origin"));
+	cJSON_Delete(expect(p, "POST /session/start HTTP/1.1\r\nHost: localhost\r\n"
+			       "Origin: http://evil.example\r\nContent-Type: application/json\r\n"
+			       "Content-Length: 2\r\nConnection: close\r\n\r\n{}", 403, "forbidden_origin"));
+	cJSON_Delete(expect(p, "POST /session/start HTTP/1.1\r\nHost: evil.example\r\n"
+			       "Content-Type: application/json\r\nContent-Length: 2\r\n"
+			       "Connection: close\r\n\r\n{}", 421, "misdirected_request"));
+	/* A form post from a page (the CSRF "simple request") gets 415 before anything. */
+	cJSON_Delete(expect(p, "POST /session/stop HTTP/1.1\r\nHost: localhost\r\n"
+			       "Content-Type: text/plain\r\nContent-Length: 2\r\n"
+			       "Connection: close\r\n\r\n{}", 415, "unsupported_media_type"));
+	snprintf(raw, sizeof(raw), "GET /session HTTP/1.1\r\nHost: localhost:%u\r\n"
+		 "Origin: http://localhost:%u\r\nConnection: close\r\n\r\n", p, p);
+	cJSON_Delete(expect(p, raw, 200, NULL));
+}
+
+static void test_keep_alive(void)
+{
+	static const char one[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	int fd = connect_port((uint16_t)port_a);
+	char buf[4096];
+	size_t got = 0;
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	/* Two requests on one connection, the second after the first answer. */
+	for (int i = 0; i < 2; i++) {
+		send_all(fd, one, strlen(one));
+		got = 0;
+		for (;;) {
+			struct pollfd pf = { .fd = fd, .events = POLLIN };
+			ssize_t n;
+			char *end;
+
+			if (poll(&pf, 1, 3000) <= 0)
+				break;
+			n = recv(fd, buf + got, sizeof(buf) - got - 1, 0);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+			buf[got] = '\0';
+			end = strstr(buf, "\r\n\r\n");
+			if (end && strstr(end, "\"ok\"}\n"))
+				break;
+		}
+		buf[got] = '\0';
+		CHECK(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+	}
+	close(fd);
+}
+
+static void test_oversize(void)
+{
+	uint16_t p = (uint16_t)port_a;
+	size_t n = 40 * 1024;
+	_cleanup_free_ char *raw = malloc(n + 256);
+	struct reply r;
+	int o;
+
+	/* A header bigger than the 32 KiB per-connection pool: MHD answers 431 (or closes). */
+	o = sprintf(raw, "GET /session HTTP/1.1\r\nHost: localhost\r\nX-Big: ");
+	memset(raw + o, 'a', n);
+	strcpy(raw + o + n, "\r\nConnection: close\r\n\r\n");
+	request(p, raw, strlen(raw), &r);
+	if (!(r.status == 431 || r.status == 413 || r.status == 0)) {
+		fprintf(stderr, "oversize header: got %d\n", r.status);
+		CHECK(false);
+	}
+	check_common(&r, "oversize header", false);
+	reply_done(&r);
+
+	/* The same for the request line. */
+	o = sprintf(raw, "GET /session?");
+	memset(raw + o, 'a', n);
+	strcpy(raw + o + n, " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+	request(p, raw, strlen(raw), &r);
+	if (!(r.status == 414 || r.status == 431 || r.status == 413 || r.status == 0)) {
+		fprintf(stderr, "oversize URI: got %d\n", r.status);
+		CHECK(false);
+	}
+	check_common(&r, "oversize URI", false);
+	reply_done(&r);
+
+	/* Many headers. */
+	o = sprintf(raw, "GET /session HTTP/1.1\r\nHost: localhost\r\n");
+	while ((size_t)o < n)
+		o += sprintf(raw + o, "X-%d: 1\r\n", o);
+	strcpy(raw + o, "Connection: close\r\n\r\n");
+	request(p, raw, strlen(raw), &r);
+	if (!(r.status == 431 || r.status == 413 || r.status == 0)) {
+		fprintf(stderr, "many headers: got %d\n", r.status);
+		CHECK(false);
+	}
+	reply_done(&r);
+
+	/* The server is still fine. */
+	cJSON_Delete(expect(p, GET("/healthz"), 200, NULL));
+}
+
+/* Server A has a 1 s idle timeout: silent and half-sent requests are cut. */
+static void test_idle_timeout(void)
+{
+	static const char partial[] = "GET /session HTTP/1.1\r\nHost: localhost\r\n";
+	int fd1 = connect_port((uint16_t)port_a), fd2 = connect_port((uint16_t)port_a);
+	uint64_t t0 = now_ms();
+	struct reply r;
+
+	CHECK(fd1 >= 0 && fd2 >= 0);
+	send_all(fd2, partial, strlen(partial));
+	read_reply(fd1, 6000, &r);
+	CHECK(!r.timed_out);
+	CHECK_INT(r.len, 0);
+	reply_done(&r);
+	read_reply(fd2, 6000, &r);
+	CHECK(!r.timed_out);
+	CHECK_INT(r.status, 0);
+	reply_done(&r);
+	CHECK(now_ms() - t0 < 5000);
+	close(fd1);
+	close(fd2);
+}
+
+/* Server B: max_connections 3.  Server C: per-IP limit 2. */
+static void test_connection_caps(void)
+{
+	static const char get[] = GET("/healthz");
+	int held[3], extra;
+	struct reply r;
+
+	for (int i = 0; i < 3; i++) {
+		held[i] = connect_port((uint16_t)port_b);
+		CHECK(held[i] >= 0);
+	}
+	usleep(200 * 1000); /* let the server accept them */
+	extra = connect_port((uint16_t)port_b);
+	if (extra >= 0) {
+		send_all(extra, get, strlen(get));
+		/* Over the cap: closed, or left in the backlog; never served. */
+		read_reply(extra, 1000, &r);
+		if (r.status != 0) {
+			fprintf(stderr, "connection over the cap was served: %d\n", r.status);
+			CHECK(false);
+		}
+		reply_done(&r);
+	}
+	for (int i = 0; i < 3; i++)
+		close(held[i]);
+	if (extra >= 0)
+		close(extra);
+	usleep(100 * 1000);
+	cJSON_Delete(expect((uint16_t)port_b, get, 200, NULL));
+
+	for (int i = 0; i < 2; i++) {
+		held[i] = connect_port((uint16_t)port_c);
+		CHECK(held[i] >= 0);
+	}
+	usleep(200 * 1000);
+	extra = connect_port((uint16_t)port_c);
+	if (extra >= 0) {
+		send_all(extra, get, strlen(get));
+		read_reply(extra, 1000, &r);
+		if (r.status != 0) {
+			fprintf(stderr, "connection over the per-IP cap was served: %d\n", r.status);
+			CHECK(false);
+		}
+		reply_done(&r);
+		close(extra);
+	}
+	for (int i = 0; i < 2; i++)
+		close(held[i]);
+	usleep(100 * 1000);
+	cJSON_Delete(expect((uint16_t)port_c, get, 200, NULL));
+}
+
+static int client(void)
+{
+	test_gets();
+	test_cache();
+	test_methods();
+	test_posts();
+	test_host_origin();
+	test_keep_alive();
+	test_oversize();
+	test_idle_timeout();
+	test_connection_caps();
+	return check_exit("test-http-server (client)");
+}
+
+/* ---- the loop (parent) ---- */
+
+static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
+{
+	int *status = userdata;
+
+	*status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
+	return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	fprintf(stderr, "test-http-server: deadline reached\n");
+	kill(*(pid_t *)userdata, SIGKILL);
+	return 0;
+}
+
+static int start(sd_event *e, struct recorder *rec, unsigned max_conn, unsigned per_ip,
+		 unsigned timeout_s, struct cd_http **ret)
+{
+	struct cd_http_config c;
+
+	cd_http_config_init(&c);
+	c.listen = "127.0.0.1:0";
+	c.max_connections = max_conn;
+	c.per_ip_connections = per_ip;
+	c.timeout_s = timeout_s;
+	return cd_http_new(e, &c, &fake_ops, rec, ret);
+}
+
+int main(void)
+{
+	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
+	_cleanup_(cd_http_freep) struct cd_http *a = NULL, *b = NULL, *c = NULL;
+	struct recorder rec = {};
+	sigset_t mask;
+	int status = -1;
+	pid_t pid;
+
+	if (getenv("CD_TEST_DEBUG"))
+		log_set_max_level(LOG_DEBUG);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	CHECK_INT(sd_event_new(&e), 0);
+	CHECK_INT(start(e, &rec, 64, 64, 1, &a), 0);
+	CHECK_INT(start(e, &rec, 3, 64, 10, &b), 0);
+	CHECK_INT(start(e, &rec, 64, 2, 10, &c), 0);
+	if (!a || !b || !c)
+		return check_exit("test-http-server");
+	CHECK(cd_http_port(a) != 0);
+	port_a = cd_http_port(a);
+	port_b = cd_http_port(b);
+	port_c = cd_http_port(c);
+
+	/* Bad configurations fail cleanly. */
+	{
+		struct cd_http_config cfg;
+		struct cd_http *x = NULL;
+
+		cd_http_config_init(&cfg);
+		cfg.listen = "example.com:80";
+		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EINVAL);
+		cfg.listen = "127.0.0.1:";
+		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EINVAL);
+		char in_use[32];
+		snprintf(in_use, sizeof(in_use), "127.0.0.1:%u", port_a);
+		cfg.listen = in_use;
+		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EADDRINUSE);
+		cfg.listen = NULL;
+		cfg.listen_fd = STDIN_FILENO; /* not a listening socket */
+		CHECK(cd_http_new(e, &cfg, &fake_ops, &rec, &x) < 0);
+		CHECK(x == NULL);
+	}
+
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0)
+		_exit(client());
+
+	CHECK_INT(sd_event_add_child(e, NULL, pid, WEXITED, on_child, &status), 0);
+	CHECK_INT(sd_event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 90 * 1000000ULL, 0,
+					     on_deadline, &pid), 0);
+	CHECK_INT(sd_event_loop(e), 0);
+	CHECK_INT(status, 0);
+
+	/* The ops saw exactly the accepted requests (test_posts' comments count them). */
+	CHECK_INT(rec.start_calls, 3);
+	CHECK_INT(rec.stop_calls, 4);
+	CHECK_STR(rec.last_device, "sim-9");
+	CHECK_INT(rec.devices_calls, 1);
+	CHECK(rec.session_calls > 0 && rec.sessions_calls == 2 && rec.samples_calls == 3);
+	return check_exit("test-http-server");
+}

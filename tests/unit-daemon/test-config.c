@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* daemon/config.c: every section and key of DESIGN §6, errors as FILE:LINE. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cleanup.h"
+#include "config.h"
+
+static const char good[] = "# cardiod.conf\n"
+			   "[http]\n"
+			   "listen = 127.0.0.1:9090\n"
+			   "[bus]\n"
+			   "bus = none\n"
+			   "[profile]\n"
+			   "age = 30 ; inline comment\n"
+			   "hr_rest = 55\n"
+			   "sex = female\n"
+			   "[profile anna]\n"
+			   "hr_max = 190\n"
+			   "zones_bpm = 100,120,140,160,175\n"
+			   "devices = ble-aa:bb:cc:dd:ee:ff, ant-12345 sim-2\n"
+			   "[ble]\n"
+			   "enabled = no\n"
+			   "adapter = hci1\n"
+			   "devices = ble-aa:bb:cc:dd:ee:ff\n"
+			   "[ant]\n"
+			   "enabled = yes\n"
+			   "device = /dev/ttyUSB0\n"
+			   "network_key_file = /etc/cardiod/ant.key\n"
+			   "[session]\n"
+			   "idle_timeout_s = 60\n"
+			   "max_gap_s = 3\n"
+			   "stale_after_s = 8\n"
+			   "window_s = 300\n"
+			   "commit_interval_s = 2\n"
+			   "[storage]\n"
+			   "path = /tmp/x.db\n";
+
+static void test_defaults(void)
+{
+	struct cd_config c;
+	_cleanup_free_ char *err = NULL;
+
+	CHECK_INT(cd_config_init(&c), 0);
+	CHECK_STR(c.listen, "127.0.0.1:8080");
+	CHECK_STR(c.bus, "system");
+	CHECK(strstr(c.db_path, "/lib/cardiod/cardiod.db") != NULL);
+	CHECK_NEAR(c.idle_timeout_s, 120, 0);
+	CHECK_NEAR(c.commit_interval_s, 5, 0);
+	CHECK_NEAR(c.engine.max_gap_s, 5, 0);
+	CHECK_NEAR(c.engine.window_s, 600, 0);
+	CHECK_NEAR(c.engine.stale_after_s, 10, 0);
+	CHECK(c.ble_enabled && c.ant_enabled);
+	CHECK_INT(cd_config_finish(&c, "x", &err), 0);
+	/* Neither hr_max nor age: Tanaka at the documented default age. */
+	CHECK_NEAR(c.default_profile.profile.hr_max, 180, 1e-9);
+	CHECK_INT(c.default_profile.profile.hr_max_source, CD_HR_MAX_AGE);
+	cd_config_done(&c);
+}
+
+static void test_good(void)
+{
+	struct cd_config c;
+	_cleanup_free_ char *err = NULL;
+	const struct cd_profile *p;
+
+	cd_config_init(&c);
+	CHECK_INT(cd_config_parse_string(&c, good, "good.conf", &err), 0);
+	CHECK(err == NULL);
+	CHECK_INT(cd_config_finish(&c, "good.conf", &err), 0);
+	CHECK_STR(c.listen, "127.0.0.1:9090");
+	CHECK_STR(c.bus, "none");
+	CHECK_STR(c.db_path, "/tmp/x.db");
+	CHECK(!c.ble_enabled);
+	CHECK_STR(c.ble_adapter, "hci1");
+	CHECK(c.ble_devices && c.ble_devices[0] && !c.ble_devices[1]);
+	CHECK(c.ant_enabled);
+	CHECK_STR(c.ant_device, "/dev/ttyUSB0");
+	CHECK_STR(c.ant_key_file, "/etc/cardiod/ant.key");
+	CHECK_NEAR(c.idle_timeout_s, 60, 0);
+	CHECK_NEAR(c.engine.max_gap_s, 3, 0);
+	CHECK_NEAR(c.engine.stale_after_s, 8, 0);
+	CHECK_NEAR(c.engine.window_s, 300, 0);
+	CHECK_NEAR(c.commit_interval_s, 2, 0);
+
+	p = cd_config_profile_for(&c, "sim-1");
+	CHECK_STR(p->name, "default");
+	CHECK_NEAR(p->hr_max, 208 - 0.7 * 30, 1e-12);
+	CHECK_NEAR(p->hr_rest, 55, 0);
+	CHECK_INT(p->sex, CD_SEX_FEMALE);
+
+	p = cd_config_profile_for(&c, "sim-2");
+	CHECK_STR(p->name, "anna");
+	CHECK_NEAR(p->hr_max, 190, 0);
+	CHECK_INT(p->hr_max_source, CD_HR_MAX_CONFIGURED);
+	CHECK(p->has_zones_bpm);
+	CHECK_INT(p->model, CD_MODEL_ZONES_BPM); /* implied, as cardioctl does */
+	CHECK_STR(cd_config_profile_for(&c, "ant-12345")->name, "anna");
+	CHECK_STR(cd_config_profile_for(&c, "ble-aa:bb:cc:dd:ee:ff")->name, "anna");
+	cd_config_done(&c);
+}
+
+/* The first error, as "FILE:LINE: reason". */
+static void expect_error(const char *text, const char *prefix, const char *fragment)
+{
+	struct cd_config c;
+	_cleanup_free_ char *err = NULL;
+	int r;
+
+	cd_config_init(&c);
+	r = cd_config_parse_string(&c, text, "t.conf", &err);
+	if (r == 0)
+		r = cd_config_finish(&c, "t.conf", &err);
+	CHECK_INT(r, -EINVAL);
+	CHECK(err && strncmp(err, prefix, strlen(prefix)) == 0);
+	CHECK(err && strstr(err, fragment));
+	if (!err || strncmp(err, prefix, strlen(prefix)) != 0 || !strstr(err, fragment))
+		fprintf(stderr, "  got: %s (wanted %s…%s)\n", err ? err : "(null)", prefix,
+			fragment);
+	cd_config_done(&c);
+}
+
+static void test_errors(void)
+{
+	expect_error("[http]\nlisten = 127.0.0.1:8080\nport = 1\n", "t.conf:3: ", "unknown key 'port'");
+	expect_error("[nope]\nx = 1\n", "t.conf:2: ", "unknown section [nope]");
+	expect_error("x = 1\n", "t.conf:1: ", "outside");
+	expect_error("[session]\n\nmax_gap_s = -1\n", "t.conf:3: ", "max_gap_s");
+	expect_error("[session]\nwindow_s = abc\n", "t.conf:2: ", "window_s");
+	expect_error("[http]\nlisten = localhost\n", "t.conf:2: ", "ADDR:PORT");
+	expect_error("[http]\nlisten = 127.0.0.1:99999\n", "t.conf:2: ", "ADDR:PORT");
+	expect_error("[bus]\nbus = sometimes\n", "t.conf:2: ", "bus");
+	expect_error("[profile]\nsex = other\n", "t.conf:2: ", "sex");
+	expect_error("[profile]\nage = 300\n", "t.conf:2: ", "age");
+	expect_error("[profile]\nhr_max = 20\n", "t.conf:2: ", "hr_max");
+	expect_error("[profile]\nzones = 50,40,70,80,90\n", "t.conf:2: ", "zones");
+	expect_error("[profile]\nmodel = fancy\n", "t.conf:2: ", "model");
+	expect_error("[ble]\nenabled = maybe\n", "t.conf:2: ", "enabled");
+	expect_error("[ant]\nfoo = 1\n", "t.conf:2: ", "unknown key 'foo' in [ant]");
+	expect_error("[storage]\npath =\n", "t.conf:2: ", "path");
+	/* A line that is neither a section nor key = value. */
+	expect_error("[http]\nlisten = 127.0.0.1:1\nthis is not ini\n", "t.conf:3: ", "syntax");
+	expect_error("[http\n", "t.conf:1: ", "syntax");
+	/* The first problem is reported, even when a later one is a syntax error. */
+	expect_error("[http]\nbad = 1\ngarbage\n", "t.conf:2: ", "unknown key 'bad'");
+	/* Checks across keys name the last line of the section. */
+	expect_error("[profile]\nhr_max = 150\nhr_rest = 150\n[profile x]\nage=20\n", "t.conf:3: ",
+		     "hr_rest must be below hr_max");
+	expect_error("[profile bob]\nage = 40\nzones = 50,60,70,80,90\nzones_bpm = 1,2,3,4,5\n",
+		     "t.conf:4: ", "mutually exclusive");
+	expect_error("[profile default]\nage = 40\n", "t.conf:2: ", "profile name");
+}
+
+static void test_cli_override(void)
+{
+	struct cd_config c;
+	_cleanup_free_ char *err = NULL;
+
+	cd_config_init(&c);
+	CHECK_INT(cd_config_parse_string(&c, "[session]\nmax_gap_s = 3\n", "f", &err), 0);
+	CHECK_INT(cd_config_set(&c, "session", "max_gap_s", "7", "--max-gap", 0, &err), 0);
+	CHECK_NEAR(c.engine.max_gap_s, 7, 0);
+	CHECK_INT(cd_config_set(&c, "session", "max_gap_s", "x", "--max-gap", 0, &err), -EINVAL);
+	CHECK(err && strncmp(err, "--max-gap: ", 11) == 0);
+	cd_config_done(&c);
+}
+
+static void test_files(void)
+{
+	struct cd_config c;
+	char *err = NULL;
+	char path[] = "/tmp/test-config-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+
+	fputs("[session]\nidle_timeout_s = 30\n[http]\nnope = 1\n", f);
+	fclose(f);
+
+	cd_config_init(&c);
+	CHECK_INT(cd_config_load_file(&c, "/nonexistent/cardiod.conf", false, &err), 0);
+	CHECK_INT(cd_config_load_file(&c, "/nonexistent/cardiod.conf", true, &err), -EINVAL);
+	CHECK(err && strstr(err, "/nonexistent/cardiod.conf: "));
+	free(err);
+	err = NULL;
+	CHECK_INT(cd_config_load_file(&c, path, true, &err), -EINVAL);
+	CHECK(err && strncmp(err, path, strlen(path)) == 0 && strstr(err, ":4: "));
+	free(err);
+	CHECK_NEAR(c.idle_timeout_s, 30, 0);
+	cd_config_done(&c);
+	unlink(path);
+}
+
+int main(void)
+{
+	test_defaults();
+	test_good();
+	test_errors();
+	test_cli_override();
+	test_files();
+	return check_exit("test-config");
+}

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon/monitor.c: the session lifecycle of DESIGN §3 (auto-open, idle
+ * close on a real sd-event timer, manual start/stop with idempotence and
+ * suppression), the time base, the primary device and the observers.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cleanup.h"
+#include "monitor.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
+
+#define SEC 1000000ULL
+
+struct recorder {
+	unsigned counts[_MONITOR_EVENT_MAX];
+	double last_t;
+	uint64_t last_session;
+	bool last_recorded;
+	unsigned destroyed;
+};
+
+static void record(const struct monitor_event *ev, void *user_data)
+{
+	struct recorder *r = user_data;
+
+	r->counts[ev->type]++;
+	if (ev->type == MONITOR_EVENT_SAMPLE) {
+		r->last_t = ev->sample->t;
+		r->last_recorded = ev->session != NULL;
+	}
+	if (ev->session)
+		r->last_session = ev->session->id;
+}
+
+static void destroy(void *user_data)
+{
+	struct recorder *r = user_data;
+
+	r->destroyed++;
+}
+
+static struct cd_sample sample(double bpm, enum cd_contact contact)
+{
+	static const double rr[] = { 800, 810 };
+
+	return (struct cd_sample){
+		.bpm = bpm,
+		.contact = contact,
+		.energy_kj = NAN,
+		.rr_ms = rr,
+		.n_rr = 2,
+	};
+}
+
+static void run_for(sd_event *e, uint64_t usec)
+{
+	uint64_t start, now;
+
+	sd_event_now(e, CLOCK_MONOTONIC, &start);
+	do {
+		sd_event_run(e, 50 * 1000);
+		sd_event_now(e, CLOCK_MONOTONIC, &now);
+	} while (now - start < usec);
+}
+
+static void test_lifecycle(sd_event *e, struct cd_config *c)
+{
+	_cleanup_(monitor_freep) struct monitor *m = NULL;
+	struct monitor_config mc = { .config = c, .first_session_id = 41 };
+	struct recorder rec = {};
+	struct monitor_device *d;
+	struct monitor_session *s, *s2;
+	struct cd_sample x;
+	uint64_t t0 = 1700000000ULL * SEC;
+	unsigned id;
+
+	CHECK_INT(monitor_new(e, &mc, &m), 0);
+	id = monitor_observer_register(m, record, &rec, destroy);
+	CHECK(id != 0);
+	CHECK_INT(monitor_device_add(m, "sim-1", "Strap", CD_TRANSPORT_SIM, &d), 0);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_ADDED], 1);
+	CHECK(monitor_primary(m) == NULL);
+
+	/* Invalid samples open nothing and are not recorded. */
+	x = sample(0, CD_CONTACT_LOST);
+	CHECK_INT(monitor_feed(m, d, &x, t0), 0);
+	CHECK(d->session == NULL);
+	CHECK(!rec.last_recorded);
+	x = sample(250, CD_CONTACT_OK);
+	CHECK_INT(monitor_feed(m, d, &x, t0), 0);
+	CHECK(d->session == NULL);
+
+	/* The first valid sample opens a session at its own time: t = 0. */
+	x = sample(120, CD_CONTACT_OK);
+	CHECK_INT(monitor_feed(m, d, &x, t0 + 1 * SEC), 1);
+	CHECK(d->session != NULL);
+	CHECK_INT(d->session->id, 41);
+	CHECK_INT(rec.counts[MONITOR_EVENT_SESSION_STARTED], 1);
+	CHECK_NEAR(rec.last_t, 0, 0);
+	CHECK(rec.last_recorded);
+	/* t is computed from integer µs: 2.000001 s exactly as (double)2000001 / 1e6. */
+	CHECK_INT(monitor_feed(m, d, &x, t0 + 3 * SEC + 1), 1);
+	CHECK(rec.last_t == 2000001.0 / 1e6);
+	/* A sample from before the last one (clock stepped back) is not recorded. */
+	CHECK_INT(monitor_feed(m, d, &x, t0 + 2 * SEC), 0);
+	CHECK(!rec.last_recorded);
+	CHECK(monitor_primary(m) == d->session);
+
+	/* Manual start while active: the same session (idempotent). */
+	CHECK_INT(monitor_start(m, "sim-1", "aerobic", &s), 0);
+	CHECK(s == d->session);
+	CHECK_INT(rec.counts[MONITOR_EVENT_SESSION_STARTED], 1);
+	CHECK_INT(monitor_start(m, "nope", NULL, &s), -ENOENT);
+
+	/* Manual stop: ended at the last valid sample; then no auto-open. */
+	CHECK_INT(monitor_stop(m, NULL, &s), 0);
+	CHECK(!s->active);
+	CHECK_INT(s->ended_at_us, t0 + 3 * SEC + 1);
+	CHECK_INT(rec.counts[MONITOR_EVENT_SESSION_ENDED], 1);
+	CHECK(monitor_last_ended(m) == s);
+	CHECK(monitor_session_find(m, 41) == s);
+	CHECK_INT(monitor_stop(m, NULL, &s), -ESRCH);
+	CHECK_INT(monitor_stop(m, "sim-1", &s), -ESRCH);
+	CHECK_INT(monitor_feed(m, d, &x, t0 + 4 * SEC), 0);
+	CHECK(d->session == NULL);
+	CHECK_INT(rec.counts[MONITOR_EVENT_SESSION_STARTED], 1);
+
+	/* A manual start lifts the suppression and opens a session with its kind. */
+	CHECK_INT(monitor_start(m, NULL, "resistance", &s2), 0);
+	CHECK_INT(s2->id, 42);
+	CHECK_STR(s2->kind, "resistance");
+	CHECK_INT(rec.counts[MONITOR_EVENT_SESSION_STARTED], 2);
+	{
+		_cleanup_(cJSON_Deletep) cJSON *j = monitor_session_to_json(s2, s2->started_at_us);
+		CHECK(j && cJSON_IsString(cJSON_GetObjectItem(j, "kind")));
+		CHECK_STR(cJSON_GetObjectItem(j, "state")->valuestring, "active");
+	}
+
+	/* Idle: idle_timeout_s (1 s) without a valid sample closes it, on the loop. */
+	run_for(e, 1500 * 1000);
+	CHECK(d->session == NULL);
+	CHECK_INT(rec.counts[MONITOR_EVENT_SESSION_ENDED], 2);
+	CHECK(d->stale);
+	/* ...and, not suppressed, the next valid sample opens a new one. */
+	CHECK_INT(monitor_feed(m, d, &x, monitor_now_us()), 1);
+	CHECK(d->session && d->session->id == 43);
+
+	/* Suppression is also lifted by idle_timeout_s of silence. */
+	CHECK_INT(monitor_stop(m, "sim-1", NULL), 0);
+	run_for(e, 1500 * 1000);
+	CHECK(!d->suppressed);
+	CHECK_INT(monitor_feed(m, d, &x, monitor_now_us()), 1);
+	CHECK(d->session && d->session->id == 44);
+
+	CHECK(monitor_observer_unregister(m, id));
+	CHECK(!monitor_observer_unregister(m, id));
+	CHECK_INT(rec.destroyed, 1);
+}
+
+static void test_primary_and_explicit(sd_event *e, struct cd_config *c)
+{
+	_cleanup_(monitor_freep) struct monitor *m = NULL;
+	struct monitor_config mc = { .config = c };
+	struct recorder rec = {};
+	struct monitor_device *a, *b, *r;
+	struct cd_sample x = sample(130, CD_CONTACT_UNKNOWN);
+	uint64_t t0 = 1700000000ULL * SEC;
+
+	CHECK_INT(monitor_new(e, &mc, &m), 0);
+	CHECK(monitor_observer_register(m, record, &rec, destroy) != 0);
+	monitor_device_add(m, "sim-1", NULL, CD_TRANSPORT_SIM, &a);
+	monitor_device_add(m, "sim-2", NULL, CD_TRANSPORT_SIM, &b);
+	monitor_feed(m, a, &x, t0);
+	monitor_feed(m, b, &x, t0 + SEC);
+	CHECK(monitor_primary(m) == b->session);
+	CHECK_INT(monitor_n_active(m), 2);
+	monitor_stop(m, "sim-2", NULL);
+	CHECK(monitor_primary(m) == a->session);
+
+	/* Explicit time base: engine t is the sample's own t. */
+	monitor_device_add(m, "replay-1", "file.csv", CD_TRANSPORT_REPLAY, &r);
+	monitor_device_set_explicit_time(r, t0);
+	x.t = 12.25;
+	CHECK_INT(monitor_feed(m, r, &x, 0), 1);
+	CHECK(rec.last_t == 12.25);
+	CHECK_INT(r->session->started_at_us, t0);
+	CHECK_INT(r->last_seen_us, t0 + 12250000);
+	monitor_device_close(r);
+	CHECK(r->session == NULL);
+	CHECK_INT(monitor_last_ended(m)->ended_at_us, t0 + 12250000);
+	monitor_close_all(m);
+	CHECK_INT(monitor_n_active(m), 0);
+	/* monitor_free() calls the destroy callback of remaining observers. */
+	m = monitor_free(m);
+	CHECK_INT(rec.destroyed, 1);
+}
+
+int main(void)
+{
+	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
+	struct cd_config c;
+	_cleanup_free_ char *err = NULL;
+
+	CHECK_INT(sd_event_new(&e), 0);
+	cd_config_init(&c);
+	c.idle_timeout_s = 1;
+	c.engine.stale_after_s = 0.5;
+	CHECK_INT(cd_config_finish(&c, "test", &err), 0);
+	test_lifecycle(e, &c);
+	test_primary_and_explicit(e, &c);
+	cd_config_done(&c);
+	return check_exit("test-monitor");
+}

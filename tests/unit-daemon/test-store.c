@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon/store.c on a temporary database: batching, the same figures
+ * after recomputation, crash recovery, the CSV export, and refusing files
+ * that are not (healthy) databases without touching them.
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "cleanup.h"
+#include "csv.h"
+#include "store.h"
+
+#define SEC 1000000ULL
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
+
+static char dir[] = "/tmp/test-store-XXXXXX";
+static char path[256];
+
+static double num(const cJSON *o, const char *a, const char *b)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, a);
+
+	if (b)
+		v = cJSON_GetObjectItem(v, b);
+	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static long long query_int(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return -2;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Feed n samples of a ramp with RR (and a contact loss) to device d from t0. */
+static void feed(struct monitor *m, struct monitor_device *d, uint64_t t0, int n)
+{
+	for (int i = 0; i < n; i++) {
+		double rr[3] = { 60000.0 / (100 + i), 60000.0 / (101 + i), 976.5625 };
+		struct cd_sample x = {
+			.bpm = 100 + i % 60,
+			.contact = i == 7 ? CD_CONTACT_LOST : CD_CONTACT_OK,
+			.energy_kj = i,
+			.rr_ms = rr,
+			.n_rr = 1 + (size_t)(i % 3),
+		};
+
+		/* Uneven spacing, with one gap longer than max_gap_s. */
+		monitor_feed(m, d, &x, t0 + (uint64_t)i * 1100001 + (i > 20 ? 9 * SEC : 0));
+	}
+}
+
+static void test_roundtrip(sd_event *e, struct cd_config *c)
+{
+	_cleanup_(store_freep) struct store *s = NULL;
+	_cleanup_(monitor_freep) struct monitor *m = NULL;
+	_cleanup_(cJSON_Deletep) cJSON *live = NULL, *stored = NULL, *list = NULL, *samples = NULL;
+	struct store_config sc = { .path = path, .commit_interval_s = 1 };
+	struct monitor_config mc = { .config = c };
+	struct monitor_device *d;
+	struct monitor_session *ms;
+	uint64_t t0 = 1700000000ULL * SEC, next = 99;
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f;
+
+	CHECK_INT(store_open(e, &sc, &s), 0);
+	CHECK_INT(store_next_session_id(s), 1);
+	mc.first_session_id = store_next_session_id(s);
+	CHECK_INT(monitor_new(e, &mc, &m), 0);
+	CHECK_INT(store_attach(s, m), 0);
+	monitor_device_add(m, "sim-1", "Strap 1", CD_TRANSPORT_SIM, &d);
+	feed(m, d, t0, 40);
+	CHECK_INT(store_pending_samples(s), 40);
+	/* Nothing is written before the commit. */
+	CHECK_INT(query_int("SELECT COUNT(*) FROM samples"), 0);
+	CHECK_INT(store_flush(s), 0);
+	CHECK_INT(store_pending_samples(s), 0);
+	CHECK_INT(query_int("SELECT COUNT(*) FROM samples"), 40);
+	CHECK_INT(query_int("SELECT COUNT(*) FROM sessions WHERE ended_at_us IS NULL"), 1);
+	CHECK_INT(query_int("PRAGMA user_version"), 1);
+
+	CHECK_INT(monitor_stop(m, "sim-1", &ms), 0);
+	live = monitor_session_to_json(ms, monitor_now_us());
+	CHECK_INT(store_flush(s), 0);
+	CHECK_INT(query_int("SELECT COUNT(*) FROM sessions WHERE ended_at_us IS NOT NULL"), 1);
+
+	/* The stored session has the live figures. */
+	CHECK_INT(store_session_json(s, 0, &stored), 0);
+	CHECK(stored != NULL);
+	CHECK_NEAR(num(stored, "id", NULL), 1, 0);
+	CHECK_NEAR(num(stored, "active_s", NULL), num(live, "active_s", NULL), 1e-12);
+	CHECK_NEAR(num(stored, "gap_s", NULL), num(live, "gap_s", NULL), 1e-12);
+	CHECK_NEAR(num(stored, "hrv", "rmssd_ms"), num(live, "hrv", "rmssd_ms"), 1e-12);
+	CHECK_NEAR(num(stored, "load", "trimp_banister"), num(live, "load", "trimp_banister"), 1e-12);
+	CHECK_STR(cJSON_GetObjectItem(stored, "state")->valuestring, "ended");
+
+	CHECK_INT(store_sessions_json(s, 10, 0, 0, &list, &next), 0);
+	CHECK_INT(cJSON_GetArraySize(list), 1);
+	CHECK_INT(next, 0);
+	CHECK_INT(store_session_json(s, 77, &samples), -ENOENT);
+	CHECK_INT(store_samples(s, 77, false, NULL, &samples), -ENOENT);
+
+	CHECK_INT(store_samples(s, 1, false, NULL, &samples), 0);
+	CHECK_INT(cJSON_GetArraySize(samples), 40);
+
+	/* The CSV export re-analyses to the same figures, bit for bit. */
+	f = open_memstream(&buf, &size);
+	CHECK_INT(store_samples(s, 1, true, f, NULL), 0);
+	fclose(f);
+	{
+		_cleanup_(cd_csv_reader_freep) struct cd_csv_reader *rd = NULL;
+		_cleanup_(cd_engine_freep) struct cd_engine *eng = NULL;
+		struct cd_sample x;
+		int k;
+
+		CHECK_INT(cd_csv_reader_new(buf, size, &rd), 0);
+		CHECK_INT(cd_engine_new(cd_config_profile_for(c, "sim-1"), &c->engine, NULL, &eng), 0);
+		while ((k = cd_csv_reader_next(rd, &x)) > 0)
+			cd_engine_add(eng, &x);
+		CHECK_INT(k, 0);
+		CHECK(cd_engine_totals(eng)->active_s == num(live, "active_s", NULL));
+		CHECK(cd_engine_rmssd(eng) == num(live, "hrv", "rmssd_ms"));
+	}
+	free(buf);
+	store_detach(s);
+}
+
+/* A crash: samples committed, session never closed; reopening closes and recomputes it. */
+static void test_recovery(sd_event *e, struct cd_config *c)
+{
+	_cleanup_(cJSON_Deletep) cJSON *live = NULL, *stored = NULL;
+	struct store_config sc = { .path = path, .commit_interval_s = 1 };
+	struct monitor_config mc = { .config = c };
+	struct monitor_device *d;
+	struct store *s;
+	struct monitor *m;
+	uint64_t t0 = 1700001000ULL * SEC;
+
+	CHECK_INT(store_open(e, &sc, &s), 0);
+	CHECK_INT(store_next_session_id(s), 2);
+	mc.first_session_id = store_next_session_id(s);
+	monitor_new(e, &mc, &m);
+	store_attach(s, m);
+	monitor_device_add(m, "sim-2", NULL, CD_TRANSPORT_SIM, &d);
+	feed(m, d, t0, 30);
+	CHECK_INT(store_flush(s), 0);
+	live = monitor_session_to_json(d->session, t0);
+	/* Crash: neither a close nor a flush of what follows. */
+	feed(m, d, t0 + 60 * SEC, 3);
+	store_free(s);
+	monitor_free(m);
+
+	CHECK_INT(store_open(e, &sc, &s), 0);
+	CHECK_INT(query_int("SELECT COUNT(*) FROM sessions WHERE ended_at_us IS NULL"), 0);
+	CHECK_INT(query_int("SELECT ended_at_us - started_at_us FROM sessions WHERE id = 2"),
+		  llround(num(live, "duration_s", NULL) * 1e6));
+	CHECK_INT(store_session_json(s, 2, &stored), 0);
+	/* The cached summary went through cJSON's text (15 significant digits). */
+	CHECK_NEAR(num(stored, "active_s", NULL), num(live, "active_s", NULL), 1e-12);
+	CHECK_NEAR(num(stored, "samples", NULL), num(live, "samples", NULL), 0);
+	CHECK_NEAR(num(stored, "dose", "mvpa_s"), num(live, "dose", "mvpa_s"), 1e-12);
+	CHECK_NEAR(num(stored, "hrv", "rmssd_ms"), num(live, "hrv", "rmssd_ms"), 1e-12);
+	CHECK_STR(cJSON_GetObjectItem(stored, "state")->valuestring, "ended");
+	store_free(s);
+}
+
+static void file_hash(const char *p, unsigned long long *ret)
+{
+	FILE *f = fopen(p, "rb");
+	unsigned long long h = 1469598103934665603ULL;
+	int ch;
+
+	while (f && (ch = fgetc(f)) != EOF)
+		h = (h ^ (unsigned)ch) * 1099511628211ULL;
+	if (f)
+		fclose(f);
+	*ret = h;
+}
+
+static void test_refusals(sd_event *e)
+{
+	char bad[300];
+	struct store_config sc = { .path = bad, .commit_interval_s = 1 };
+	struct store *s = NULL;
+	unsigned long long h1, h2;
+	FILE *f;
+
+	/* Not a database. */
+	snprintf(bad, sizeof(bad), "%s/not-a-db", dir);
+	f = fopen(bad, "w");
+	fputs("hello, this is not SQLite\n", f);
+	fclose(f);
+	file_hash(bad, &h1);
+	CHECK(store_open(e, &sc, &s) < 0);
+	file_hash(bad, &h2);
+	CHECK(h1 == h2);
+
+	/* A database with a damaged page. */
+	snprintf(bad, sizeof(bad), "%s/corrupt.db", dir);
+	{
+		sqlite3 *db;
+
+		sqlite3_open(bad, &db);
+		sqlite3_exec(db,
+			     "CREATE TABLE t (x TEXT); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL "
+			     "SELECT i + 1 FROM c WHERE i < 2000) INSERT INTO t SELECT "
+			     "printf('%0500d', i) FROM c;",
+			     NULL, NULL, NULL);
+		sqlite3_close(db);
+	}
+	{
+		int fd = open(bad, O_WRONLY);
+		char junk[4096];
+
+		memset(junk, 0xa5, sizeof(junk));
+		pwrite(fd, junk, sizeof(junk), 4096 * 3);
+		close(fd);
+	}
+	file_hash(bad, &h1);
+	CHECK(store_open(e, &sc, &s) < 0);
+	file_hash(bad, &h2);
+	CHECK(h1 == h2);
+
+	/* A newer schema than this cardiod knows. */
+	snprintf(bad, sizeof(bad), "%s/newer.db", dir);
+	{
+		sqlite3 *db;
+
+		sqlite3_open(bad, &db);
+		sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
+		sqlite3_close(db);
+	}
+	file_hash(bad, &h1);
+	CHECK(store_open(e, &sc, &s) < 0);
+	file_hash(bad, &h2);
+	CHECK(h1 == h2);
+
+	/* A missing folder is created. */
+	snprintf(bad, sizeof(bad), "%s/a/b/new.db", dir);
+	CHECK_INT(store_open(e, &sc, &s), 0);
+	s = store_free(s);
+}
+
+int main(void)
+{
+	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
+	_cleanup_free_ char *err = NULL;
+	struct cd_config c;
+	char cmd[300];
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/cardiod.db", dir);
+	CHECK_INT(sd_event_new(&e), 0);
+	cd_config_init(&c);
+	CHECK_INT(cd_config_finish(&c, "test", &err), 0);
+
+	test_roundtrip(e, &c);
+	test_recovery(e, &c);
+	test_refusals(e);
+
+	cd_config_done(&c);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+	return check_exit("test-store");
+}
