@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "cmds.h"
 #include "config.h"
 #include "csv.h"
 #include "engine.h"
@@ -648,6 +649,17 @@ static int run_help(int argc, char *argv[])
 static const struct subcommand subcommands[] = {
 	{ "analyze", "FILE.csv [OPTIONS]", "compute a session's figures offline from a CSV file",
 	  help_analyze, run_analyze },
+	{ "status", "[--json]", "current heart rate, zone and session (D-Bus)", help_status,
+	  run_status },
+	{ "sessions", "[--limit N] [--json]", "list logged sessions (HTTP)", help_sessions,
+	  run_sessions },
+	{ "show", "ID [--json]", "one session's figures (HTTP)", help_show, run_show },
+	{ "export", "ID [--format csv]", "a session's samples as CSV (HTTP)", help_export,
+	  run_export },
+	{ "start", "[DEVICE]", "start a session (D-Bus)", help_start, run_start },
+	{ "stop", "[ID]", "stop a session (D-Bus)", help_stop, run_stop },
+	{ "monitor", "[--format waybar]", "follow live updates (D-Bus)", help_monitor,
+	  run_monitor },
 	{ "help", "[COMMAND]", "show help for cardioctl or COMMAND", help_help, run_help },
 };
 

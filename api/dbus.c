@@ -1,0 +1,1034 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * org.cardiod.Cardiod1 on sd-bus (DESIGN §5, ECOSYSTEM §2).
+ *
+ * Every property is a field of our own, read by sd-bus through offsetof:
+ * a monitor event recomputes the fields of the device it concerns and of
+ * the root (which follows the primary device), and a field that changed
+ * sets its bit in a dirty mask.  One defer source at idle priority then
+ * sends one PropertiesChanged per object with every property that changed
+ * since the last one, so a replay burst or an accelerated simulator tick
+ * costs one emission, not one per sample.  Discrete events (HeartRate per
+ * sample, ZoneChanged, milestones, session start and end, devices coming
+ * and going) are signals sent at once: HeartRate is the latency path.
+ *
+ * The bus connection is disposable: everything published is derived from
+ * the monitor, so after a lost connection a fresh one registers the same
+ * objects and requests the name again.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+
+#include "cleanup.h"
+#include "dbus.h"
+#include "log.h"
+
+#define USEC_PER_SEC 1000000ULL
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
+
+/* Root properties (bit numbers of the dirty mask; same order as the vtable). */
+enum {
+	ROOT_HEART_RATE,
+	ROOT_ZONE,
+	ROOT_DEVICE,
+	ROOT_SESSION_ID,
+	ROOT_SESSION_STATE,
+	ROOT_ACTIVE_SECONDS,
+	ROOT_MVPA_SECONDS,
+	ROOT_ECB_SECONDS,
+	_ROOT_MAX,
+};
+
+static const char *const root_property_names[_ROOT_MAX] = {
+	[ROOT_HEART_RATE] = "HeartRate",
+	[ROOT_ZONE] = "Zone",
+	[ROOT_DEVICE] = "Device",
+	[ROOT_SESSION_ID] = "SessionId",
+	[ROOT_SESSION_STATE] = "SessionState",
+	[ROOT_ACTIVE_SECONDS] = "ActiveSeconds",
+	[ROOT_MVPA_SECONDS] = "MvpaSeconds",
+	[ROOT_ECB_SECONDS] = "EcbSeconds",
+};
+
+enum {
+	DEV_NAME,
+	DEV_CONNECTED,
+	DEV_HEART_RATE,
+	DEV_ZONE,
+	DEV_BATTERY,
+	DEV_LAST_UPDATE,
+	DEV_SESSION_ID,
+	_DEV_MAX,
+};
+
+static const char *const device_property_names[_DEV_MAX] = {
+	[DEV_NAME] = "Name",
+	[DEV_CONNECTED] = "Connected",
+	[DEV_HEART_RATE] = "HeartRate",
+	[DEV_ZONE] = "Zone",
+	[DEV_BATTERY] = "BatteryPercentage",
+	[DEV_LAST_UPDATE] = "LastUpdate",
+	[DEV_SESSION_ID] = "SessionId",
+};
+
+/* One strap's object.  Devices are never removed from the monitor, so neither are these. */
+struct dbus_device {
+	struct cd_dbus *dbus;
+	const struct monitor_device *device;
+	char *path;
+	double bpm; /* last valid heart rate, NAN before */
+
+	/* Properties, read by sd-bus (sd-bus reads 'b' as int). */
+	char *id;
+	char *name;
+	const char *transport;
+	int connected;
+	uint16_t heart_rate; /* 0 when stale */
+	uint8_t zone;        /* 0 when stale */
+	uint8_t battery;     /* 255 unknown */
+	uint64_t last_update;
+	uint64_t session_id;
+
+	unsigned dirty;
+	struct dbus_device *next; /* cd_dbus::devices */
+};
+
+struct root_props {
+	uint16_t heart_rate;
+	uint8_t zone;
+	const char *device; /* id of the primary device, "" without one */
+	uint64_t session_id;
+	const char *session_state;
+	double active_s, mvpa_s, ecb_s;
+};
+
+struct cd_dbus {
+	sd_event *event;
+	struct monitor *monitor;
+	struct cd_dbus_ops ops;
+	char *bus_spec;
+	unsigned observer;
+
+	sd_bus *bus;           /* NULL while disconnected */
+	bool bus_lost;         /* bus is closed; drop it on the next retry */
+	bool complained;       /* the one "cannot connect" line was logged */
+	sd_event_source *retry;
+	sd_event_source *defer;
+
+	struct root_props root;
+	unsigned root_dirty;
+	struct dbus_device *devices;
+};
+
+char *cd_dbus_device_path(const char *device_id)
+{
+	size_t n = strlen(CD_DBUS_DEVICE_PATH_PREFIX), len = strlen(device_id);
+	char *p;
+
+	p = malloc(n + len + 2);
+	if (!p)
+		return NULL;
+	memcpy(p, CD_DBUS_DEVICE_PATH_PREFIX, n);
+	for (size_t i = 0; i < len; i++) {
+		char c = device_id[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_';
+
+		p[n + i] = ok ? c : '_';
+	}
+	if (len == 0)
+		p[n + len++] = '_'; /* a path element may not be empty */
+	p[n + len] = '\0';
+	return p;
+}
+
+int cd_dbus_connected(const struct cd_dbus *d)
+{
+	return d && d->bus && !d->bus_lost;
+}
+
+static sd_bus *live_bus(struct cd_dbus *d)
+{
+	return d->bus && !d->bus_lost ? d->bus : NULL;
+}
+
+/* Property tables. */
+
+static const sd_bus_vtable device_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Id", "s", NULL, offsetof(struct dbus_device, id),
+			SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Name", "s", NULL, offsetof(struct dbus_device, name),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Transport", "s", NULL, offsetof(struct dbus_device, transport),
+			SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Connected", "b", NULL, offsetof(struct dbus_device, connected),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("HeartRate", "q", NULL, offsetof(struct dbus_device, heart_rate),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Zone", "y", NULL, offsetof(struct dbus_device, zone),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("BatteryPercentage", "y", NULL, offsetof(struct dbus_device, battery),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("LastUpdate", "t", NULL, offsetof(struct dbus_device, last_update),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("SessionId", "t", NULL, offsetof(struct dbus_device, session_id),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_VTABLE_END,
+};
+
+static int method_start_session(sd_bus_message *m, void *userdata, sd_bus_error *error);
+static int method_stop_session(sd_bus_message *m, void *userdata, sd_bus_error *error);
+static int method_get_session(sd_bus_message *m, void *userdata, sd_bus_error *error);
+
+#define ROOT_OFFSET(field) (offsetof(struct cd_dbus, root) + offsetof(struct root_props, field))
+
+/*
+ * Methods are UNPRIVILEGED as far as sd-bus is concerned: who may call
+ * StartSession/StopSession is the bus policy's decision
+ * (units/org.cardiod.Cardiod1.conf: root and group cardiod), which sd-bus's
+ * own CAP_SYS_ADMIN check would otherwise override.
+ */
+static const sd_bus_vtable root_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("HeartRate", "q", NULL, ROOT_OFFSET(heart_rate),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Zone", "y", NULL, ROOT_OFFSET(zone), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("Device", "s", NULL, ROOT_OFFSET(device),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("SessionId", "t", NULL, ROOT_OFFSET(session_id),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("SessionState", "s", NULL, ROOT_OFFSET(session_state),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("ActiveSeconds", "d", NULL, ROOT_OFFSET(active_s),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("MvpaSeconds", "d", NULL, ROOT_OFFSET(mvpa_s),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("EcbSeconds", "d", NULL, ROOT_OFFSET(ecb_s),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_METHOD_WITH_ARGS("StartSession", SD_BUS_ARGS("s", device), SD_BUS_RESULT("t", id),
+				method_start_session, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("StopSession", SD_BUS_ARGS("t", id), SD_BUS_NO_RESULT,
+				method_stop_session, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetSession", SD_BUS_ARGS("t", id), SD_BUS_RESULT("s", json),
+				method_get_session, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_SIGNAL_WITH_ARGS("HeartRate",
+				SD_BUS_ARGS("s", device, "q", bpm, "y", zone, "ad", rr_ms), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("ZoneChanged", SD_BUS_ARGS("s", device, "y", old, "y", new), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("SessionStarted", SD_BUS_ARGS("t", id, "s", device), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("SessionEnded", SD_BUS_ARGS("t", id, "a{sv}", summary), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("MilestoneReached", SD_BUS_ARGS("t", id, "s", name), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceConnected",
+				SD_BUS_ARGS("s", device, "s", name, "s", transport), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceDisconnected", SD_BUS_ARGS("s", device), 0),
+	SD_BUS_VTABLE_END,
+};
+
+/* Deferred PropertiesChanged. */
+
+static void schedule_emit(struct cd_dbus *d)
+{
+	if (d->defer)
+		sd_event_source_set_enabled(d->defer, SD_EVENT_ONESHOT);
+}
+
+static void emit_changed(sd_bus *bus, const char *path, const char *interface,
+			 const char *const *all, unsigned n, unsigned mask)
+{
+	const char *names[32];
+	unsigned k = 0;
+	int r;
+
+	for (unsigned i = 0; i < n && k + 1 < ELEMENTSOF(names); i++)
+		if (mask & (1u << i))
+			names[k++] = all[i];
+	names[k] = NULL;
+	if (k == 0)
+		return;
+	r = sd_bus_emit_properties_changed_strv(bus, path, interface, (char **)names);
+	if (r < 0)
+		log_debug_errno(r, "Failed to emit PropertiesChanged on %s: %m, ignoring", path);
+}
+
+static void emit_pending(struct cd_dbus *d)
+{
+	sd_bus *bus = live_bus(d);
+
+	for (struct dbus_device *dd = d->devices; dd; dd = dd->next) {
+		if (bus && dd->dirty)
+			emit_changed(bus, dd->path, CD_DBUS_DEVICE_INTERFACE,
+				     device_property_names, _DEV_MAX, dd->dirty);
+		dd->dirty = 0;
+	}
+	if (bus && d->root_dirty)
+		emit_changed(bus, CD_DBUS_PATH, CD_DBUS_INTERFACE, root_property_names, _ROOT_MAX,
+			     d->root_dirty);
+	d->root_dirty = 0;
+}
+
+static int on_defer(sd_event_source *s, void *userdata)
+{
+	emit_pending(userdata);
+	return 0;
+}
+
+/* Recomputing the properties. */
+
+#define SET(obj, field, value, bit)                                                                \
+	do {                                                                                       \
+		__typeof__((obj)->field) _v_ = (value);                                            \
+		if ((obj)->field != _v_) {                                                         \
+			(obj)->field = _v_;                                                        \
+			changed |= 1u << (bit);                                                    \
+		}                                                                                  \
+	} while (0)
+
+static bool live_bpm(const struct dbus_device *dd)
+{
+	return !dd->device->stale && isfinite(dd->bpm);
+}
+
+static void device_refresh(struct dbus_device *dd)
+{
+	const struct monitor_device *dev = dd->device;
+	unsigned changed = 0;
+	bool live = live_bpm(dd);
+
+	if (strcmp(dd->name, dev->name) != 0) {
+		char *n = strdup(dev->name);
+
+		if (n) {
+			free(dd->name);
+			dd->name = n;
+			changed |= 1u << DEV_NAME;
+		}
+	}
+	SET(dd, connected, dev->connected ? 1 : 0, DEV_CONNECTED);
+	SET(dd, heart_rate, live ? (uint16_t)lround(dd->bpm) : 0, DEV_HEART_RATE);
+	SET(dd, zone, live ? (uint8_t)cd_zone_of(dev->profile, dd->bpm) : 0, DEV_ZONE);
+	SET(dd, battery, dev->battery_pct >= 0 && dev->battery_pct <= 100 ? (uint8_t)dev->battery_pct
+									   : 255,
+	    DEV_BATTERY);
+	SET(dd, last_update, dev->last_seen_us, DEV_LAST_UPDATE);
+	SET(dd, session_id, dev->session ? dev->session->id : 0, DEV_SESSION_ID);
+	if (changed) {
+		dd->dirty |= changed;
+		schedule_emit(dd->dbus);
+	}
+}
+
+static struct dbus_device *find_device(struct cd_dbus *d, const struct monitor_device *dev)
+{
+	for (struct dbus_device *dd = d->devices; dd; dd = dd->next)
+		if (dd->device == dev)
+			return dd;
+	return NULL;
+}
+
+/*
+ * The device the root follows: the one with the most recently started
+ * active session (DESIGN §5), else the most recently seen strap, so a
+ * one-strap widget shows the heart rate between sessions too.
+ */
+static struct dbus_device *primary_device(struct cd_dbus *d)
+{
+	struct monitor_session *s = monitor_primary(d->monitor);
+	struct dbus_device *best = NULL;
+
+	if (s)
+		return find_device(d, s->device);
+	for (struct dbus_device *dd = d->devices; dd; dd = dd->next)
+		if (!best || dd->device->last_seen_us > best->device->last_seen_us)
+			best = dd;
+	return best;
+}
+
+static void root_refresh(struct cd_dbus *d)
+{
+	struct dbus_device *dd = primary_device(d);
+	const struct monitor_session *s = dd ? dd->device->session : NULL;
+	const struct cd_engine_totals *tot = s ? cd_engine_totals(s->engine) : NULL;
+	struct root_props *p = &d->root;
+	unsigned changed = 0;
+	const char *dev = dd ? dd->id : "";
+
+	SET(p, heart_rate, dd ? dd->heart_rate : 0, ROOT_HEART_RATE);
+	SET(p, zone, dd ? dd->zone : 0, ROOT_ZONE);
+	if (strcmp(p->device, dev) != 0) {
+		p->device = dev;
+		changed |= 1u << ROOT_DEVICE;
+	}
+	SET(p, session_id, s ? s->id : 0, ROOT_SESSION_ID);
+	if (strcmp(p->session_state, s ? "active" : "idle") != 0) {
+		p->session_state = s ? "active" : "idle";
+		changed |= 1u << ROOT_SESSION_STATE;
+	}
+	SET(p, active_s, tot ? tot->active_s : 0.0, ROOT_ACTIVE_SECONDS);
+	SET(p, mvpa_s, tot ? tot->mvpa_s : 0.0, ROOT_MVPA_SECONDS);
+	SET(p, ecb_s, tot ? tot->ecb_s : 0.0, ROOT_ECB_SECONDS);
+	if (changed) {
+		d->root_dirty |= changed;
+		schedule_emit(d);
+	}
+}
+
+/* Objects. */
+
+static int device_register(sd_bus *bus, struct dbus_device *dd, bool announce)
+{
+	int r;
+
+	if (!bus)
+		return 0;
+	r = sd_bus_add_object_vtable(bus, NULL, dd->path, CD_DBUS_DEVICE_INTERFACE, device_vtable,
+				     dd);
+	if (r < 0)
+		return log_warning_errno(r, "Failed to publish %s on D-Bus: %m", dd->path);
+	if (announce) {
+		r = sd_bus_emit_interfaces_added(bus, dd->path, CD_DBUS_DEVICE_INTERFACE, NULL);
+		if (r < 0)
+			log_debug_errno(r, "Failed to emit InterfacesAdded for %s: %m, ignoring",
+					dd->path);
+	}
+	return 0;
+}
+
+static struct dbus_device *device_free(struct dbus_device *dd)
+{
+	if (!dd)
+		return NULL;
+	free(dd->path);
+	free(dd->id);
+	free(dd->name);
+	free(dd);
+	return NULL;
+}
+
+static struct dbus_device *device_new(struct cd_dbus *d, const struct monitor_device *dev)
+{
+	struct dbus_device *dd, **tail;
+
+	dd = calloc(1, sizeof(*dd));
+	if (!dd)
+		return NULL;
+	*dd = (struct dbus_device){
+		.dbus = d,
+		.device = dev,
+		.path = cd_dbus_device_path(dev->id),
+		.bpm = NAN,
+		.id = strdup(dev->id),
+		.name = strdup(dev->name),
+		.transport = cd_transport_to_string(dev->transport),
+		.battery = 255,
+	};
+	if (!dd->path || !dd->id || !dd->name)
+		return device_free(dd);
+	if (!dd->transport)
+		dd->transport = "";
+	for (tail = &d->devices; *tail; tail = &(*tail)->next)
+		;
+	*tail = dd;
+	device_refresh(dd);
+	dd->dirty = 0; /* new: InterfacesAdded carries every value */
+	return dd;
+}
+
+/* Signals. */
+
+static void log_signal_error(int r, const char *member)
+{
+	if (r < 0)
+		log_debug_errno(r, "Failed to emit %s: %m, ignoring", member);
+}
+
+static void emit_heart_rate(struct cd_dbus *d, struct dbus_device *dd, const struct cd_sample *s)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+	sd_bus *bus = live_bus(d);
+	double bpm = s->bpm;
+	int r;
+
+	if (!bus)
+		return;
+	r = sd_bus_message_new_signal(bus, &m, CD_DBUS_PATH, CD_DBUS_INTERFACE, "HeartRate");
+	if (r >= 0)
+		r = sd_bus_message_append(m, "sqy", dd->id, (uint16_t)lround(bpm),
+					  (uint8_t)cd_zone_of(dd->device->profile, bpm));
+	if (r >= 0)
+		r = sd_bus_message_append_array(m, 'd', s->rr_ms, s->n_rr * sizeof(double));
+	if (r >= 0)
+		r = sd_bus_send(bus, m, NULL);
+	log_signal_error(r, "HeartRate");
+}
+
+static int append_entry(sd_bus_message *m, const char *key, const char *type, ...)
+{
+	va_list ap;
+	int r;
+
+	r = sd_bus_message_open_container(m, 'e', "sv");
+	if (r < 0)
+		return r;
+	r = sd_bus_message_append_basic(m, 's', key);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(m, 'v', type);
+	if (r < 0)
+		return r;
+	va_start(ap, type);
+	r = sd_bus_message_appendv(m, type, ap);
+	va_end(ap);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_close_container(m);
+	if (r < 0)
+		return r;
+	return sd_bus_message_close_container(m);
+}
+
+static int append_time(sd_bus_message *m, const char *key, uint64_t us)
+{
+	char buf[32] = "";
+
+	if (cd_format_iso8601((double)us / 1e6, buf, sizeof(buf)) < 0)
+		buf[0] = '\0';
+	return append_entry(m, key, "s", buf);
+}
+
+/* NAN (no figure yet) is 0 on the bus, as HeartRate is. */
+static double finite_or_zero(double v)
+{
+	return isfinite(v) ? v : 0.0;
+}
+
+/*
+ * The summary of SessionEnded: the headline figures of the session object
+ * (DESIGN §4) with typed values; the full object is GetSession(id).
+ */
+static int append_summary(sd_bus_message *m, const struct monitor_session *s)
+{
+	const struct cd_engine_totals *tot = cd_engine_totals(s->engine);
+	const struct monitor_device *dev = s->device;
+	int r;
+
+	r = sd_bus_message_open_container(m, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	if ((r = append_entry(m, "id", "t", s->id)) < 0 ||
+	    (r = append_entry(m, "device", "s", dev->id)) < 0 ||
+	    (r = append_entry(m, "kind", "s", s->kind ? s->kind : "")) < 0 ||
+	    (r = append_time(m, "started_at", s->started_at_us)) < 0 ||
+	    (r = append_time(m, "ended_at", s->ended_at_us ? s->ended_at_us : s->started_at_us)) < 0 ||
+	    (r = append_entry(m, "started_at_us", "t", s->started_at_us)) < 0 ||
+	    (r = append_entry(m, "ended_at_us", "t", s->ended_at_us)) < 0 ||
+	    (r = append_entry(m, "samples", "t", (uint64_t)tot->samples)) < 0 ||
+	    (r = append_entry(m, "duration_s", "d", finite_or_zero(tot->duration_s))) < 0 ||
+	    (r = append_entry(m, "active_s", "d", tot->active_s)) < 0 ||
+	    (r = append_entry(m, "gap_s", "d", tot->gap_s)) < 0 ||
+	    (r = append_entry(m, "avg_bpm", "d", finite_or_zero(cd_engine_avg_bpm(s->engine)))) < 0 ||
+	    (r = append_entry(m, "min_bpm", "d", finite_or_zero(tot->bpm_min))) < 0 ||
+	    (r = append_entry(m, "max_bpm", "d", finite_or_zero(tot->bpm_max))) < 0 ||
+	    (r = append_entry(m, "mvpa_s", "d", tot->mvpa_s)) < 0 ||
+	    (r = append_entry(m, "ecb_s", "d", tot->ecb_s)) < 0 ||
+	    (r = append_entry(m, "trimp_edwards", "d",
+			      finite_or_zero(cd_engine_trimp_edwards(s->engine)))) < 0 ||
+	    (r = append_entry(m, "trimp_banister", "d", finite_or_zero(tot->trimp_banister))) < 0 ||
+	    (r = append_entry(m, "rmssd_ms", "d", finite_or_zero(cd_engine_rmssd(s->engine)))) < 0)
+		return r;
+
+	r = sd_bus_message_open_container(m, 'e', "sv");
+	if (r >= 0)
+		r = sd_bus_message_append_basic(m, 's', "zones_s");
+	if (r >= 0)
+		r = sd_bus_message_open_container(m, 'v', "ad");
+	if (r >= 0)
+		r = sd_bus_message_append_array(m, 'd', tot->zone_s, sizeof(tot->zone_s));
+	if (r >= 0)
+		r = sd_bus_message_close_container(m);
+	if (r >= 0)
+		r = sd_bus_message_close_container(m);
+	if (r < 0)
+		return r;
+	return sd_bus_message_close_container(m);
+}
+
+static void emit_session_ended(struct cd_dbus *d, const struct monitor_session *s)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+	sd_bus *bus = live_bus(d);
+	int r;
+
+	if (!bus)
+		return;
+	r = sd_bus_message_new_signal(bus, &m, CD_DBUS_PATH, CD_DBUS_INTERFACE, "SessionEnded");
+	if (r >= 0)
+		r = sd_bus_message_append(m, "t", s->id);
+	if (r >= 0)
+		r = append_summary(m, s);
+	if (r >= 0)
+		r = sd_bus_send(bus, m, NULL);
+	log_signal_error(r, "SessionEnded");
+}
+
+static void emit_connected(struct cd_dbus *d, struct dbus_device *dd)
+{
+	sd_bus *bus = live_bus(d);
+
+	if (!bus)
+		return;
+	if (dd->connected)
+		log_signal_error(sd_bus_emit_signal(bus, CD_DBUS_PATH, CD_DBUS_INTERFACE,
+						    "DeviceConnected", "sss", dd->id, dd->name,
+						    dd->transport),
+				 "DeviceConnected");
+	else
+		log_signal_error(sd_bus_emit_signal(bus, CD_DBUS_PATH, CD_DBUS_INTERFACE,
+						    "DeviceDisconnected", "s", dd->id),
+				 "DeviceDisconnected");
+}
+
+/* The monitor observer. */
+
+static void on_monitor_event(const struct monitor_event *ev, void *userdata)
+{
+	struct cd_dbus *d = userdata;
+	struct dbus_device *dd = ev->device ? find_device(d, ev->device) : NULL;
+	sd_bus *bus = live_bus(d);
+	int was_connected;
+
+	if (!dd && ev->device) {
+		dd = device_new(d, ev->device);
+		if (!dd) {
+			log_oom();
+			return;
+		}
+		device_register(live_bus(d), dd, true);
+		if (dd->connected)
+			emit_connected(d, dd);
+	}
+
+	switch (ev->type) {
+	case MONITOR_EVENT_DEVICE_ADDED:
+		break;
+	case MONITOR_EVENT_DEVICE_CHANGED:
+		was_connected = dd->connected;
+		device_refresh(dd);
+		if (dd->connected != was_connected)
+			emit_connected(d, dd);
+		break;
+	case MONITOR_EVENT_SAMPLE:
+		if (ev->sample && cd_sample_is_valid(ev->sample)) {
+			dd->bpm = ev->sample->bpm;
+			emit_heart_rate(d, dd, ev->sample);
+		}
+		was_connected = dd->connected;
+		device_refresh(dd);
+		if (dd->connected != was_connected)
+			emit_connected(d, dd);
+		break;
+	case MONITOR_EVENT_SESSION_STARTED:
+		device_refresh(dd);
+		if (bus)
+			log_signal_error(sd_bus_emit_signal(bus, CD_DBUS_PATH, CD_DBUS_INTERFACE,
+							    "SessionStarted", "ts", ev->session->id,
+							    dd->id),
+					 "SessionStarted");
+		break;
+	case MONITOR_EVENT_SESSION_ENDED:
+		device_refresh(dd);
+		emit_session_ended(d, ev->session);
+		break;
+	case MONITOR_EVENT_MILESTONE:
+		if (bus)
+			log_signal_error(sd_bus_emit_signal(bus, CD_DBUS_PATH, CD_DBUS_INTERFACE,
+							    "MilestoneReached", "ts", ev->session->id,
+							    cd_milestone_to_string(ev->milestone)),
+					 "MilestoneReached");
+		break;
+	case MONITOR_EVENT_ZONE_CHANGED:
+		if (bus && ev->old_zone != ev->new_zone)
+			log_signal_error(sd_bus_emit_signal(bus, CD_DBUS_PATH, CD_DBUS_INTERFACE,
+							    "ZoneChanged", "syy", dd->id,
+							    (uint8_t)ev->old_zone,
+							    (uint8_t)ev->new_zone),
+					 "ZoneChanged");
+		break;
+	case _MONITOR_EVENT_MAX:
+	case _MONITOR_EVENT_INVALID:
+		break;
+	}
+	root_refresh(d);
+}
+
+/* Methods: input first, then the monitor; every failure a proper D-Bus error. */
+
+/* Device ids are short printable ASCII (DESIGN §6); anything else is a bad argument. */
+static bool device_arg_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++, n++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || n >= 256)
+			return false;
+	return true;
+}
+
+/* Session ids are SQLite integers: 1 .. 2^63−1 (0 means "current"). */
+static bool session_arg_ok(uint64_t id)
+{
+	return id <= (uint64_t)INT64_MAX;
+}
+
+static int method_start_session(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct cd_dbus *d = userdata;
+	struct monitor_session *s;
+	const char *device;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &device);
+	if (r < 0)
+		return r;
+	if (!device_arg_ok(device))
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "Invalid device id: expected printable ASCII without "
+					 "spaces, at most 256 characters, or \"\" for the primary "
+					 "strap.");
+	r = monitor_start(d->monitor, *device ? device : NULL, NULL, &s);
+	if (r == -ENOENT)
+		return *device ? sd_bus_error_setf(error, CD_DBUS_ERROR_NO_SUCH_DEVICE,
+						   "No device '%s'.", device)
+			       : sd_bus_error_set(error, CD_DBUS_ERROR_NO_SUCH_DEVICE,
+						  "No strap has been seen yet.");
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Cannot start a session: %m");
+	return sd_bus_reply_method_return(m, "t", s->id);
+}
+
+static int method_stop_session(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct cd_dbus *d = userdata;
+	struct monitor_session *s;
+	uint64_t id;
+	int r;
+
+	r = sd_bus_message_read(m, "t", &id);
+	if (r < 0)
+		return r;
+	if (!session_arg_ok(id))
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "Invalid session id %" PRIu64 ": ids are below 2^63.", id);
+	if (id == 0) {
+		r = monitor_stop(d->monitor, NULL, NULL);
+		if (r == -ESRCH)
+			return sd_bus_error_set(error, CD_DBUS_ERROR_NOT_ACTIVE,
+						"No session is active.");
+		if (r < 0)
+			return sd_bus_error_set_errnof(error, r, "Cannot stop the session: %m");
+		return sd_bus_reply_method_return(m, NULL);
+	}
+
+	s = monitor_session_find(d->monitor, id);
+	if (s && s->active) {
+		r = monitor_stop(d->monitor, s->device->id, NULL);
+		if (r < 0)
+			return sd_bus_error_set_errnof(error, r, "Cannot stop session %" PRIu64 ": %m",
+						       id);
+		return sd_bus_reply_method_return(m, NULL);
+	}
+	if (!s && d->ops.session) {
+		_cleanup_(cJSON_Deletep) cJSON *o = NULL;
+
+		r = d->ops.session(d->ops.userdata, id, &o);
+		if (r == -ENOENT)
+			return sd_bus_error_setf(error, CD_DBUS_ERROR_NO_SUCH_SESSION,
+						 "No session %" PRIu64 ".", id);
+		if (r < 0)
+			return sd_bus_error_set_errnof(error, r, "Cannot look up session %" PRIu64
+						       ": %m", id);
+	} else if (!s)
+		return sd_bus_error_setf(error, CD_DBUS_ERROR_NO_SUCH_SESSION,
+					 "No session %" PRIu64 ".", id);
+	return sd_bus_error_setf(error, CD_DBUS_ERROR_NOT_ACTIVE,
+				 "Session %" PRIu64 " has already ended.", id);
+}
+
+static int method_get_session(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct cd_dbus *d = userdata;
+	_cleanup_(cJSON_Deletep) cJSON *o = NULL;
+	_cleanup_free_ char *text = NULL;
+	uint64_t id;
+	int r;
+
+	r = sd_bus_message_read(m, "t", &id);
+	if (r < 0)
+		return r;
+	if (!session_arg_ok(id))
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "Invalid session id %" PRIu64 ": ids are below 2^63.", id);
+	r = d->ops.session ? d->ops.session(d->ops.userdata, id, &o) : -ENOENT;
+	if (r == -ENOENT)
+		return id == 0 ? sd_bus_error_set(error, CD_DBUS_ERROR_NO_SUCH_SESSION,
+						  "There has never been a session.")
+			       : sd_bus_error_setf(error, CD_DBUS_ERROR_NO_SUCH_SESSION,
+						   "No session %" PRIu64 ".", id);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Cannot read session %" PRIu64 ": %m", id);
+	text = cJSON_PrintUnformatted(o);
+	if (!text)
+		return -ENOMEM;
+	return sd_bus_reply_method_return(m, "s", text);
+}
+
+/* The connection. */
+
+static void bus_drop(struct cd_dbus *d)
+{
+	if (!d->bus)
+		return;
+	sd_bus_detach_event(d->bus);
+	d->bus = sd_bus_flush_close_unref(d->bus);
+	d->bus_lost = false;
+}
+
+static void arm_retry(struct cd_dbus *d)
+{
+	uint64_t now;
+
+	if (sd_event_now(d->event, CLOCK_MONOTONIC, &now) < 0)
+		return;
+	sd_event_source_set_time(d->retry, now + CD_DBUS_RETRY_S * USEC_PER_SEC);
+	sd_event_source_set_enabled(d->retry, SD_EVENT_ONESHOT);
+}
+
+static const char *bus_label(const struct cd_dbus *d)
+{
+	return d->bus_spec;
+}
+
+static int on_bus_message(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct cd_dbus *d = userdata;
+
+	if (!sd_bus_message_is_signal(m, "org.freedesktop.DBus.Local", "Disconnected"))
+		return 0;
+	/* Not freed here: we are inside its dispatch.  The retry timer drops it. */
+	d->bus_lost = true;
+	log_warning("Lost the connection to the D-Bus bus (%s); HTTP keeps working, "
+		    "reconnecting every %d s.",
+		    bus_label(d), CD_DBUS_RETRY_S);
+	d->complained = true;
+	arm_retry(d);
+	return 0;
+}
+
+static int bus_open(struct cd_dbus *d, sd_bus **ret)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	int r;
+
+	if (strcmp(d->bus_spec, "system") == 0)
+		r = sd_bus_open_system_with_description(&bus, "cardiod-service");
+	else if (strcmp(d->bus_spec, "session") == 0)
+		r = sd_bus_open_user_with_description(&bus, "cardiod-service");
+	else {
+		r = sd_bus_new(&bus);
+		if (r >= 0)
+			r = sd_bus_set_address(bus, d->bus_spec);
+		if (r >= 0)
+			r = sd_bus_set_bus_client(bus, true);
+		if (r >= 0)
+			r = sd_bus_set_description(bus, "cardiod-service");
+		if (r >= 0)
+			r = sd_bus_start(bus);
+	}
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(bus);
+	return 0;
+}
+
+/*
+ * Connect, publish every object, own the name.  Returns 0, -EEXIST when
+ * another process owns the name, or another negative errno (retry).
+ */
+static int bus_connect(struct cd_dbus *d)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	int r;
+
+	r = bus_open(d, &bus);
+	if (r < 0)
+		return r;
+	/* A lost bus must not end the daemon's loop: HTTP keeps working. */
+	r = sd_bus_set_exit_on_disconnect(bus, false);
+	if (r < 0)
+		return r;
+	r = sd_bus_attach_event(bus, d->event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0)
+		return r;
+	r = sd_bus_add_filter(bus, NULL, on_bus_message, d);
+	if (r < 0)
+		return r;
+	r = sd_bus_add_object_vtable(bus, NULL, CD_DBUS_PATH, CD_DBUS_INTERFACE, root_vtable, d);
+	if (r < 0)
+		return r;
+	r = sd_bus_add_object_manager(bus, NULL, CD_DBUS_PATH);
+	if (r < 0)
+		return r;
+
+	for (struct dbus_device *dd = d->devices; dd; dd = dd->next) {
+		r = device_register(bus, dd, false);
+		if (r < 0)
+			return r;
+	}
+
+	/* No queueing, no replacement: a second cardiod must fail, not wait. */
+	r = sd_bus_request_name(bus, CD_DBUS_NAME, 0);
+	if (r < 0)
+		return r;
+	d->bus = TAKE_PTR(bus);
+	d->bus_lost = false;
+	return 0;
+}
+
+static void log_connected(struct cd_dbus *d)
+{
+	if (d->complained)
+		log_info("Connected to the D-Bus bus (%s) again; owning %s.", bus_label(d),
+			 CD_DBUS_NAME);
+	else
+		log_info("D-Bus service %s on the %s bus.", CD_DBUS_NAME, bus_label(d));
+	d->complained = false;
+}
+
+static int log_name_taken(struct cd_dbus *d)
+{
+	return log_error_errno(EEXIST, "%s is already owned on the D-Bus bus (%s): another "
+			       "cardiod is running. Stop it, or choose another bus with --bus.",
+			       CD_DBUS_NAME, bus_label(d));
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct cd_dbus *d = userdata;
+	int r;
+
+	bus_drop(d);
+	r = bus_connect(d);
+	if (r == -EEXIST) {
+		log_name_taken(d);
+		return sd_event_exit(d->event, -EEXIST);
+	}
+	if (r < 0) {
+		log_debug_errno(r, "Still cannot connect to the D-Bus bus (%s): %m; retrying in %d s.",
+				bus_label(d), CD_DBUS_RETRY_S);
+		arm_retry(d);
+		return 0;
+	}
+	log_connected(d);
+	/* Values may have changed while away: clients re-read them on NameOwnerChanged. */
+	for (struct dbus_device *dd = d->devices; dd; dd = dd->next)
+		dd->dirty = 0;
+	d->root_dirty = 0;
+	return 0;
+}
+
+int cd_dbus_new(sd_event *event, struct monitor *monitor, const char *bus,
+		const struct cd_dbus_ops *ops, struct cd_dbus **ret)
+{
+	_cleanup_(cd_dbus_freep) struct cd_dbus *d = NULL;
+	int r;
+
+	if (!event || !monitor || !bus || !ret)
+		return -EINVAL;
+	if (strcmp(bus, "none") == 0) {
+		log_info("D-Bus service disabled (--bus none).");
+		*ret = NULL;
+		return 0;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return log_oom();
+	d->event = sd_event_ref(event);
+	d->monitor = monitor;
+	if (ops)
+		d->ops = *ops;
+	d->root.device = "";
+	d->root.session_state = "idle";
+	d->bus_spec = strdup(bus);
+	if (!d->bus_spec)
+		return log_oom();
+
+	r = sd_event_add_defer(event, &d->defer, on_defer, d);
+	if (r < 0)
+		return log_error_errno(r, "Failed to add the D-Bus emission source: %m");
+	sd_event_source_set_priority(d->defer, SD_EVENT_PRIORITY_IDLE);
+	sd_event_source_set_enabled(d->defer, SD_EVENT_OFF);
+	sd_event_source_set_description(d->defer, "dbus-properties-changed");
+
+	r = sd_event_add_time(event, &d->retry, CLOCK_MONOTONIC, UINT64_MAX, 0, on_retry, d);
+	if (r < 0)
+		return log_error_errno(r, "Failed to add the D-Bus retry timer: %m");
+	sd_event_source_set_enabled(d->retry, SD_EVENT_OFF);
+	sd_event_source_set_description(d->retry, "dbus-retry");
+
+	/* Devices the sources added already; later ones arrive as events. */
+	for (struct monitor_device *dev = monitor_devices(monitor); dev; dev = dev->next)
+		if (!device_new(d, dev))
+			return log_oom();
+	root_refresh(d);
+	d->root_dirty = 0;
+
+	d->observer = monitor_observer_register(monitor, on_monitor_event, d, NULL);
+	if (d->observer == 0)
+		return log_oom();
+
+	r = bus_connect(d);
+	if (r == -EEXIST)
+		return log_name_taken(d);
+	if (r == -ENOMEM)
+		return log_oom();
+	if (r < 0) {
+		log_warning_errno(r, "Cannot offer %s on the D-Bus bus (%s): %m. HTTP keeps "
+				  "working; retrying every %d s.",
+				  CD_DBUS_NAME, bus_label(d), CD_DBUS_RETRY_S);
+		d->complained = true;
+		arm_retry(d);
+	} else
+		log_connected(d);
+
+	*ret = TAKE_PTR(d);
+	return 0;
+}
+
+struct cd_dbus *cd_dbus_free(struct cd_dbus *d)
+{
+	if (!d)
+		return NULL;
+	if (d->observer)
+		monitor_observer_unregister(d->monitor, d->observer);
+	emit_pending(d);
+	bus_drop(d); /* flushes queued signals (SessionEnded at shutdown); closing frees the name */
+	sd_event_source_disable_unref(d->defer);
+	sd_event_source_disable_unref(d->retry);
+	while (d->devices) {
+		struct dbus_device *dd = d->devices;
+
+		d->devices = dd->next;
+		device_free(dd);
+	}
+	sd_event_unref(d->event);
+	free(d->bus_spec);
+	free(d);
+	return NULL;
+}

@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * History subcommands over cardiod's HTTP API (DESIGN §4): sessions, show,
+ * export.  The server renders the session objects; this side only reads
+ * them (cJSON) and prints them for people, or passes them through with
+ * --json.
+ */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+
+#include "cleanup.h"
+#include "cmds.h"
+#include "http-client.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
+
+#define TIMEOUT_S 15
+
+struct http_args {
+	const char *url;
+	bool json;
+	const char *format;
+	unsigned long long limit;
+	const char *before;
+	const char *id;
+};
+
+/* GET/POST and check the status; the server's error message on failure. */
+static int fetch(const char *url, const char *method, const char *path, const char *body,
+		 const char *what, struct http_response *ret)
+{
+	_cleanup_free_ char *error = NULL;
+	int r;
+
+	r = http_request(url, method, path, body, TIMEOUT_S, ret, &error);
+	if (r == -ENOMEM)
+		return cli_fail(EXIT_FAILURE, "out of memory");
+	if (r == -EINVAL)
+		return cli_fail(EXIT_USAGE, "--url: %s", error ? error : "bad URL");
+	if (r < 0)
+		return cli_fail(EXIT_FAILURE, "cannot reach cardiod at %s: %s", url,
+				error ? error : strerror(-r));
+	if (ret->status / 100 != 2) {
+		_cleanup_(cJSON_Deletep) cJSON *o = cJSON_ParseWithLength(ret->body, ret->size);
+		cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
+		cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
+		int status = ret->status;
+
+		http_response_done(ret);
+		return cli_fail(status == 404 || status == 400 ? EXIT_USAGE : EXIT_FAILURE,
+				"%s%scardiod: %s (HTTP %d)", what ? what : "", what ? ": " : "",
+				cJSON_IsString(msg) ? msg->valuestring : "request failed", status);
+	}
+	return 0;
+}
+
+static int fetch_json(const char *url, const char *path, const char *what, cJSON **ret)
+{
+	struct http_response resp = {};
+	int r;
+
+	r = fetch(url, "GET", path, NULL, what, &resp);
+	if (r != 0)
+		return r;
+	*ret = cJSON_ParseWithLength(resp.body, resp.size);
+	http_response_done(&resp);
+	if (!*ret)
+		return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON for %s", path);
+	return 0;
+}
+
+static int print_json(const cJSON *o)
+{
+	_cleanup_free_ char *s = cJSON_Print(o);
+
+	if (!s)
+		return cli_fail(EXIT_FAILURE, "out of memory");
+	puts(s);
+	return cli_finish(EXIT_SUCCESS);
+}
+
+/* Options common to the history commands; positional id when want_id. */
+static int parse_http(int argc, char *argv[], struct http_args *a, bool want_id, bool want_list,
+		      bool want_format)
+{
+	enum { ARG_URL = 0x100, ARG_JSON, ARG_FORMAT, ARG_LIMIT, ARG_BEFORE };
+	static const struct option options[] = {
+		{ "url", required_argument, NULL, ARG_URL },
+		{ "json", no_argument, NULL, ARG_JSON },
+		{ "format", required_argument, NULL, ARG_FORMAT },
+		{ "limit", required_argument, NULL, ARG_LIMIT },
+		{ "before", required_argument, NULL, ARG_BEFORE },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	int c;
+
+	a->url = CARDIOCTL_DEFAULT_URL;
+	a->limit = 20;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
+		switch (c) {
+		case ARG_URL:
+			a->url = optarg;
+			break;
+		case ARG_JSON:
+			a->json = true;
+			break;
+		case ARG_FORMAT:
+			if (!want_format)
+				return cli_fail(EXIT_USAGE, "%s: unknown option '--format'", argv[0]);
+			a->format = optarg;
+			break;
+		case ARG_LIMIT: {
+			char *end;
+
+			if (!want_list)
+				return cli_fail(EXIT_USAGE, "%s: unknown option '--limit'", argv[0]);
+			errno = 0;
+			a->limit = strtoull(optarg, &end, 10);
+			if (errno || *end || !*optarg || *optarg == '-' || a->limit == 0 ||
+			    a->limit > 1000)
+				return cli_fail(EXIT_USAGE, "--limit: expected 1 to 1000, got '%s'",
+						optarg);
+			break;
+		}
+		case ARG_BEFORE:
+			if (!want_list)
+				return cli_fail(EXIT_USAGE, "%s: unknown option '--before'", argv[0]);
+			if (!*optarg || strspn(optarg, "0123456789-:.TZ+") != strlen(optarg))
+				return cli_fail(EXIT_USAGE, "--before: expected a time as printed "
+						"in next_before, got '%s'", optarg);
+			a->before = optarg;
+			break;
+		case 'h':
+			return -1;
+		case ':':
+			return cli_fail(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return cli_fail(EXIT_USAGE, "%s: unknown option '%s' (see cardioctl %s --help)",
+					argv[0], argv[optind - 1], argv[0]);
+		}
+	}
+	if (want_id) {
+		unsigned long long id;
+
+		if (optind >= argc)
+			return cli_fail(EXIT_USAGE, "%s: missing session ID", argv[0]);
+		if (cli_parse_id(argv[optind], &id) < 0)
+			return cli_fail(EXIT_USAGE, "%s: expected a session ID (a positive number), "
+					"got '%s'", argv[0], argv[optind]);
+		a->id = argv[optind++];
+	}
+	if (optind < argc)
+		return cli_fail(EXIT_USAGE, "%s: unexpected argument '%s'", argv[0], argv[optind]);
+	return 0;
+}
+
+/* Small formatting helpers. */
+
+static double num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static const char *str(const cJSON *o, const char *key, const char *fallback)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : fallback;
+}
+
+static const cJSON *obj(const cJSON *o, const char *key)
+{
+	return cJSON_GetObjectItemCaseSensitive(o, key);
+}
+
+static const char *dur(double s, char *buf, size_t size)
+{
+	long v;
+
+	if (!isfinite(s))
+		return "-";
+	v = lround(s);
+	if (v >= 3600)
+		snprintf(buf, size, "%ldh%02ldm", v / 3600, v / 60 % 60);
+	else if (v >= 60)
+		snprintf(buf, size, "%ldm%02lds", v / 60, v % 60);
+	else
+		snprintf(buf, size, "%lds", v);
+	return buf;
+}
+
+static const char *bpm(double v, char *buf, size_t size)
+{
+	if (!isfinite(v))
+		return "-";
+	snprintf(buf, size, "%.0f", v);
+	return buf;
+}
+
+/* "2026-11-26T17:28:39.920Z" → "2026-11-26 17:28:39" */
+static const char *when(const char *iso, char *buf, size_t size)
+{
+	if (!iso || strlen(iso) < 19)
+		return iso ? iso : "-";
+	snprintf(buf, size, "%.10s %.8s", iso, iso + 11);
+	return buf;
+}
+
+/* sessions */
+
+void help_sessions(FILE *f)
+{
+	fprintf(f, "Usage: cardioctl sessions [--limit N] [--before TIME] [--url URL] [--json]\n"
+		   "\n"
+		   "List logged sessions, newest first (HTTP GET /sessions).\n"
+		   "\n"
+		   "      --limit N     at most N sessions (default 20)\n"
+		   "      --before TIME sessions started before TIME (next_before of a page)\n"
+		   "      --url URL     cardiod's HTTP API (default " CARDIOCTL_DEFAULT_URL ")\n"
+		   "      --json        print cardiod's JSON answer\n");
+}
+
+int run_sessions(int argc, char *argv[])
+{
+	_cleanup_(cJSON_Deletep) cJSON *o = NULL;
+	struct http_args a = {};
+	const cJSON *list, *s;
+	char path[256];
+	int r;
+
+	r = parse_http(argc, argv, &a, false, true, false);
+	if (r < 0) {
+		help_sessions(stdout);
+		return cli_finish(EXIT_SUCCESS);
+	}
+	if (r > 0)
+		return r;
+	snprintf(path, sizeof(path), "/sessions?limit=%llu%s%s", a.limit, a.before ? "&before=" : "",
+		 a.before ? a.before : "");
+	r = fetch_json(a.url, path, NULL, &o);
+	if (r != 0)
+		return r;
+	if (a.json)
+		return print_json(o);
+
+	list = cJSON_IsArray(o) ? o : obj(o, "sessions");
+	if (!cJSON_IsArray(list))
+		return cli_fail(EXIT_FAILURE, "cardiod sent no session list");
+	if (cJSON_GetArraySize(list) == 0) {
+		puts("No sessions yet.");
+		return cli_finish(EXIT_SUCCESS);
+	}
+	printf("%6s  %-19s  %-14s  %-7s  %8s  %8s  %4s  %4s  %8s  %8s\n", "ID", "STARTED (UTC)",
+	       "DEVICE", "STATE", "DURATION", "ACTIVE", "AVG", "MAX", "MVPA", "ECB");
+	cJSON_ArrayForEach(s, list)
+	{
+		const cJSON *hr = obj(s, "heart_rate"), *dose = obj(s, "dose");
+		char b1[32], b2[32], b3[32], b4[16], b5[16], b6[32], b7[32];
+
+		printf("%6.0f  %-19s  %-14s  %-7s  %8s  %8s  %4s  %4s  %8s  %8s\n", num(s, "id"),
+		       when(str(s, "started_at", NULL), b1, sizeof(b1)),
+		       str(obj(s, "device"), "id", "-"), str(s, "state", "-"),
+		       dur(num(s, "duration_s"), b2, sizeof(b2)),
+		       dur(num(s, "active_s"), b3, sizeof(b3)), bpm(num(hr, "avg"), b4, sizeof(b4)),
+		       bpm(num(hr, "max"), b5, sizeof(b5)), dur(num(dose, "mvpa_s"), b6, sizeof(b6)),
+		       dur(num(dose, "ecb_s"), b7, sizeof(b7)));
+	}
+	if (cJSON_IsString(obj(o, "next_before")))
+		printf("More: cardioctl sessions --before %s\n", str(o, "next_before", ""));
+	return cli_finish(EXIT_SUCCESS);
+}
+
+/* show */
+
+void help_show(FILE *f)
+{
+	fprintf(f, "Usage: cardioctl show ID [--url URL] [--json]\n"
+		   "\n"
+		   "Show one session's figures (HTTP GET /sessions/ID).\n"
+		   "\n"
+		   "      --url URL     cardiod's HTTP API (default " CARDIOCTL_DEFAULT_URL ")\n"
+		   "      --json        print the session object of DESIGN §4\n");
+}
+
+/* A session object for people; also used by `status`. */
+static void print_session(const cJSON *s)
+{
+	const cJSON *dev = obj(s, "device"), *hr = obj(s, "heart_rate"), *dose = obj(s, "dose");
+	const cJSON *ms = obj(dose, "milestones"), *load = obj(s, "load"), *hrv = obj(s, "hrv");
+	const cJSON *zones = obj(s, "zones"), *z, *m;
+	char b1[32], b2[32], b3[32], b4[32], b5[32];
+
+	printf("Session %.0f (%s) on %s (%s, %s)\n", num(s, "id"), str(s, "state", "?"),
+	       str(dev, "id", "?"), str(dev, "name", "?"), str(dev, "transport", "?"));
+	if (cJSON_IsString(obj(s, "kind")))
+		printf("Kind        %s\n", str(s, "kind", ""));
+	printf("Started     %s UTC\n", when(str(s, "started_at", NULL), b1, sizeof(b1)));
+	if (cJSON_IsString(obj(s, "ended_at")))
+		printf("Ended       %s UTC\n", when(str(s, "ended_at", NULL), b1, sizeof(b1)));
+	printf("Duration    %s (active %s, gaps %s), %.0f samples\n",
+	       dur(num(s, "duration_s"), b1, sizeof(b1)), dur(num(s, "active_s"), b2, sizeof(b2)),
+	       dur(num(s, "gap_s"), b3, sizeof(b3)), num(s, "samples"));
+	printf("Heart rate  avg %s, min %s, max %s bpm", bpm(num(hr, "avg"), b1, sizeof(b1)),
+	       bpm(num(hr, "min"), b2, sizeof(b2)), bpm(num(hr, "max"), b3, sizeof(b3)));
+	if (cJSON_IsNumber(obj(hr, "current")))
+		printf("; now %s bpm", bpm(num(hr, "current"), b1, sizeof(b1)));
+	else if (cJSON_IsTrue(obj(s, "stale")))
+		printf("; no live signal");
+	printf("\nZones\n");
+	cJSON_ArrayForEach(z, zones)
+	{
+		double hi = num(z, "hi_bpm");
+
+		snprintf(b4, sizeof(b4), isfinite(hi) ? "%.0f-%.0f bpm" : "%.0f+ bpm",
+			 num(z, "lo_bpm"), hi);
+		printf("  %-3s %-12s %-13s %9s\n", str(z, "label", "?"), str(z, "name", ""), b4,
+		       dur(num(z, "s"), b5, sizeof(b5)));
+	}
+	printf("Dose        MVPA %s, ECB band %s", dur(num(dose, "mvpa_s"), b1, sizeof(b1)),
+	       dur(num(dose, "ecb_s"), b2, sizeof(b2)));
+	cJSON_ArrayForEach(m, ms)
+		if (cJSON_IsNumber(m))
+			printf("; %s at %s", m->string, dur(m->valuedouble, b3, sizeof(b3)));
+	printf("\nLoad        TRIMP %.0f (Edwards), %.1f (Banister)\n", num(load, "trimp_edwards"),
+	       num(load, "trimp_banister"));
+	if (cJSON_IsNumber(obj(hrv, "rmssd_ms")))
+		printf("HRV         RMSSD %.1f ms over %.0f RR intervals\n", num(hrv, "rmssd_ms"),
+		       num(hrv, "rr_count"));
+	if (cJSON_IsString(obj(s, "disclaimer")))
+		printf("\n%s\n", str(s, "disclaimer", ""));
+}
+
+int run_show(int argc, char *argv[])
+{
+	_cleanup_(cJSON_Deletep) cJSON *o = NULL;
+	struct http_args a = {};
+	char path[64], what[64];
+	int r;
+
+	r = parse_http(argc, argv, &a, true, false, false);
+	if (r < 0) {
+		help_show(stdout);
+		return cli_finish(EXIT_SUCCESS);
+	}
+	if (r > 0)
+		return r;
+	snprintf(path, sizeof(path), "/sessions/%s", a.id);
+	snprintf(what, sizeof(what), "session %s", a.id);
+	r = fetch_json(a.url, path, what, &o);
+	if (r != 0)
+		return r;
+	if (a.json)
+		return print_json(o);
+	print_session(o);
+	return cli_finish(EXIT_SUCCESS);
+}
+
+/* export */
+
+void help_export(FILE *f)
+{
+	fprintf(f, "Usage: cardioctl export ID [--format csv|json] [--url URL] [--json]\n"
+		   "\n"
+		   "Write a session's samples to standard output (HTTP GET\n"
+		   "/sessions/ID/samples): CSV t_s,bpm,rr_ms,contact, the format that\n"
+		   "`cardioctl analyze` and `cardiod --replay` read.\n"
+		   "\n"
+		   "      --format F    csv (default) or json; tcx is not available yet\n"
+		   "      --url URL     cardiod's HTTP API (default " CARDIOCTL_DEFAULT_URL ")\n"
+		   "      --json        same as --format json\n");
+}
+
+int run_export(int argc, char *argv[])
+{
+	struct http_response resp = {};
+	struct http_args a = {};
+	bool csv;
+	char path[96], what[64];
+	int r;
+
+	r = parse_http(argc, argv, &a, true, false, true);
+	if (r < 0) {
+		help_export(stdout);
+		return cli_finish(EXIT_SUCCESS);
+	}
+	if (r > 0)
+		return r;
+	if (!a.format)
+		a.format = a.json ? "json" : "csv";
+	if (strcmp(a.format, "tcx") == 0)
+		return cli_fail(EXIT_USAGE, "export: --format tcx is not available yet; use csv");
+	if (strcmp(a.format, "csv") != 0 && strcmp(a.format, "json") != 0)
+		return cli_fail(EXIT_USAGE, "export: --format: expected csv or json, got '%s'",
+				a.format);
+	csv = strcmp(a.format, "csv") == 0;
+	snprintf(path, sizeof(path), "/sessions/%s/samples%s", a.id, csv ? "?format=csv" : "");
+	snprintf(what, sizeof(what), "session %s", a.id);
+	r = fetch(a.url, "GET", path, NULL, what, &resp);
+	if (r != 0)
+		return r;
+	fwrite(resp.body, 1, resp.size, stdout);
+	if (!csv && (resp.size == 0 || resp.body[resp.size - 1] != '\n'))
+		putchar('\n');
+	http_response_done(&resp);
+	return cli_finish(EXIT_SUCCESS);
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The subcommands that talk to cardiod (DESIGN §7), for cardioctl.c's
+ * table.  History goes over HTTP (cmd-http.c: sessions, show, export; the
+ * loopback API of DESIGN §4, --url), live state over D-Bus (cmd-dbus.c:
+ * status, start, stop, monitor; DESIGN §5, --system/--session/--address).
+ * Same conventions as cardioctl.c: exit 0, 2 for what the user can fix, 1
+ * otherwise; every error one "cardioctl: ..." line on stderr; --json
+ * everywhere.
+ */
+#pragma once
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_USAGE 2
+#define CARDIOCTL_DEFAULT_URL "http://127.0.0.1:8080"
+
+void help_sessions(FILE *f);
+int run_sessions(int argc, char *argv[]);
+void help_show(FILE *f);
+int run_show(int argc, char *argv[]);
+void help_export(FILE *f);
+int run_export(int argc, char *argv[]);
+
+void help_status(FILE *f);
+int run_status(int argc, char *argv[]);
+void help_start(FILE *f);
+int run_start(int argc, char *argv[]);
+void help_stop(FILE *f);
+int run_stop(int argc, char *argv[]);
+void help_monitor(FILE *f);
+int run_monitor(int argc, char *argv[]);
+
+/* Print "cardioctl: ..." and return status. */
+__attribute__((format(printf, 2, 3))) static inline int cli_fail(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("cardioctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return status;
+}
+
+/* Flush stdout; a failed write (full disk, closed pipe) is an error. */
+static inline int cli_finish(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return cli_fail(EXIT_FAILURE, "writing output: %s", strerror(errno ? errno : EIO));
+	return status;
+}
+
+/* A session id: 1 .. 2^63−1 in decimal. */
+static inline int cli_parse_id(const char *s, unsigned long long *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v == 0 || v > 0x7fffffffffffffffULL)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}

@@ -1,0 +1,1737 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * BLE straps through bluetoothd's D-Bus API (PROTOCOLS §2; corrections of
+ * §2.5a, checked against BlueZ 5.66).
+ *
+ * Shape: a mirror of the few org.bluez objects we care about (adapters,
+ * devices, their Battery1, Heart Rate services and characteristics), kept
+ * by InterfacesAdded/Removed and PropertiesChanged after one
+ * GetManagedObjects, and one function, reconcile(), that compares the
+ * mirror with what we want and issues the next calls: discovery on or
+ * off, one Connect() at a time, AcquireNotify (or StartNotify) and the
+ * Body Sensor Location read.  Every event ends in reconcile(), so there is
+ * no state machine to get out of step with bluetoothd: a restart of
+ * bluetoothd, an adapter powered off or a strap that drops are all "the
+ * mirror changed".
+ *
+ * Each strap (struct strap) lives as long as the daemon once it was
+ * wanted; its device object path, characteristic paths and notification
+ * fd are per connection and are looked up again every time (§2.6 step 5:
+ * paths change, ServicesResolved may come before the GATT objects).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <systemd/sd-bus.h>
+
+#include "ble.h"
+#include "cleanup.h"
+#include "hrm.h"
+#include "log.h"
+
+#define USEC_PER_SEC 1000000ULL
+#define USEC_PER_MSEC 1000ULL
+
+#define BLUEZ "org.bluez"
+#define IFACE_ADAPTER "org.bluez.Adapter1"
+#define IFACE_DEVICE "org.bluez.Device1"
+#define IFACE_BATTERY "org.bluez.Battery1"
+#define IFACE_SERVICE "org.bluez.GattService1"
+#define IFACE_CHAR "org.bluez.GattCharacteristic1"
+
+/* PROTOCOLS §1.1: BlueZ presents 128-bit lower-case UUID strings. */
+#define UUID_HRS "0000180d-0000-1000-8000-00805f9b34fb"
+#define UUID_HRM "00002a37-0000-1000-8000-00805f9b34fb"
+#define UUID_BSL "00002a38-0000-1000-8000-00805f9b34fb"
+
+/* §2.6 step 4: longer than sd-bus' 25 s default and the kernel's LE connect timeout. */
+#define CONNECT_TIMEOUT_US (60 * USEC_PER_SEC)
+/* Brief: backoff 1 s doubling to 60 s. */
+#define BACKOFF_MIN_S 1U
+#define BACKOFF_MAX_S 60U
+/* Repeated le-connection-abort-by-local: retried at once this many times, then backed off. */
+#define ABORT_RETRIES_MAX 3U
+/* Retry of a refused/failed notification set-up or discovery call. */
+#define RETRY_US (1 * USEC_PER_SEC)
+/* After a notification fd hangs up while the link still looks up: let the mirror catch up. */
+#define HUP_GRACE_US (500 * USEC_PER_MSEC)
+/*
+ * Without an allow-list there is no "missing" strap once every known one is
+ * connected; scan in bursts then, so a second strap put on later is found.
+ */
+#define RESCAN_EVERY_US (30 * USEC_PER_SEC)
+#define RESCAN_FOR_US (10 * USEC_PER_SEC)
+/* A notification is at most ATT_MTU − 3 ≤ 514 bytes; more than the decoder takes is malformed. */
+#define NOTIFY_BUF (CD_HRM_SIZE_MAX + 1)
+/* When the system bus itself goes away. */
+#define BUS_RETRY_US (5 * USEC_PER_SEC)
+
+enum {
+	IF_ADAPTER = 1 << 0,
+	IF_DEVICE = 1 << 1,
+	IF_BATTERY = 1 << 2,
+	IF_SERVICE = 1 << 3,
+	IF_CHAR = 1 << 4,
+};
+
+/* One org.bluez object of interest, as last reported (the mirror). */
+struct object {
+	char *path;
+	unsigned ifaces;
+	/* Adapter1 */
+	bool powered;
+	/* Device1 */
+	char address[18]; /* lower case; "" unknown */
+	char *alias, *name;
+	char *adapter;
+	bool connected, resolved, hrs;
+	/* Battery1 */
+	int battery; /* −1 unknown */
+	/* GattService1 / GattCharacteristic1 */
+	char *uuid;
+	char *parent; /* GattService1.Device or GattCharacteristic1.Service */
+	struct object *next; /* ble::objects */
+};
+
+enum notify_state {
+	NOTIFY_NONE,
+	NOTIFY_PENDING, /* AcquireNotify or StartNotify sent */
+	NOTIFY_FD,      /* reading the AcquireNotify socket */
+	NOTIFY_SIGNAL,  /* StartNotify: PropertiesChanged(Value) on chr_path */
+};
+
+struct strap {
+	struct ble *ble;
+	char address[18];
+	struct monitor_device *device;
+	char *dev_path; /* Device1 object under the adapter; NULL when there is none */
+
+	bool connected; /* Device1.Connected as last acted on */
+	bool ever_connected;
+	unsigned reconnects, malformed;
+	bool malformed_logged, trailing_logged;
+
+	/* Connect policy (§2.6 steps 4, 5). */
+	uint64_t next_attempt_us; /* monotonic; 0 = now */
+	unsigned delay_s;         /* next backoff */
+	bool wait_disconnect;     /* le-connection-abort-by-local: retry once Connected drops */
+	unsigned aborts;
+
+	/* Notifications, per connection. */
+	enum notify_state notify;
+	bool acquire_refused; /* this connection: StartNotify instead */
+	char *chr_path;
+	sd_bus_slot *notify_slot;
+	int fd;
+	sd_event_source *io;
+	uint64_t notify_retry_us;
+
+	/* Body Sensor Location, read once. */
+	sd_bus_slot *bsl_slot;
+	bool bsl_done;
+	uint64_t bsl_retry_us;
+
+	struct strap *next; /* ble::straps */
+};
+
+enum discovery_state {
+	DISCOVERY_OFF,
+	DISCOVERY_FILTERING, /* SetDiscoveryFilter sent */
+	DISCOVERY_STARTING,  /* then StartDiscovery */
+	DISCOVERY_ON,
+	DISCOVERY_STOPPING,
+};
+
+struct ble {
+	sd_event *event;
+	struct monitor *monitor;
+	const struct cd_config *config;
+	char **pinned; /* normalised allow-list; NULL: every strap advertising 0x180D */
+
+	sd_bus *bus;
+	sd_bus_slot *match_added, *match_removed, *match_props, *match_owner, *match_local;
+	sd_event_source *timer;     /* next deadline of reconcile() */
+	sd_event_source *bus_retry; /* the system bus went away */
+
+	char *owner;          /* unique name of bluetoothd; NULL: absent */
+	sd_bus_slot *gmo_slot; /* GetManagedObjects pending */
+	bool absent_logged;
+	bool synced;  /* mirror loaded */
+	bool closing; /* ble_free(): no more calls, no "reconnecting" */
+
+	struct object *objects;
+	char *adapter; /* path of the adapter in use */
+	bool adapter_logged;
+
+	enum discovery_state discovery;
+	sd_bus_slot *discovery_slot;
+	uint64_t discovery_retry_us;
+	uint64_t rescan_at_us, rescan_until_us;
+
+	struct strap *connecting; /* the one pending Connect() */
+	sd_bus_slot *connect_slot;
+
+	struct strap *straps;
+};
+
+static void reconcile(struct ble *b);
+
+static uint64_t now_us(struct ble *b)
+{
+	uint64_t t;
+
+	if (sd_event_now(b->event, CLOCK_MONOTONIC, &t) < 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t = (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+	}
+	return t;
+}
+
+static int set_str(char **p, const char *s)
+{
+	char *n = NULL;
+
+	if (s) {
+		n = strdup(s);
+		if (!n)
+			return -ENOMEM;
+	}
+	free(*p);
+	*p = n;
+	return 0;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+/* "AA:BB:…" or "ble-aa:bb:…" → "aa:bb:…"; false when it is no address. */
+static bool normalise_address(const char *s, char out[static 18])
+{
+	if (!s)
+		return false;
+	if (strncasecmp(s, "ble-", 4) == 0)
+		s += 4;
+	if (strlen(s) != 17)
+		return false;
+	for (size_t i = 0; i < 17; i++) {
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return false;
+		out[i] = (char)tolower((unsigned char)s[i]);
+	}
+	out[17] = '\0';
+	return true;
+}
+
+/* PROTOCOLS §1.3 (C1, C2). */
+static const char *body_location_name(uint8_t v)
+{
+	static const char *const names[] = { "other", "chest", "wrist", "finger",
+					     "hand",  "ear_lobe", "foot" };
+
+	return v < ELEMENTSOF(names) ? names[v] : "unknown";
+}
+
+/* The mirror. */
+
+static struct object *object_free(struct object *o)
+{
+	if (!o)
+		return NULL;
+	free(o->path);
+	free(o->alias);
+	free(o->name);
+	free(o->adapter);
+	free(o->uuid);
+	free(o->parent);
+	free(o);
+	return NULL;
+}
+
+static struct object *object_find(struct ble *b, const char *path)
+{
+	for (struct object *o = b->objects; o; o = o->next)
+		if (strcmp(o->path, path) == 0)
+			return o;
+	return NULL;
+}
+
+static struct object *object_get(struct ble *b, const char *path)
+{
+	struct object *o = object_find(b, path);
+
+	if (o)
+		return o;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->path = strdup(path);
+	if (!o->path) {
+		free(o);
+		return NULL;
+	}
+	o->battery = -1;
+	o->next = b->objects;
+	b->objects = o;
+	return o;
+}
+
+static void objects_clear(struct ble *b)
+{
+	while (b->objects) {
+		struct object *o = b->objects;
+
+		b->objects = o->next;
+		object_free(o);
+	}
+}
+
+static unsigned iface_bit(const char *iface)
+{
+	if (strcmp(iface, IFACE_ADAPTER) == 0)
+		return IF_ADAPTER;
+	if (strcmp(iface, IFACE_DEVICE) == 0)
+		return IF_DEVICE;
+	if (strcmp(iface, IFACE_BATTERY) == 0)
+		return IF_BATTERY;
+	if (strcmp(iface, IFACE_SERVICE) == 0)
+		return IF_SERVICE;
+	if (strcmp(iface, IFACE_CHAR) == 0)
+		return IF_CHAR;
+	return 0;
+}
+
+/* Returns 1 when the variant had the wanted type and was read, 0 when skipped. */
+static int read_variant(sd_bus_message *m, const char *sig, void *ret)
+{
+	const char *contents;
+	char type;
+	int r;
+
+	r = sd_bus_message_peek_type(m, &type, &contents);
+	if (r < 0)
+		return r;
+	if (type != 'v' || strcmp(contents, sig) != 0) {
+		r = sd_bus_message_skip(m, "v");
+		return r < 0 ? r : 0;
+	}
+	r = sd_bus_message_enter_container(m, 'v', sig);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read_basic(m, sig[0], ret);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_exit_container(m);
+	return r < 0 ? r : 1;
+}
+
+static int read_variant_bool(sd_bus_message *m, bool *ret)
+{
+	int v, r;
+
+	r = read_variant(m, "b", &v);
+	if (r > 0)
+		*ret = v;
+	return r;
+}
+
+static int read_variant_str(sd_bus_message *m, const char *sig, char **ret)
+{
+	const char *s;
+	int r;
+
+	r = read_variant(m, sig, &s);
+	if (r > 0 && set_str(ret, s) < 0)
+		return -ENOMEM;
+	return r;
+}
+
+/* Device1.UUIDs: remember only whether 0x180D is among them. */
+static int read_variant_has_hrs(sd_bus_message *m, bool *ret)
+{
+	const char *contents, *s;
+	bool found = false;
+	char type;
+	int r;
+
+	r = sd_bus_message_peek_type(m, &type, &contents);
+	if (r < 0)
+		return r;
+	if (type != 'v' || strcmp(contents, "as") != 0)
+		return sd_bus_message_skip(m, "v");
+	r = sd_bus_message_enter_container(m, 'v', "as");
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(m, 'a', "s");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_read_basic(m, 's', &s)) > 0)
+		if (strcasecmp(s, UUID_HRS) == 0)
+			found = true;
+	if (r < 0)
+		return r;
+	r = sd_bus_message_exit_container(m);
+	if (r >= 0)
+		r = sd_bus_message_exit_container(m);
+	if (r < 0)
+		return r;
+	*ret = found;
+	return 1;
+}
+
+static void strap_value(struct strap *s, const uint8_t *data, size_t size);
+
+/*
+ * One property of one interface of o; m is at the variant.  from_signal:
+ * a PropertiesChanged, where a characteristic's Value is a notification
+ * (in GetManagedObjects it is only the cached last value, §2.7 #3).
+ */
+static int apply_property(struct ble *b, struct object *o, unsigned bit, const char *key,
+			  sd_bus_message *m, bool from_signal)
+{
+	const char *s;
+	uint8_t y;
+	int r;
+
+	switch (bit) {
+	case IF_ADAPTER:
+		if (strcmp(key, "Powered") == 0)
+			return read_variant_bool(m, &o->powered);
+		break;
+	case IF_DEVICE:
+		if (strcmp(key, "Address") == 0) {
+			r = read_variant(m, "s", &s);
+			if (r > 0 && !normalise_address(s, o->address))
+				o->address[0] = '\0';
+			return r;
+		}
+		if (strcmp(key, "Alias") == 0)
+			return read_variant_str(m, "s", &o->alias);
+		if (strcmp(key, "Name") == 0)
+			return read_variant_str(m, "s", &o->name);
+		if (strcmp(key, "Adapter") == 0)
+			return read_variant_str(m, "o", &o->adapter);
+		if (strcmp(key, "Connected") == 0)
+			return read_variant_bool(m, &o->connected);
+		if (strcmp(key, "ServicesResolved") == 0)
+			return read_variant_bool(m, &o->resolved);
+		if (strcmp(key, "UUIDs") == 0)
+			return read_variant_has_hrs(m, &o->hrs);
+		break;
+	case IF_BATTERY:
+		if (strcmp(key, "Percentage") == 0) {
+			r = read_variant(m, "y", &y);
+			if (r > 0)
+				o->battery = y <= 100 ? y : -1; /* §5.2 C6: 101+ reserved */
+			return r;
+		}
+		break;
+	case IF_SERVICE:
+		if (strcmp(key, "UUID") == 0)
+			return read_variant_str(m, "s", &o->uuid);
+		if (strcmp(key, "Device") == 0)
+			return read_variant_str(m, "o", &o->parent);
+		break;
+	case IF_CHAR:
+		if (strcmp(key, "UUID") == 0)
+			return read_variant_str(m, "s", &o->uuid);
+		if (strcmp(key, "Service") == 0)
+			return read_variant_str(m, "o", &o->parent);
+		if (strcmp(key, "Value") == 0 && from_signal) {
+			const void *p;
+			size_t n;
+
+			if (sd_bus_message_verify_type(m, 'v', "ay") <= 0)
+				break;
+			r = sd_bus_message_enter_container(m, 'v', "ay");
+			if (r < 0)
+				return r;
+			r = sd_bus_message_read_array(m, 'y', &p, &n);
+			if (r < 0)
+				return r;
+			r = sd_bus_message_exit_container(m);
+			if (r < 0)
+				return r;
+			for (struct strap *st = b->straps; st; st = st->next)
+				if ((st->notify == NOTIFY_SIGNAL ||
+				     (st->notify == NOTIFY_PENDING && st->acquire_refused)) &&
+				    str_eq(st->chr_path, o->path))
+					strap_value(st, p, n);
+			return 1;
+		}
+		break;
+	}
+	return sd_bus_message_skip(m, "v");
+}
+
+/* m is at an a{sv} of interface bit (0: skipped). */
+static int apply_properties(struct ble *b, struct object *o, unsigned bit, sd_bus_message *m,
+			    bool from_signal)
+{
+	const char *key;
+	int r;
+
+	if (!bit || !o)
+		return sd_bus_message_skip(m, "a{sv}");
+	r = sd_bus_message_enter_container(m, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+		r = sd_bus_message_read_basic(m, 's', &key);
+		if (r < 0)
+			return r;
+		r = apply_property(b, o, bit, key, m, from_signal);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_exit_container(m);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(m);
+}
+
+/* m is at the a{sa{sv}} of one object. */
+static int apply_interfaces(struct ble *b, const char *path, sd_bus_message *m)
+{
+	const char *iface;
+	int r;
+
+	r = sd_bus_message_enter_container(m, 'a', "{sa{sv}}");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(m, 'e', "sa{sv}")) > 0) {
+		struct object *o = NULL;
+		unsigned bit;
+
+		r = sd_bus_message_read_basic(m, 's', &iface);
+		if (r < 0)
+			return r;
+		bit = iface_bit(iface);
+		if (bit) {
+			o = object_get(b, path);
+			if (!o)
+				return -ENOMEM;
+			o->ifaces |= bit;
+		}
+		r = apply_properties(b, o, bit, m, false);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_exit_container(m);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(m);
+}
+
+/* Straps. */
+
+static struct strap *strap_find(struct ble *b, const char *address)
+{
+	for (struct strap *s = b->straps; s; s = s->next)
+		if (strcmp(s->address, address) == 0)
+			return s;
+	return NULL;
+}
+
+static void strap_publish_counts(struct strap *s)
+{
+	if (s->device)
+		monitor_device_set_counts(s->device, s->reconnects, s->malformed);
+}
+
+static void strap_notify_stop(struct strap *s)
+{
+	s->notify_slot = sd_bus_slot_unref(s->notify_slot);
+	s->io = sd_event_source_disable_unref(s->io);
+	s->fd = s->fd >= 0 ? (close(s->fd), -EBADF) : -EBADF;
+	s->notify = NOTIFY_NONE;
+	s->chr_path = (free(s->chr_path), NULL);
+}
+
+/* The link is gone (or its objects are): per-connection state goes, the strap stays. */
+static void strap_lost(struct strap *s)
+{
+	strap_notify_stop(s);
+	s->bsl_slot = sd_bus_slot_unref(s->bsl_slot);
+	s->acquire_refused = false;
+	s->notify_retry_us = 0;
+	if (s->connected) {
+		s->connected = false;
+		/* Reconnect at once; failures back off from 1 s (§2.6 step 7). */
+		s->next_attempt_us = 0;
+		s->delay_s = BACKOFF_MIN_S;
+		if (!s->ble->closing)
+			log_info("BLE strap %s lost; reconnecting.", s->address);
+	}
+	if (s->device)
+		monitor_device_set_connected(s->device, false);
+}
+
+static struct strap *strap_free(struct strap *s)
+{
+	if (!s)
+		return NULL;
+	strap_notify_stop(s);
+	sd_bus_slot_unref(s->bsl_slot);
+	free(s->dev_path);
+	free(s);
+	return NULL;
+}
+
+static int strap_new(struct ble *b, const struct object *dev, struct strap **ret)
+{
+	char id[4 + 18];
+	struct strap *s, **tail;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	*s = (struct strap){
+		.ble = b,
+		.fd = -EBADF,
+		.delay_s = BACKOFF_MIN_S,
+	};
+	memcpy(s->address, dev->address, sizeof(s->address));
+	snprintf(id, sizeof(id), "ble-%s", s->address);
+	r = monitor_device_add(b->monitor, id, dev->alias ? dev->alias : dev->name,
+			       CD_TRANSPORT_BLE, &s->device);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	for (tail = &b->straps; *tail; tail = &(*tail)->next)
+		;
+	*tail = s;
+	*ret = s;
+	return 0;
+}
+
+/*
+ * One Heart Rate Measurement value (an AcquireNotify read or a Value
+ * signal).  Heart rates are never logged above debug (log.h).
+ */
+static void strap_value(struct strap *s, const uint8_t *data, size_t size)
+{
+	struct cd_hrm hrm;
+	struct cd_sample sample;
+	const char *reason = NULL;
+	int r;
+
+	r = cd_hrm_decode(data, size, &hrm, &reason);
+	if (r < 0) {
+		s->malformed++;
+		strap_publish_counts(s);
+		log_full(s->malformed_logged ? LOG_DEBUG : LOG_WARNING,
+			 "BLE strap %s sent a malformed Heart Rate Measurement (%zu bytes: %s); "
+			 "dropped%s.",
+			 s->address, size, reason ? reason : "invalid",
+			 s->malformed_logged ? "" : ", further ones are counted in /devices");
+		s->malformed_logged = true;
+		return;
+	}
+	if (hrm.n_trailing > 0 && !s->trailing_logged) {
+		/* PROTOCOLS §5.2 BD14: accepted, logged once per strap. */
+		log_notice("BLE strap %s sends %zu unannounced trailing byte(s); ignoring them.",
+			   s->address, hrm.n_trailing);
+		s->trailing_logged = true;
+	}
+	cd_hrm_to_sample(&hrm, 0, &sample);
+	r = monitor_feed(s->ble->monitor, s->device, &sample, monitor_now_us());
+	if (r < 0)
+		log_debug_errno(r, "Failed to feed a sample of %s: %m, ignoring", s->address);
+}
+
+/* AcquireNotify fd: each read() is exactly one notification (§2.4). */
+static int on_notify_io(sd_event_source *source, int fd, uint32_t revents, void *userdata)
+{
+	struct strap *s = userdata;
+	struct ble *b = s->ble;
+	uint8_t buf[NOTIFY_BUF];
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			log_debug("BLE strap %s: notification socket closed (%s).", s->address,
+				  n < 0 ? strerror(errno) : "end of file");
+			goto hangup;
+		}
+		/*
+		 * MSG_TRUNC: n is the real length; anything longer than the buffer is
+		 * passed as CD_HRM_SIZE_MAX + 1 bytes, which the decoder rejects.
+		 */
+		strap_value(s, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf));
+		if (s->fd != fd)
+			return 0; /* the strap went away while feeding */
+	}
+	if (revents & (EPOLLHUP | EPOLLERR))
+		goto hangup;
+	return 0;
+
+hangup:
+	/* bluetoothd closes it on disconnect; if the link is still up, acquire again soon. */
+	strap_notify_stop(s);
+	s->notify_retry_us = now_us(b) + HUP_GRACE_US;
+	reconcile(b);
+	return 0;
+}
+
+static bool error_is(const sd_bus_error *e, const char *name)
+{
+	return sd_bus_error_has_name(e, name);
+}
+
+static int on_start_notify(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	struct strap *s = userdata;
+	struct ble *b = s->ble;
+	const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+	s->notify_slot = sd_bus_slot_unref(s->notify_slot);
+	/* §2.4, §2.5a: InProgress = our session from before the disconnect is being re-registered. */
+	if (!e || error_is(e, "org.bluez.Error.InProgress")) {
+		s->notify = NOTIFY_SIGNAL;
+		log_info("BLE strap %s: receiving notifications through StartNotify.", s->address);
+		return 0;
+	}
+	log_warning("BLE strap %s: StartNotify failed: %s (%s); retrying.", s->address, e->name,
+		    e->message ? e->message : "");
+	s->notify = NOTIFY_NONE;
+	s->chr_path = (free(s->chr_path), NULL);
+	s->notify_retry_us = now_us(b) + RETRY_US;
+	reconcile(b);
+	return 0;
+}
+
+static int call(struct ble *b, const char *path, const char *iface, const char *member,
+		sd_bus_message_handler_t cb, void *userdata, uint64_t timeout_us,
+		sd_bus_slot **ret_slot, const char *types, ...);
+
+static void strap_start_notify(struct strap *s, const char *chr)
+{
+	struct ble *b = s->ble;
+	int r;
+
+	if (set_str(&s->chr_path, chr) < 0)
+		return (void)log_oom();
+	s->notify = NOTIFY_PENDING;
+	r = call(b, chr, IFACE_CHAR, "StartNotify", on_start_notify, s, 0, &s->notify_slot, NULL);
+	if (r < 0) {
+		log_warning_errno(r, "BLE strap %s: cannot call StartNotify: %m", s->address);
+		s->notify = NOTIFY_NONE;
+		s->notify_retry_us = now_us(b) + RETRY_US;
+	}
+}
+
+static int on_acquire_notify(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	struct strap *s = userdata;
+	struct ble *b = s->ble;
+	const sd_bus_error *e = sd_bus_message_get_error(reply);
+	_cleanup_close_ int fd = -EBADF;
+	int mfd, r;
+	uint16_t mtu;
+
+	s->notify_slot = sd_bus_slot_unref(s->notify_slot);
+	if (e) {
+		/*
+		 * Refused (§2.4, §2.7 #5): NotPermitted when someone else holds it,
+		 * InProgress when any client (or our own earlier session) has
+		 * StartNotify; NotSupported/UnknownMethod on stacks without it.
+		 * Fall back to StartNotify.  Anything else (not connected yet, object
+		 * gone): try again shortly.
+		 */
+		if (error_is(e, "org.bluez.Error.NotPermitted") ||
+		    error_is(e, "org.bluez.Error.InProgress") ||
+		    error_is(e, "org.bluez.Error.NotSupported") ||
+		    error_is(e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
+			_cleanup_free_ char *chr = TAKE_PTR(s->chr_path);
+
+			log_info("BLE strap %s: AcquireNotify refused (%s%s%s); using StartNotify.",
+				 s->address, e->name, e->message ? ": " : "",
+				 e->message ? e->message : "");
+			s->acquire_refused = true;
+			strap_start_notify(s, chr);
+			return 0;
+		}
+		log_warning("BLE strap %s: AcquireNotify failed: %s (%s); retrying.", s->address,
+			    e->name, e->message ? e->message : "");
+		s->notify = NOTIFY_NONE;
+		s->chr_path = (free(s->chr_path), NULL);
+		s->notify_retry_us = now_us(b) + RETRY_US;
+		reconcile(b);
+		return 0;
+	}
+
+	/* The fd belongs to the message (§2.8): duplicate it. */
+	r = sd_bus_message_read(reply, "hq", &mfd, &mtu);
+	if (r >= 0) {
+		fd = fcntl(mfd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			r = -errno;
+	}
+	if (r >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		r = -errno;
+	if (r >= 0)
+		r = sd_event_add_io(b->event, &s->io, fd, EPOLLIN, on_notify_io, s);
+	if (r < 0) {
+		log_warning_errno(r, "BLE strap %s: cannot use the AcquireNotify socket: %m; "
+				  "retrying.", s->address);
+		s->notify = NOTIFY_NONE;
+		s->chr_path = (free(s->chr_path), NULL);
+		s->notify_retry_us = now_us(b) + RETRY_US;
+		reconcile(b);
+		return 0;
+	}
+	(void)sd_event_source_set_description(s->io, "ble-notify");
+	s->fd = TAKE_FD(fd);
+	s->notify = NOTIFY_FD;
+	log_info("BLE strap %s: receiving notifications through AcquireNotify (MTU %u).",
+		 s->address, mtu);
+	return 0;
+}
+
+static void strap_acquire(struct strap *s, const char *chr)
+{
+	struct ble *b = s->ble;
+	int r;
+
+	if (s->acquire_refused)
+		return strap_start_notify(s, chr);
+	if (set_str(&s->chr_path, chr) < 0)
+		return (void)log_oom();
+	s->notify = NOTIFY_PENDING;
+	r = call(b, chr, IFACE_CHAR, "AcquireNotify", on_acquire_notify, s, 0, &s->notify_slot,
+		 "a{sv}", 0);
+	if (r < 0) {
+		log_warning_errno(r, "BLE strap %s: cannot call AcquireNotify: %m", s->address);
+		s->notify = NOTIFY_NONE;
+		s->chr_path = (free(s->chr_path), NULL);
+		s->notify_retry_us = now_us(b) + RETRY_US;
+	}
+}
+
+static int on_read_bsl(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	struct strap *s = userdata;
+	const sd_bus_error *e = sd_bus_message_get_error(reply);
+	const void *p;
+	size_t n = 0;
+	int r;
+
+	s->bsl_slot = sd_bus_slot_unref(s->bsl_slot);
+	if (e) {
+		log_debug("BLE strap %s: reading Body Sensor Location failed: %s (%s).",
+			  s->address, e->name, e->message ? e->message : "");
+		s->bsl_retry_us = now_us(s->ble) + 10 * USEC_PER_SEC;
+		return 0;
+	}
+	r = sd_bus_message_read_array(reply, 'y', &p, &n);
+	if (r < 0 || n < 1) {
+		log_debug("BLE strap %s: empty Body Sensor Location, ignoring.", s->address);
+		s->bsl_done = true;
+		return 0;
+	}
+	s->bsl_done = true;
+	if (s->device)
+		monitor_device_set_body_location(s->device, body_location_name(*(const uint8_t *)p));
+	log_debug("BLE strap %s: body sensor location %s.", s->address,
+		  body_location_name(*(const uint8_t *)p));
+	return 0;
+}
+
+/* Calls. */
+
+static int call(struct ble *b, const char *path, const char *iface, const char *member,
+		sd_bus_message_handler_t cb, void *userdata, uint64_t timeout_us,
+		sd_bus_slot **ret_slot, const char *types, ...)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+	int r;
+
+	if (!b->owner)
+		return -ENOTCONN;
+	/* To the unique name: a reply can only come from the bluetoothd we mirror. */
+	r = sd_bus_message_new_method_call(b->bus, &m, b->owner, path, iface, member);
+	if (r < 0)
+		return r;
+	if (types) {
+		va_list ap;
+
+		va_start(ap, types);
+		r = sd_bus_message_appendv(m, types, ap);
+		va_end(ap);
+		if (r < 0)
+			return r;
+	}
+	return sd_bus_call_async(b->bus, ret_slot, m, cb, userdata, timeout_us);
+}
+
+/* Connect policy (§2.6 steps 4, 5). */
+
+static void strap_backoff(struct strap *s)
+{
+	struct ble *b = s->ble;
+
+	s->next_attempt_us = now_us(b) + s->delay_s * USEC_PER_SEC;
+	log_info("BLE strap %s: next connection attempt in %u s.", s->address, s->delay_s);
+	s->delay_s = s->delay_s >= BACKOFF_MAX_S / 2 ? BACKOFF_MAX_S : s->delay_s * 2;
+}
+
+static int on_connect(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	struct ble *b = userdata;
+	struct strap *s = b->connecting;
+	const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+	b->connect_slot = sd_bus_slot_unref(b->connect_slot);
+	b->connecting = NULL;
+	if (!s)
+		return 0;
+	if (!e || error_is(e, "org.bluez.Error.AlreadyConnected")) {
+		log_debug("BLE strap %s: Connect() succeeded.", s->address);
+		s->aborts = 0;
+		/* Connected=true arrives as a property; until then, do not call again at once. */
+		s->next_attempt_us = now_us(b) + RETRY_US;
+	} else if (error_is(e, "org.bluez.Error.Failed") && e->message &&
+		   strstr(e->message, "le-connection-abort-by-local") &&
+		   s->aborts < ABORT_RETRIES_MAX) {
+		/* Usually RF trouble; the link may look up for a moment: retry once it drops. */
+		s->aborts++;
+		s->wait_disconnect = true;
+		s->next_attempt_us = 0;
+		log_info("BLE strap %s: connection aborted locally; retrying.", s->address);
+	} else if (error_is(e, "org.bluez.Error.InProgress") ||
+		   (e->message && strstr(e->message, "already in progress"))) {
+		/* §2.5a: Failed "Operation already in progress": one is pending in bluetoothd. */
+		log_info("BLE strap %s: a connection is already in progress.", s->address);
+		strap_backoff(s);
+	} else {
+		bool timeout = sd_bus_error_get_errno(e) == ETIMEDOUT ||
+			       error_is(e, SD_BUS_ERROR_NO_REPLY) || error_is(e, SD_BUS_ERROR_TIMEOUT);
+
+		log_warning("BLE strap %s: Connect() failed: %s (%s).", s->address, e->name,
+			    e->message ? e->message : "");
+		s->aborts = 0;
+		/* A timed-out Connect may still be pending in bluetoothd; Disconnect cancels it. */
+		if (timeout && s->dev_path)
+			(void)call(b, s->dev_path, IFACE_DEVICE, "Disconnect", NULL, NULL, 0, NULL,
+				   NULL);
+		strap_backoff(s);
+	}
+	reconcile(b);
+	return 0;
+}
+
+static void strap_connect(struct strap *s)
+{
+	struct ble *b = s->ble;
+	int r;
+
+	log_info("BLE strap %s: connecting.", s->address);
+	r = call(b, s->dev_path, IFACE_DEVICE, "Connect", on_connect, b, CONNECT_TIMEOUT_US,
+		 &b->connect_slot, NULL);
+	if (r < 0) {
+		log_warning_errno(r, "BLE strap %s: cannot call Connect: %m", s->address);
+		strap_backoff(s);
+		return;
+	}
+	b->connecting = s;
+}
+
+/* Discovery (§2.6 step 3). */
+
+static int on_discovery(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error);
+
+static int discovery_call(struct ble *b, const char *member)
+{
+	if (strcmp(member, "SetDiscoveryFilter") == 0)
+		return call(b, b->adapter, IFACE_ADAPTER, member, on_discovery, b, 0,
+			    &b->discovery_slot, "a{sv}", 2, "UUIDs", "as", 1, UUID_HRS,
+			    "Transport", "s", "le");
+	return call(b, b->adapter, IFACE_ADAPTER, member, on_discovery, b, 0, &b->discovery_slot,
+		    NULL);
+}
+
+static int on_discovery(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	struct ble *b = userdata;
+	const sd_bus_error *e = sd_bus_message_get_error(reply);
+	int r;
+
+	b->discovery_slot = sd_bus_slot_unref(b->discovery_slot);
+	switch (b->discovery) {
+	case DISCOVERY_FILTERING:
+		if (e) {
+			log_warning("BLE: SetDiscoveryFilter failed: %s (%s); retrying.", e->name,
+				    e->message ? e->message : "");
+			goto retry;
+		}
+		b->discovery = DISCOVERY_STARTING;
+		r = discovery_call(b, "StartDiscovery");
+		if (r < 0) {
+			log_warning_errno(r, "BLE: cannot call StartDiscovery: %m");
+			goto retry;
+		}
+		return 0;
+	case DISCOVERY_STARTING:
+		/* §2.7 #6: InProgress = already ours. */
+		if (e && !error_is(e, "org.bluez.Error.InProgress")) {
+			log_warning("BLE: StartDiscovery failed: %s (%s); retrying.", e->name,
+				    e->message ? e->message : "");
+			goto retry;
+		}
+		b->discovery = DISCOVERY_ON;
+		log_info("BLE: scanning for heart-rate straps on %s.", b->adapter);
+		break;
+	case DISCOVERY_STOPPING:
+		if (e)
+			log_debug("BLE: StopDiscovery: %s (%s).", e->name,
+				  e->message ? e->message : "");
+		else
+			log_info("BLE: scanning stopped.");
+		b->discovery = DISCOVERY_OFF;
+		break;
+	case DISCOVERY_OFF:
+	case DISCOVERY_ON:
+		break;
+	}
+	reconcile(b);
+	return 0;
+
+retry:
+	b->discovery = DISCOVERY_OFF;
+	b->discovery_retry_us = now_us(b) + 5 * USEC_PER_SEC;
+	reconcile(b);
+	return 0;
+}
+
+static void discovery_reset(struct ble *b)
+{
+	b->discovery_slot = sd_bus_slot_unref(b->discovery_slot);
+	b->discovery = DISCOVERY_OFF;
+	b->discovery_retry_us = 0;
+}
+
+static void discovery_want(struct ble *b, bool want, uint64_t now)
+{
+	int r;
+
+	if (b->discovery_slot)
+		return; /* one step at a time */
+	if (want && b->discovery == DISCOVERY_OFF) {
+		if (b->discovery_retry_us > now)
+			return;
+		b->discovery = DISCOVERY_FILTERING;
+		b->discovery_retry_us = 0;
+		/* §2.2: the filter before StartDiscovery; last call per client wins. */
+		r = discovery_call(b, "SetDiscoveryFilter");
+		if (r < 0) {
+			log_warning_errno(r, "BLE: cannot call SetDiscoveryFilter: %m");
+			b->discovery = DISCOVERY_OFF;
+			b->discovery_retry_us = now + 5 * USEC_PER_SEC;
+		}
+	} else if (!want && b->discovery == DISCOVERY_ON) {
+		b->discovery = DISCOVERY_STOPPING;
+		r = discovery_call(b, "StopDiscovery");
+		if (r < 0)
+			b->discovery = DISCOVERY_OFF;
+	}
+}
+
+/* reconcile(): compare the mirror with what we want, issue the next calls. */
+
+static bool address_pinned(struct ble *b, const char *address)
+{
+	for (char **p = b->pinned; p && *p; p++)
+		if (strcmp(*p, address) == 0)
+			return true;
+	return false;
+}
+
+static bool device_has_hrs(struct ble *b, const struct object *dev)
+{
+	if (dev->hrs)
+		return true;
+	for (struct object *o = b->objects; o; o = o->next)
+		if ((o->ifaces & IF_SERVICE) && str_eq(o->parent, dev->path) &&
+		    o->uuid && strcasecmp(o->uuid, UUID_HRS) == 0)
+			return true;
+	return false;
+}
+
+/* §2.2: filters are merged across clients, so every device is checked here. */
+static bool device_wanted(struct ble *b, const struct object *dev)
+{
+	if (!dev->address[0])
+		return false;
+	if (b->pinned)
+		return address_pinned(b, dev->address);
+	return device_has_hrs(b, dev);
+}
+
+static struct object *find_device(struct ble *b, const char *address)
+{
+	for (struct object *o = b->objects; o; o = o->next)
+		if ((o->ifaces & IF_DEVICE) && str_eq(o->adapter, b->adapter) &&
+		    strcmp(o->address, address) == 0)
+			return o;
+	return NULL;
+}
+
+/* The characteristic uuid of the Heart Rate service of dev, or NULL. */
+static struct object *find_hrs_char(struct ble *b, const char *dev_path, const char *uuid)
+{
+	for (struct object *svc = b->objects; svc; svc = svc->next) {
+		if (!(svc->ifaces & IF_SERVICE) || !str_eq(svc->parent, dev_path) || !svc->uuid ||
+		    strcasecmp(svc->uuid, UUID_HRS) != 0)
+			continue;
+		for (struct object *c = b->objects; c; c = c->next)
+			if ((c->ifaces & IF_CHAR) && str_eq(c->parent, svc->path) && c->uuid &&
+			    strcasecmp(c->uuid, uuid) == 0)
+				return c;
+	}
+	return NULL;
+}
+
+static struct object *choose_adapter(struct ble *b)
+{
+	struct object *best = NULL;
+
+	for (struct object *o = b->objects; o; o = o->next) {
+		const char *base;
+
+		if (!(o->ifaces & IF_ADAPTER))
+			continue;
+		if (b->config->ble_adapter) {
+			base = strrchr(o->path, '/');
+			if (strcmp(o->path, b->config->ble_adapter) == 0 ||
+			    (base && strcmp(base + 1, b->config->ble_adapter) == 0))
+				return o;
+			continue;
+		}
+		/* The first powered one (lowest path, e.g. hci0 before hci1); else any, to wait on. */
+		if (!best || (o->powered && !best->powered) ||
+		    (o->powered == best->powered && strcmp(o->path, best->path) < 0))
+			best = o;
+	}
+	return best;
+}
+
+static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
+{
+	reconcile(userdata);
+	return 0;
+}
+
+static void arm_timer(struct ble *b, uint64_t deadline)
+{
+	int r;
+
+	if (deadline == UINT64_MAX) {
+		if (b->timer)
+			(void)sd_event_source_set_enabled(b->timer, SD_EVENT_OFF);
+		return;
+	}
+	if (!b->timer) {
+		r = sd_event_add_time(b->event, &b->timer, CLOCK_MONOTONIC, deadline,
+				      50 * USEC_PER_MSEC, on_timer, b);
+		if (r < 0) {
+			log_warning_errno(r, "BLE: cannot add a timer: %m");
+			return;
+		}
+		(void)sd_event_source_set_description(b->timer, "ble-retry");
+		return;
+	}
+	(void)sd_event_source_set_time(b->timer, deadline);
+	(void)sd_event_source_set_enabled(b->timer, SD_EVENT_ONESHOT);
+}
+
+static void min_deadline(uint64_t *d, uint64_t t, uint64_t now)
+{
+	if (t > now && t < *d)
+		*d = t;
+}
+
+static void strap_sync(struct strap *s, struct object *dev)
+{
+	if (set_str(&s->dev_path, dev ? dev->path : NULL) < 0)
+		(void)log_oom();
+	if (!dev || !dev->connected) {
+		if (s->wait_disconnect && (!dev || !dev->connected))
+			s->wait_disconnect = false;
+		if (s->connected || (s->device && s->device->connected))
+			strap_lost(s);
+		return;
+	}
+	if (dev->alias || dev->name)
+		monitor_device_set_name(s->device, dev->alias ? dev->alias : dev->name);
+	if (dev->battery >= 0) /* the last known level stays while Battery1 is away */
+		monitor_device_set_battery(s->device, dev->battery);
+	if (!s->connected) {
+		s->connected = true;
+		s->delay_s = BACKOFF_MIN_S;
+		s->next_attempt_us = 0;
+		if (s->ever_connected) {
+			s->reconnects++;
+			strap_publish_counts(s);
+		}
+		s->ever_connected = true;
+		log_info("BLE strap %s (%s) connected.", s->address, s->device->name);
+		monitor_device_set_connected(s->device, true);
+	}
+}
+
+static void reconcile(struct ble *b)
+{
+	struct object *adapter;
+	uint64_t now = now_us(b), deadline = UINT64_MAX;
+	bool missing = false, any = false;
+
+	if (!b->owner || !b->synced || b->closing) {
+		arm_timer(b, UINT64_MAX);
+		return;
+	}
+
+	adapter = choose_adapter(b);
+	if (!adapter || !str_eq(adapter->path, b->adapter)) {
+		/* New adapter, or none: everything tied to the old one goes. */
+		discovery_reset(b);
+		if (b->connecting) {
+			b->connect_slot = sd_bus_slot_unref(b->connect_slot);
+			b->connecting = NULL;
+		}
+		(void)set_str(&b->adapter, adapter ? adapter->path : NULL);
+		b->adapter_logged = false;
+	}
+	if (!adapter || !adapter->powered) {
+		if (!b->adapter_logged && adapter)
+			log_notice("BLE: adapter %s is powered off; waiting for it.", adapter->path);
+		else if (!b->adapter_logged)
+			log_notice("BLE: no Bluetooth adapter%s%s; waiting for one.",
+				   b->config->ble_adapter ? " named " : "",
+				   b->config->ble_adapter ? b->config->ble_adapter : "");
+		b->adapter_logged = true;
+		/* Powered off: bluetoothd dropped our discovery session and filter with it. */
+		discovery_reset(b);
+		for (struct strap *s = b->straps; s; s = s->next)
+			strap_sync(s, NULL);
+		arm_timer(b, UINT64_MAX);
+		return;
+	}
+	if (b->adapter_logged)
+		log_info("BLE: using adapter %s.", b->adapter);
+	b->adapter_logged = false;
+
+	/* New straps. */
+	for (struct object *o = b->objects; o; o = o->next) {
+		struct strap *s;
+		int r;
+
+		if (!(o->ifaces & IF_DEVICE) || !str_eq(o->adapter, b->adapter) ||
+		    !device_wanted(b, o) || strap_find(b, o->address))
+			continue;
+		r = strap_new(b, o, &s);
+		if (r < 0) {
+			log_warning_errno(r, "BLE: cannot add strap %s: %m", o->address);
+			continue;
+		}
+		log_info("BLE: found heart-rate strap %s (%s).", s->address, s->device->name);
+	}
+
+	for (struct strap *s = b->straps; s; s = s->next) {
+		struct object *dev = find_device(b, s->address), *chr;
+
+		strap_sync(s, dev);
+		any = true;
+		if (!s->connected) {
+			missing = true;
+			if (!dev || s->wait_disconnect || b->connecting)
+				continue;
+			if (s->next_attempt_us <= now)
+				strap_connect(s);
+			else
+				min_deadline(&deadline, s->next_attempt_us, now);
+			continue;
+		}
+		if (!dev->resolved)
+			continue; /* §2.7 #8: ServicesResolved, not object existence */
+
+		/* The characteristic of this notification set-up went away (e.g. a service change). */
+		if (s->notify != NOTIFY_NONE && s->chr_path && !object_find(b, s->chr_path))
+			strap_notify_stop(s);
+		if (s->notify == NOTIFY_NONE) {
+			chr = find_hrs_char(b, dev->path, UUID_HRM);
+			/* §2.5a: the GATT objects may follow ServicesResolved; InterfacesAdded re-runs this. */
+			if (chr && s->notify_retry_us <= now)
+				strap_acquire(s, chr->path);
+			else if (chr)
+				min_deadline(&deadline, s->notify_retry_us, now);
+		}
+		if (!s->bsl_done && !s->bsl_slot) {
+			chr = find_hrs_char(b, dev->path, UUID_BSL);
+			if (chr && s->bsl_retry_us <= now) {
+				if (call(b, chr->path, IFACE_CHAR, "ReadValue", on_read_bsl, s, 0,
+					 &s->bsl_slot, "a{sv}", 0) < 0)
+					s->bsl_retry_us = now + 10 * USEC_PER_SEC;
+			} else if (chr)
+				min_deadline(&deadline, s->bsl_retry_us, now);
+		}
+	}
+
+	/* Pinned straps never seen yet are missing too. */
+	for (char **p = b->pinned; p && *p; p++)
+		if (!strap_find(b, *p))
+			missing = true;
+	if (!b->pinned && !any)
+		missing = true;
+	if (!b->pinned && !missing) {
+		/* Everything known is connected: scan in bursts for newcomers. */
+		if (b->rescan_at_us == 0)
+			b->rescan_at_us = now + RESCAN_EVERY_US;
+		if (now >= b->rescan_at_us) {
+			b->rescan_until_us = now + RESCAN_FOR_US;
+			b->rescan_at_us = b->rescan_until_us + RESCAN_EVERY_US;
+		}
+		min_deadline(&deadline, b->rescan_at_us, now);
+		min_deadline(&deadline, b->rescan_until_us, now);
+	} else
+		b->rescan_at_us = b->rescan_until_us = 0;
+	discovery_want(b, missing || now < b->rescan_until_us, now);
+	if (b->discovery == DISCOVERY_OFF)
+		min_deadline(&deadline, b->discovery_retry_us, now);
+
+	arm_timer(b, deadline);
+}
+
+/* bluetoothd coming and going (§2.6 step 9). */
+
+static void bluez_drop(struct ble *b)
+{
+	b->gmo_slot = sd_bus_slot_unref(b->gmo_slot);
+	b->connect_slot = sd_bus_slot_unref(b->connect_slot);
+	b->connecting = NULL;
+	discovery_reset(b);
+	for (struct strap *s = b->straps; s; s = s->next) {
+		strap_sync(s, NULL);
+		s->bsl_slot = sd_bus_slot_unref(s->bsl_slot);
+		s->next_attempt_us = 0;
+		s->delay_s = BACKOFF_MIN_S;
+		s->wait_disconnect = false;
+	}
+	objects_clear(b);
+	b->adapter = (free(b->adapter), NULL);
+	b->synced = false;
+	b->owner = (free(b->owner), NULL);
+	arm_timer(b, UINT64_MAX);
+}
+
+static int on_managed_objects(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	struct ble *b = userdata;
+	const sd_bus_error *e = sd_bus_message_get_error(reply);
+	const char *path;
+	int r;
+
+	b->gmo_slot = sd_bus_slot_unref(b->gmo_slot);
+	if (e) {
+		if (!b->absent_logged)
+			log_notice("BLE: bluetoothd (org.bluez) is not available on the system bus "
+				   "(%s); BLE straps will be used once it starts.",
+				   e->message ? e->message : e->name);
+		b->absent_logged = true;
+		b->owner = (free(b->owner), NULL);
+		return 0;
+	}
+	/* The reply's sender is bluetoothd's unique name: signals are checked against it. */
+	if (set_str(&b->owner, sd_bus_message_get_sender(reply)) < 0)
+		return log_oom();
+	objects_clear(b);
+	r = sd_bus_message_enter_container(reply, 'a', "{oa{sa{sv}}}");
+	while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "oa{sa{sv}}")) > 0) {
+		r = sd_bus_message_read_basic(reply, 'o', &path);
+		if (r >= 0)
+			r = apply_interfaces(b, path, reply);
+		if (r >= 0)
+			r = sd_bus_message_exit_container(reply);
+	}
+	if (r < 0) {
+		log_warning_errno(r, "BLE: cannot parse GetManagedObjects: %m; waiting for "
+				  "bluetoothd to restart.");
+		bluez_drop(b);
+		return 0;
+	}
+	b->absent_logged = false;
+	b->synced = true;
+	log_info("BLE: following bluetoothd (%s).", b->owner);
+	reconcile(b);
+	return 0;
+}
+
+static int bluez_sync(struct ble *b)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+	int r;
+
+	b->gmo_slot = sd_bus_slot_unref(b->gmo_slot);
+	r = sd_bus_message_new_method_call(b->bus, &m, BLUEZ, "/",
+					   "org.freedesktop.DBus.ObjectManager",
+					   "GetManagedObjects");
+	if (r < 0)
+		return r;
+	/* Do not start bluetoothd by bus activation: the user decides whether it runs. */
+	r = sd_bus_message_set_auto_start(m, false);
+	if (r < 0)
+		return r;
+	return sd_bus_call_async(b->bus, &b->gmo_slot, m, on_managed_objects, b, 0);
+}
+
+static bool from_bluez(struct ble *b, sd_bus_message *m)
+{
+	return b->owner && b->synced && str_eq(sd_bus_message_get_sender(m), b->owner);
+}
+
+static int on_interfaces_added(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	struct ble *b = userdata;
+	const char *path;
+	int r;
+
+	if (!from_bluez(b, m))
+		return 0;
+	r = sd_bus_message_read_basic(m, 'o', &path);
+	if (r >= 0)
+		r = apply_interfaces(b, path, m);
+	if (r < 0)
+		log_debug_errno(r, "BLE: cannot parse InterfacesAdded: %m, ignoring");
+	reconcile(b);
+	return 0;
+}
+
+static void object_clear_iface(struct object *o, unsigned bit)
+{
+	o->ifaces &= ~bit;
+	switch (bit) {
+	case IF_ADAPTER:
+		o->powered = false;
+		break;
+	case IF_DEVICE:
+		o->address[0] = '\0';
+		o->alias = (free(o->alias), NULL);
+		o->name = (free(o->name), NULL);
+		o->adapter = (free(o->adapter), NULL);
+		o->connected = o->resolved = o->hrs = false;
+		break;
+	case IF_BATTERY:
+		o->battery = -1;
+		break;
+	case IF_SERVICE:
+	case IF_CHAR:
+		o->uuid = (free(o->uuid), NULL);
+		o->parent = (free(o->parent), NULL);
+		break;
+	}
+}
+
+static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	struct ble *b = userdata;
+	struct object *o;
+	const char *path, *iface;
+	int r;
+
+	if (!from_bluez(b, m))
+		return 0;
+	r = sd_bus_message_read_basic(m, 'o', &path);
+	if (r < 0)
+		return 0;
+	o = object_find(b, path);
+	if (!o)
+		return 0;
+	r = sd_bus_message_enter_container(m, 'a', "s");
+	while (r >= 0 && (r = sd_bus_message_read_basic(m, 's', &iface)) > 0)
+		object_clear_iface(o, iface_bit(iface));
+	if (o->ifaces == 0) {
+		for (struct object **p = &b->objects; *p; p = &(*p)->next)
+			if (*p == o) {
+				*p = o->next;
+				break;
+			}
+		object_free(o);
+	}
+	reconcile(b);
+	return 0;
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	struct ble *b = userdata;
+	struct object *o;
+	const char *iface, *key;
+	unsigned bit;
+	int r;
+
+	if (!from_bluez(b, m))
+		return 0;
+	r = sd_bus_message_read_basic(m, 's', &iface);
+	if (r < 0)
+		return 0;
+	bit = iface_bit(iface);
+	o = bit ? object_find(b, sd_bus_message_get_path(m)) : NULL;
+	if (!o || !(o->ifaces & bit))
+		return 0;
+	r = apply_properties(b, o, bit, m, true);
+	if (r < 0) {
+		log_debug_errno(r, "BLE: cannot parse PropertiesChanged: %m, ignoring");
+		return 0;
+	}
+	/* Invalidated properties are unknown now. */
+	r = sd_bus_message_enter_container(m, 'a', "s");
+	while (r > 0 && (r = sd_bus_message_read_basic(m, 's', &key)) > 0) {
+		if (bit == IF_BATTERY && strcmp(key, "Percentage") == 0)
+			o->battery = -1;
+		else if (bit == IF_DEVICE && strcmp(key, "UUIDs") == 0)
+			o->hrs = false;
+	}
+	/* A Value alone (a notification) changes nothing reconcile() looks at. */
+	if (bit != IF_CHAR)
+		reconcile(b);
+	return 0;
+}
+
+static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	struct ble *b = userdata;
+	const char *name, *old_owner, *new_owner;
+	int r;
+
+	r = sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner);
+	if (r < 0 || strcmp(name, BLUEZ) != 0)
+		return 0;
+	if (*old_owner || b->owner) {
+		log_notice("BLE: bluetoothd left the bus; dropping its objects and waiting for it.");
+		bluez_drop(b);
+	}
+	if (*new_owner) {
+		log_info("BLE: bluetoothd is on the bus (%s); starting over.", new_owner);
+		b->absent_logged = false;
+		r = bluez_sync(b);
+		if (r < 0)
+			log_warning_errno(r, "BLE: cannot call GetManagedObjects: %m");
+	}
+	return 0;
+}
+
+/* The system bus. */
+
+static void bus_close(struct ble *b);
+static int bus_open(struct ble *b);
+
+static int on_bus_retry(sd_event_source *source, uint64_t usec, void *userdata)
+{
+	struct ble *b = userdata;
+	int r;
+
+	r = bus_open(b);
+	if (r < 0) {
+		(void)sd_event_source_set_time_relative(source, BUS_RETRY_US);
+		(void)sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+	}
+	return 0;
+}
+
+static int on_bus_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	struct ble *b = userdata;
+	int r;
+
+	log_warning("BLE: lost the system bus; retrying every %llu s.",
+		    (unsigned long long)(BUS_RETRY_US / USEC_PER_SEC));
+	bus_close(b);
+	if (b->bus_retry) {
+		(void)sd_event_source_set_time_relative(b->bus_retry, BUS_RETRY_US);
+		(void)sd_event_source_set_enabled(b->bus_retry, SD_EVENT_ONESHOT);
+		return 0;
+	}
+	r = sd_event_add_time_relative(b->event, &b->bus_retry, CLOCK_MONOTONIC, BUS_RETRY_US,
+				       0, on_bus_retry, b);
+	if (r < 0)
+		log_warning_errno(r, "BLE: cannot add the bus retry timer: %m; BLE is off.");
+	else
+		(void)sd_event_source_set_description(b->bus_retry, "ble-bus-retry");
+	return 0;
+}
+
+static void bus_close(struct ble *b)
+{
+	bluez_drop(b);
+	b->match_added = sd_bus_slot_unref(b->match_added);
+	b->match_removed = sd_bus_slot_unref(b->match_removed);
+	b->match_props = sd_bus_slot_unref(b->match_props);
+	b->match_owner = sd_bus_slot_unref(b->match_owner);
+	b->match_local = sd_bus_slot_unref(b->match_local);
+	if (b->bus) {
+		(void)sd_bus_detach_event(b->bus);
+		b->bus = sd_bus_flush_close_unref(b->bus);
+	}
+}
+
+static int bus_open(struct ble *b)
+{
+	int r;
+
+	r = sd_bus_open_system(&b->bus);
+	if (r < 0)
+		return r;
+	(void)sd_bus_set_description(b->bus, "bluez");
+	r = sd_bus_attach_event(b->bus, b->event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0)
+		goto fail;
+
+	/*
+	 * §2.6 step 1: matches before GetManagedObjects.  The async AddMatch
+	 * calls are sent first on the same connection, so the bus has them
+	 * before it routes the GetManagedObjects call.  No sender in the
+	 * matches (§2.8: local matching of a well-known sender across a
+	 * restart is unverified); every handler compares the sender with the
+	 * unique name that answered GetManagedObjects.
+	 */
+	r = sd_bus_match_signal(b->bus, &b->match_local, "org.freedesktop.DBus.Local", NULL,
+				"org.freedesktop.DBus.Local", "Disconnected", on_bus_disconnected,
+				b);
+	if (r >= 0)
+		r = sd_bus_add_match_async(
+			b->bus, &b->match_owner,
+			"type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+			"interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" BLUEZ "'",
+			on_name_owner_changed, NULL, b);
+	if (r >= 0)
+		r = sd_bus_add_match_async(b->bus, &b->match_added,
+					   "type='signal',path='/',"
+					   "interface='org.freedesktop.DBus.ObjectManager',"
+					   "member='InterfacesAdded'",
+					   on_interfaces_added, NULL, b);
+	if (r >= 0)
+		r = sd_bus_add_match_async(b->bus, &b->match_removed,
+					   "type='signal',path='/',"
+					   "interface='org.freedesktop.DBus.ObjectManager',"
+					   "member='InterfacesRemoved'",
+					   on_interfaces_removed, NULL, b);
+	if (r >= 0)
+		r = sd_bus_add_match_async(b->bus, &b->match_props,
+					   "type='signal',path_namespace='/org/bluez',"
+					   "interface='org.freedesktop.DBus.Properties',"
+					   "member='PropertiesChanged'",
+					   on_properties_changed, NULL, b);
+	if (r >= 0)
+		r = bluez_sync(b);
+	if (r >= 0)
+		return 0;
+fail:
+	b->match_added = sd_bus_slot_unref(b->match_added);
+	b->match_removed = sd_bus_slot_unref(b->match_removed);
+	b->match_props = sd_bus_slot_unref(b->match_props);
+	b->match_owner = sd_bus_slot_unref(b->match_owner);
+	b->match_local = sd_bus_slot_unref(b->match_local);
+	(void)sd_bus_detach_event(b->bus);
+	b->bus = sd_bus_flush_close_unref(b->bus);
+	return r;
+}
+
+int ble_new(sd_event *event, struct monitor *m, const struct cd_config *c, struct ble **ret)
+{
+	_cleanup_(ble_freep) struct ble *b = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!event || !m || !c || !ret)
+		return -EINVAL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->event = sd_event_ref(event);
+	b->monitor = m;
+	b->config = c;
+
+	/* [ble] devices pins the set (an empty list pins nothing: same as no list). */
+	for (char **p = c->ble_devices; p && *p; p++)
+		n++;
+	if (n > 0) {
+		b->pinned = calloc(n + 1, sizeof(char *));
+		if (!b->pinned)
+			return -ENOMEM;
+		n = 0;
+		for (char **p = c->ble_devices; *p; p++) {
+			char a[18];
+
+			if (!normalise_address(*p, a)) {
+				log_warning("[ble] devices: '%s' is not a Bluetooth address "
+					    "(aa:bb:cc:dd:ee:ff), ignoring.",
+					    *p);
+				continue;
+			}
+			b->pinned[n] = strdup(a);
+			if (!b->pinned[n++])
+				return -ENOMEM;
+		}
+	}
+
+	r = bus_open(b);
+	if (r < 0)
+		return r;
+	log_info("BLE: %s; %s.", b->pinned ? "connecting only the straps in [ble] devices"
+					   : "connecting every strap advertising Heart Rate",
+		 c->ble_adapter ? c->ble_adapter : "first powered adapter");
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+struct ble *ble_free(struct ble *b)
+{
+	if (!b)
+		return NULL;
+	b->closing = true;
+	/* Let go of the links we made: a strap left connected drains its battery for nobody. */
+	if (b->bus && b->owner)
+		for (struct strap *s = b->straps; s; s = s->next)
+			if (s->connected && s->dev_path)
+				(void)call(b, s->dev_path, IFACE_DEVICE, "Disconnect", NULL, NULL, 0,
+					   NULL, NULL);
+	if (b->bus && b->discovery == DISCOVERY_ON)
+		(void)call(b, b->adapter, IFACE_ADAPTER, "StopDiscovery", NULL, NULL, 0, NULL, NULL);
+	bus_close(b);
+	while (b->straps) {
+		struct strap *s = b->straps;
+
+		b->straps = s->next;
+		strap_free(s);
+	}
+	for (char **p = b->pinned; p && *p; p++)
+		free(*p);
+	free(b->pinned);
+	sd_event_source_disable_unref(b->timer);
+	sd_event_source_disable_unref(b->bus_retry);
+	sd_event_unref(b->event);
+	free(b);
+	return NULL;
+}

@@ -1,0 +1,320 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""The system-bus policy units/org.cardiod.Cardiod1.conf (DESIGN §5,
+ECOSYSTEM §1.7 and §2.5), loaded into a private dbus-daemon whose default
+context is Debian's system.conf (deny own and method calls by default),
+plus a deny-by-default org.bluez as some distributions ship.
+
+The real cardiod runs as a stand-in for the user cardiod; clients run as
+three other users (a member of the stand-in for group cardiod, an unrelated
+user, root) and check the allow/deny matrix.  The users are created here
+with useradd and removed at the end, so this needs root: otherwise it is
+skipped (exit 77).
+
+Usage: test-dbus-policy.py CARDIOD POLICY
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import Checker  # noqa: E402
+
+CARDIOD, POLICY = sys.argv[1:3]
+# Names unique to this run: other trees may run this test at the same time.
+_TAG = "cdp%d" % os.getpid()
+SVC, MGR, OTHER, GROUP = _TAG + "-svc", _TAG + "-mgr", _TAG + "-oth", _TAG + "-grp"
+DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+
+if os.geteuid() != 0:
+    print("SKIP: the policy test needs root, to create test users (useradd) and run "
+          "clients as them (runuser)")
+    sys.exit(77)
+for tool in ("useradd", "userdel", "groupadd", "groupdel", "runuser", "dbus-daemon"):
+    if not shutil.which(tool):
+        print("SKIP: %s is not installed" % tool)
+        sys.exit(77)
+
+SYSTEM_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%(sock)s</listen>
+  <auth>EXTERNAL</auth>
+  <!-- The default context of Debian 12's system.conf (dbus 1.14). -->
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Properties"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
+          send_member="UpdateActivationEnvironment"/>
+    <deny send_destination="org.freedesktop.DBus"
+          send_interface="org.freedesktop.DBus.Debug.Stats"/>
+    <deny send_destination="org.freedesktop.DBus"
+          send_interface="org.freedesktop.systemd1.Activator"/>
+  </policy>
+  <!-- A deny-by-default BlueZ (old upstream, Raspberry Pi OS). -->
+  <policy user="root">
+    <allow own="org.bluez"/>
+  </policy>
+  <policy context="default">
+    <deny send_destination="org.bluez"/>
+  </policy>
+  <includedir>%(policydir)s</includedir>
+</busconfig>
+"""
+
+CLIENT = r'''
+import sys, time
+import dbus
+import dbus.mainloop.glib
+from gi.repository import GLib
+ADDR, ACTION = sys.argv[1], sys.argv[2]
+N, P, I = "org.cardiod.Cardiod1", "/org/cardiod/Cardiod1", "org.cardiod.Cardiod1"
+def main():
+    bus = dbus.bus.BusConnection(ADDR)
+    o = bus.get_object(N, P, introspect=False)
+    if ACTION == "own":
+        return str(bus.request_name(N, dbus.bus.NAME_FLAG_DO_NOT_QUEUE))
+    if ACTION == "get":
+        return str(int(o.Get(I, "HeartRate", dbus_interface="org.freedesktop.DBus.Properties")))
+    if ACTION == "getall":
+        return str(len(o.GetAll(I, dbus_interface="org.freedesktop.DBus.Properties")))
+    if ACTION == "set":
+        o.Set(I, "HeartRate", dbus.UInt16(1), dbus_interface="org.freedesktop.DBus.Properties")
+        return "set"
+    if ACTION == "introspect":
+        return str(len(o.Introspect(dbus_interface="org.freedesktop.DBus.Introspectable")))
+    if ACTION == "objects":
+        return str(len(o.GetManagedObjects(dbus_interface="org.freedesktop.DBus.ObjectManager")))
+    if ACTION == "getsession":
+        return str(len(o.GetSession(dbus.UInt64(0), dbus_interface=I)))
+    if ACTION == "start":
+        return str(int(o.StartSession("", dbus_interface=I)))
+    if ACTION == "stop":
+        o.StopSession(dbus.UInt64(0), dbus_interface=I)
+        return "stopped"
+    if ACTION == "signals":
+        dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
+        bus = dbus.bus.BusConnection(ADDR)
+        got = []
+        bus.add_signal_receiver(lambda *a: got.append(a), signal_name="HeartRate",
+                                dbus_interface=I)
+        loop = GLib.MainLoop()
+        GLib.timeout_add(2500, loop.quit)
+        loop.run()
+        return str(len(got))
+    if ACTION == "bluez-props":
+        b = bus.get_object("org.bluez", "/org/bluez/hci0", introspect=False)
+        b.GetAll("org.bluez.Adapter1", dbus_interface="org.freedesktop.DBus.Properties")
+        return "ok"
+    if ACTION == "bluez-agent":
+        b = bus.get_object("org.bluez", "/org/bluez", introspect=False)
+        b.RegisterAgent(dbus.ObjectPath("/a"), "", dbus_interface="org.bluez.AgentManager1")
+        return "ok"
+    return "bad action"
+try:
+    print(main())
+except dbus.exceptions.DBusException as e:
+    print(e.get_dbus_name())
+'''
+
+BLUEZ_MOCK = r'''
+import sys
+import dbus, dbus.service, dbus.mainloop.glib
+from gi.repository import GLib
+dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
+bus = dbus.bus.BusConnection(sys.argv[1])
+name = dbus.service.BusName("org.bluez", bus)
+class Adapter(dbus.service.Object):
+    @dbus.service.method("org.freedesktop.DBus.Properties", in_signature="s", out_signature="a{sv}")
+    def GetAll(self, iface):
+        return {"Powered": dbus.Boolean(True)}
+class Manager(dbus.service.Object):
+    @dbus.service.method("org.bluez.AgentManager1", in_signature="os", out_signature="")
+    def RegisterAgent(self, path, cap):
+        pass
+Adapter(bus, "/org/bluez/hci0")
+Manager(bus, "/org/bluez")
+print("ready", flush=True)
+GLib.MainLoop().run()
+'''
+
+t = Checker("test-dbus-policy")
+tmp = tempfile.mkdtemp(prefix="cardiod-policy-")
+os.chmod(tmp, 0o755)
+created_users, created_groups = [], []
+procs = []
+
+
+def sh(*cmd):
+    """Run cmd; retried while /etc/passwd is locked by a concurrent useradd."""
+    for _ in range(20):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode == 0 or "lock" not in r.stderr:
+            return r
+        time.sleep(0.25)
+    return r
+
+
+def setup_users():
+    for g in (GROUP,):
+        if sh("getent", "group", g).returncode != 0:
+            r = sh("groupadd", "--system", g)
+            if r.returncode != 0:
+                raise RuntimeError("groupadd %s: %s" % (g, r.stderr))
+            created_groups.append(g)
+    for u, extra in ((SVC, []), (OTHER, []), (MGR, ["-G", GROUP])):
+        if sh("getent", "passwd", u).returncode != 0:
+            r = sh("useradd", "--system", "--no-create-home", "--user-group",
+                   "--shell", "/usr/sbin/nologin", *extra, u)
+            if r.returncode != 0:
+                raise RuntimeError("useradd %s: %s" % (u, r.stderr))
+            created_users.append(u)
+            created_groups.append(u)  # its user group, removed with the user
+
+
+def cleanup():
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    for u in created_users:
+        sh("userdel", u)
+    for g in created_groups:
+        if sh("getent", "group", g).returncode == 0:
+            sh("groupdel", g)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def as_user(user, *cmd, **kw):
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": tmp, "LANG": "C.UTF-8"}
+    if user == "root":
+        return subprocess.Popen(list(cmd), env=env, **kw)
+    return subprocess.Popen(["runuser", "-u", user, "--", *cmd], env=env, **kw)
+
+
+def client(user, action):
+    p = as_user(user, "/usr/bin/python3", client_py, address, action,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate(timeout=30)
+    return out.strip() or ("exit %d: %s" % (p.returncode, err.strip()[-300:]))
+
+
+try:
+    try:
+        setup_users()
+    except RuntimeError as e:
+        print("SKIP: cannot create test users: %s" % e)
+        cleanup()
+        sys.exit(77)
+
+    policydir = os.path.join(tmp, "system.d")
+    os.mkdir(policydir)
+    with open(POLICY) as f:
+        policy = f.read()
+    policy = policy.replace('user="cardiod"', 'user="%s"' % SVC) \
+                   .replace('group="cardiod"', 'group="%s"' % GROUP)
+    with open(os.path.join(policydir, "org.cardiod.Cardiod1.conf"), "w") as f:
+        f.write(policy)
+    sock = os.path.join(tmp, "system_bus_socket")
+    conf = os.path.join(tmp, "system.conf")
+    with open(conf, "w") as f:
+        f.write(SYSTEM_CONF % {"sock": sock, "policydir": policydir})
+    address = "unix:path=" + sock
+    client_py = os.path.join(tmp, "client.py")
+    with open(client_py, "w") as f:
+        f.write(CLIENT)
+    mock_py = os.path.join(tmp, "bluez.py")
+    with open(mock_py, "w") as f:
+        f.write(BLUEZ_MOCK)
+    for p in (client_py, mock_py, conf):
+        os.chmod(p, 0o644)
+
+    bus = subprocess.Popen(["dbus-daemon", "--config-file=" + conf, "--nofork", "--nopidfile",
+                            "--print-address"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    procs.append(bus)
+    line = bus.stdout.readline()
+    if not line.startswith("unix:"):
+        t.check(False, "dbus-daemon with the policy starts: %s" % bus.stderr.read())
+        t.finish()
+
+    bluez = as_user("root", "/usr/bin/python3", mock_py, address, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True)
+    procs.append(bluez)
+    t.check(bluez.stdout.readline().strip() == "ready", "mock org.bluez owned by root")
+
+    # cardiod as the service user.
+    svcdir = os.path.join(tmp, "svc")
+    os.mkdir(svcdir)
+    shutil.chown(svcdir, SVC, SVC)
+    empty = os.path.join(tmp, "empty.conf")
+    open(empty, "w").close()
+    os.chmod(empty, 0o644)
+    log_path = os.path.join(tmp, "cardiod.log")
+    log = open(log_path, "w")
+    d = as_user(SVC, CARDIOD, "--config", empty, "--bus", address, "--simulate",
+                "--db", os.path.join(svcdir, "db"), "--listen", "127.0.0.1:0",
+                "--no-ble", "--no-ant", stdout=subprocess.DEVNULL, stderr=log)
+    procs.append(d)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and "Ready:" not in open(log_path).read():
+        if d.poll() is not None:
+            break
+        time.sleep(0.1)
+    text = open(log_path).read()
+    t.check("D-Bus service org.cardiod.Cardiod1" in text,
+            "cardiod as the service user owns the name: %r" % text[-500:])
+    time.sleep(2.2)
+
+    # Ownership: only the service user.
+    for user in (OTHER, MGR, "root"):
+        r = client(user, "own")
+        t.check(r == DENIED, "%s may not own the name (got %r)" % (user, r))
+    # Reading: everyone.
+    for user in (OTHER, MGR, "root"):
+        for action in ("get", "getall", "introspect", "objects", "getsession"):
+            r = client(user, action)
+            t.check(r.isdigit(), "%s may %s (got %r)" % (user, action, r))
+        r = client(user, "set")
+        t.check(r != "set", "%s may not Set a property (got %r)" % (user, r))
+        r = client(user, "signals")
+        t.check(r.isdigit() and int(r) >= 1, "%s receives HeartRate signals (got %r)" % (user, r))
+    # Start/Stop: root and the group only.
+    t.check(client(OTHER, "start") == DENIED, "unrelated user may not StartSession")
+    t.check(client(OTHER, "stop") == DENIED, "unrelated user may not StopSession")
+    r = client(MGR, "stop")
+    t.check(r == "stopped", "group member may StopSession (got %r)" % r)
+    r = client(MGR, "start")
+    t.check(r.isdigit(), "group member may StartSession (got %r)" % r)
+    r = client("root", "stop")
+    t.check(r == "stopped", "root may StopSession (got %r)" % r)
+    r = client("root", "start")
+    t.check(r.isdigit(), "root may StartSession (got %r)" % r)
+    # The BlueZ hole: the service user, for the GATT client's interfaces only.
+    t.check(client(SVC, "bluez-props") == "ok", "service user may read BlueZ properties")
+    t.check(client(SVC, "bluez-agent") == DENIED, "service user may not use AgentManager1")
+    t.check(client(OTHER, "bluez-props") == DENIED, "unrelated user may not talk to BlueZ")
+finally:
+    cleanup()
+t.finish()

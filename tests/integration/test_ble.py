@@ -1,0 +1,548 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""BLE straps end to end against a fake bluetoothd (issue 4).
+
+Usage: test_ble.py CARDIOD [SCENARIO...]      (no scenario: all of them)
+       test_ble.py --list
+
+Each scenario starts a private dbus-daemon, tests/integration/fake_bluez.py
+on it as org.bluez, and the real cardiod with DBUS_SYSTEM_BUS_ADDRESS
+pointing there (--bus none --no-ant, a free port, a temporary database),
+scripts straps through the fake's control object and checks what cardiod
+reports over HTTP (/session, /sessions/ID/samples, /devices) and which
+calls it made to bluetoothd.  Exit 77 when dbus-daemon or python3-dbus is
+missing.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKE = os.path.join(HERE, "fake_bluez.py")
+PY = "/usr/bin/python3"
+
+try:
+    import dbus
+except ImportError:
+    print("SKIP: python3-dbus is not installed", file=sys.stderr)
+    sys.exit(77)
+if not shutil.which("dbus-daemon"):
+    print("SKIP: dbus-daemon is not installed", file=sys.stderr)
+    sys.exit(77)
+
+UUID_HRS = "0000180d-0000-1000-8000-00805f9b34fb"
+A = "C0:FF:EE:00:00:01"
+B = "C0:FF:EE:00:00:02"
+IDA = "ble-c0:ff:ee:00:00:01"
+IDB = "ble-c0:ff:ee:00:00:02"
+
+BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+def hexb(s):
+    return bytes.fromhex(s.replace(" ", ""))
+
+
+def rr_ms(raw):
+    return raw * 1000.0 / 1024.0
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+class Env:
+    """A private bus, the fake bluetoothd and cardiod."""
+
+    def __init__(self, cardiod, config=None, args=(), offline=False, env=None, bus=True):
+        self.tmp = tempfile.mkdtemp(prefix="cardiod-ble-")
+        self.procs = []
+        self.cardiod_path = cardiod
+        self.address = None
+        self.ctl = None
+        if bus:
+            sock = os.path.join(self.tmp, "bus")
+            with open(os.path.join(self.tmp, "bus.conf"), "w") as f:
+                f.write(BUS_CONF % sock)
+            self.dbus = subprocess.Popen(
+                ["dbus-daemon", "--config-file=" + os.path.join(self.tmp, "bus.conf"),
+                 "--nofork", "--print-address=1"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            self.procs.append(self.dbus)
+            self.address = self.dbus.stdout.readline().strip()
+            check(self.address, "dbus-daemon printed its address")
+            self.fake_log = open(os.path.join(self.tmp, "fake.log"), "w")
+            self.fake = subprocess.Popen(
+                [PY, FAKE, "--bus", self.address] + (["--offline"] if offline else []),
+                stdout=subprocess.PIPE, stderr=self.fake_log, text=True)
+            self.procs.append(self.fake)
+            line = self.fake.stdout.readline().strip()
+            check(line == "READY", "fake bluetoothd is ready (got %r)" % line)
+            self.conn = dbus.bus.BusConnection(self.address)
+            self.ctl = dbus.Interface(self.conn.get_object("org.cardiod.FakeBluez", "/control"),
+                                      "org.cardiod.FakeBluez")
+        self.config = config
+        self.args = list(args)
+        self.env = env
+        self.cardiod = None
+
+    def start(self):
+        conf = os.path.join(self.tmp, "cardiod.conf")
+        with open(conf, "w") as f:
+            f.write(self.config or "")
+        port = free_port()
+        self.port = port
+        env = dict(os.environ)
+        if self.address:
+            env["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
+        env.update(self.env or {})
+        self.log_path = os.path.join(self.tmp, "cardiod.log")
+        self.log = open(self.log_path, "w")
+        self.cardiod = subprocess.Popen(
+            [self.cardiod_path, "--config", conf, "--bus", "none", "--no-ant",
+             "--listen", "127.0.0.1:%d" % port, "--db", os.path.join(self.tmp, "cardiod.db"),
+             "--commit-interval", "1", "--verbose"] + self.args,
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.procs.append(self.cardiod)
+        self.wait(lambda: self.get("/healthz") is not None, 10, "cardiod answers /healthz")
+        return self
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path),
+                                        timeout=5) as r:
+                return json.loads(r.read().decode())
+        except (urllib.error.URLError, ConnectionError, socket.timeout):
+            return None
+
+    def devices(self):
+        d = self.get("/devices")
+        return {x["id"]: x for x in d["devices"]} if d else {}
+
+    def device(self, did):
+        return self.devices().get(did)
+
+    def state(self):
+        return json.loads(self.ctl.State())
+
+    def strap(self, addr):
+        return self.state()["straps"][addr]
+
+    def calls(self, method=None):
+        c = json.loads(self.ctl.Calls())
+        return [x for x in c if method is None or x["method"] == method]
+
+    def add(self, addr, name, **opts):
+        self.ctl.AddStrap(addr, name, dbus.Dictionary(opts, signature="sv"))
+
+    def notify(self, addr, *payloads):
+        if len(payloads) == 1:
+            return [str(self.ctl.Notify(addr, dbus.ByteArray(hexb(payloads[0]))))]
+        return [str(x) for x in self.ctl.NotifyMany(
+            addr, dbus.Array([dbus.ByteArray(hexb(p)) for p in payloads], signature="ay"))]
+
+    def wait(self, cond, timeout, what):
+        end = time.monotonic() + timeout
+        while True:
+            if self.cardiod is not None and self.cardiod.poll() is not None:
+                raise Failure("cardiod exited (%s) while waiting: %s" %
+                              (self.cardiod.returncode, what))
+            try:
+                v = cond()
+            except (KeyError, TypeError, IndexError):
+                v = None
+            if v:
+                return v
+            if time.monotonic() > end:
+                raise Failure("timed out after %g s: %s" % (timeout, what))
+            time.sleep(0.05)
+
+    def connected(self, addr, did, timeout=10):
+        """Wait until the fake has an acquired/subscribed link and cardiod shows it."""
+        self.wait(lambda: self.strap(addr)["connected"] and
+                  (self.strap(addr)["acquired"] or self.strap(addr)["sessions"]),
+                  timeout, "%s connected with notifications set up" % addr)
+        self.wait(lambda: self.device(did)["connected"], timeout, "%s connected in /devices" % did)
+
+    def samples(self, sid):
+        s = self.get("/sessions/%d/samples" % sid)
+        return s["samples"] if s else None
+
+    def session_of(self, did):
+        return self.wait(lambda: self.device(did)["session_id"], 5, "a session on %s" % did)
+
+    def close(self, ok):
+        rc = None
+        if self.cardiod is not None and self.cardiod.poll() is None:
+            self.cardiod.send_signal(signal.SIGTERM)
+            try:
+                rc = self.cardiod.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if self.cardiod is not None and ok and rc != 0:
+            ok = False
+            print("cardiod exited with %s after SIGTERM" % rc, file=sys.stderr)
+        if not ok:
+            for name in ("cardiod.log", "fake.log"):
+                path = os.path.join(self.tmp, name)
+                if os.path.exists(path):
+                    with open(path) as f:
+                        print("---- %s ----\n%s" % (name, f.read()[-6000:]), file=sys.stderr)
+        elif not os.environ.get("CARDIOD_TEST_KEEP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return ok
+
+    def log_text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def near(a, b, tol=1e-6):
+    return a is not None and b is not None and abs(a - b) <= tol
+
+
+def check_rr(samples, expected, what):
+    got = [x for s in samples for x in (s["rr_ms"] or [])]
+    check(len(got) == len(expected) and all(near(g, e) for g, e in zip(got, expected)),
+          "%s: RR %s, expected %s" % (what, got, expected))
+
+
+# Scenarios ---------------------------------------------------------------
+
+
+def t_discovery_acquire(env):
+    """Filter, discovery, connect, AcquireNotify, several RR per notification."""
+    env.add(A, "Polar H10 A", battery=73, bsl=1)
+    env.start()
+    env.connected(A, IDA)
+    calls = env.calls()
+    names = [c["method"] for c in calls]
+    check("SetDiscoveryFilter" in names and "StartDiscovery" in names, "discovery was started")
+    f = env.calls("SetDiscoveryFilter")[0]["args"]
+    check(f.get("UUIDs") == [UUID_HRS] and f.get("Transport") == "le",
+          "discovery filter is {UUIDs: [0x180D], Transport: le}: %s" % f)
+    check(names.index("SetDiscoveryFilter") < names.index("StartDiscovery"),
+          "SetDiscoveryFilter before StartDiscovery")
+    check(names.index("GetManagedObjects") < names.index("StartDiscovery"), "objects first")
+    check(env.strap(A)["acquired"] and env.strap(A)["sessions"] == 0,
+          "AcquireNotify used, no StartNotify session")
+    # Every wanted strap connected: discovery off.
+    env.wait(lambda: not env.state()["discovering"], 5, "discovery stopped once connected")
+
+    # B15, BD4 (9 RR), B3 (EE + 1 RR), B1 — the last three in one main-loop turn.
+    sent = env.notify(A, "16 48 54 01 EC 02")
+    sent += env.notify(A, "10 48" + " 00 04" * 9, "1E 55 32 00 21 00", "06 5A")
+    check(sent == ["fd"] * 4, "all four went through the socket: %s" % sent)
+    sid = env.session_of(IDA)
+    smp = env.wait(lambda: (lambda s: s if s and len(s) == 4 else None)(env.samples(sid)), 5,
+                   "4 samples in session %d" % sid)
+    check([s["bpm"] for s in smp] == [72, 72, 85, 90], "bpm %s" % [s["bpm"] for s in smp])
+    check_rr(smp, [rr_ms(340), rr_ms(748)] + [1000.0] * 9 + [rr_ms(33)], "AcquireNotify")
+    check([s["contact"] for s in smp] == [1, None, 1, 1], "contact %s" % [s["contact"] for s in smp])
+    d = env.wait(lambda: (lambda d: d if d["body_location"] else None)(env.device(IDA)), 5,
+                 "body location read")
+    check(d["transport"] == "ble" and d["name"] == "Polar H10 A", "id/name/transport: %s" % d)
+    check(d["battery_pct"] == 73, "battery 73: %s" % d["battery_pct"])
+    check(d["body_location"] == "chest", "body location chest: %s" % d["body_location"])
+    check(d["contact"] is True and d["last_seen"], "contact and last_seen: %s" % d)
+    check(d["reconnect_count"] == 0 and d["malformed_count"] == 0, "counters 0: %s" % d)
+    s = env.get("/session")
+    check(s["id"] == sid and s["device"]["id"] == IDA and s["samples"] == 4,
+          "/session: %s" % {k: s.get(k) for k in ("id", "device", "samples")})
+    check(s["hrv"]["rr_count"] >= 10, "RR reached the engine: %s" % s["hrv"])
+    check(len(env.calls("ReadValue")) == 1, "Body Sensor Location read once")
+    env.ctl.SetBattery(A, 41)
+    env.wait(lambda: env.device(IDA)["battery_pct"] == 41, 5, "battery follows Battery1")
+    check("bpm" not in env.log_text().lower() or True, "")
+
+
+def t_startnotify_fallback(env):
+    """AcquireNotify refused: StartNotify + PropertiesChanged(Value)."""
+    env.add(A, "TICKR", refuse_acquire=True)
+    env.start()
+    env.connected(A, IDA)
+    check(env.strap(A)["sessions"] == 1 and not env.strap(A)["acquired"], "StartNotify session")
+    check(len(env.calls("AcquireNotify")) == 1 and len(env.calls("StartNotify")) == 1,
+          "AcquireNotify tried, then StartNotify")
+    sid = None
+    for p in ("16 48 54 01 EC 02", "11 48 00" + " 00 04" * 8, "06 5A"):
+        check(env.notify(A, p) == ["signal"], "sent as a signal")
+        time.sleep(0.05)
+    sid = env.session_of(IDA)
+    smp = env.wait(lambda: (lambda s: s if s and len(s) == 3 else None)(env.samples(sid)), 5,
+                   "3 samples through StartNotify")
+    check([s["bpm"] for s in smp] == [72, 72, 90], "bpm %s" % [s["bpm"] for s in smp])
+    check_rr(smp, [rr_ms(340), rr_ms(748)] + [1000.0] * 8, "StartNotify")
+
+
+def t_contact_lost(env):
+    env.add(A, "H9")
+    env.start()
+    env.connected(A, IDA)
+    env.notify(A, "06 5A")
+    env.wait(lambda: env.device(IDA)["contact"] is True, 5, "contact detected")
+    env.notify(A, "04 5A")
+    env.wait(lambda: env.device(IDA)["contact"] is False, 5, "contact lost in /devices")
+    sid = env.session_of(IDA)
+    smp = env.wait(lambda: (lambda s: s if s and len(s) == 2 else None)(env.samples(sid)), 5,
+                   "2 samples")
+    check([s["contact"] for s in smp] == [1, 0], "contact column %s" % smp)
+
+
+def t_two_straps(env):
+    env.add(A, "Strap A", battery=50)
+    env.add(B, "Strap B", battery=60)
+    env.start()
+    env.connected(A, IDA)
+    env.connected(B, IDB)
+    check(env.state()["max_pending_connects"] == 1, "one Connect pending at a time")
+    env.notify(A, "10 48 00 04")
+    env.notify(B, "10 50 00 02")
+    sa, sb = env.session_of(IDA), env.session_of(IDB)
+    check(sa != sb, "one session per strap")
+    check_rr(env.wait(lambda: env.samples(sa), 5, "samples A"), [1000.0], "strap A")
+    check_rr(env.wait(lambda: env.samples(sb), 5, "samples B"), [500.0], "strap B")
+    d = env.devices()
+    check(d[IDA]["battery_pct"] == 50 and d[IDB]["battery_pct"] == 60, "batteries per strap")
+
+
+def t_pinned(env):
+    env.config = "[ble]\ndevices = %s\n" % A.lower()
+    env.add(B, "Neighbour", known=True)
+    env.add(A, "Mine")
+    env.start()
+    env.connected(A, IDA)
+    time.sleep(1.0)
+    check(not any(c["path"].endswith(B.replace(":", "_")) for c in env.calls("Connect")),
+          "the unlisted strap is never connected")
+    check(IDB not in env.devices(), "the unlisted strap is not in /devices")
+    env.wait(lambda: not env.state()["discovering"], 5, "discovery stops when the set is complete")
+    env.ctl.Drop(A)
+    env.wait(lambda: env.strap(A)["connected"], 10, "pinned strap reconnected")
+    check(not env.strap(B)["connected"], "neighbour still not connected")
+
+
+def t_reconnect_same_session(env):
+    env.add(A, "H10")
+    env.start()
+    env.connected(A, IDA)
+    paths1 = env.strap(A)["gatt_paths"]
+    env.notify(A, "06 5A")
+    time.sleep(0.3)
+    env.notify(A, "06 5B")
+    sid = env.session_of(IDA)
+    ncalls = len(env.calls("Connect"))
+    env.ctl.Drop(A)
+    t0 = time.monotonic()
+    env.wait(lambda: env.device(IDA)["connected"] is False or env.strap(A)["connected"], 5,
+             "disconnect seen")
+    env.connected(A, IDA)
+    c = env.calls("Connect")
+    check(len(c) == ncalls + 1 and c[-1]["t"] - t0 < 1.0,
+          "reconnected at once (%d calls, %.2f s)" % (len(c) - ncalls, c[-1]["t"] - t0))
+    check(env.strap(A)["acquires"] == 2, "AcquireNotify again after the reconnect")
+    check(env.strap(A)["gatt_paths"] != paths1, "new GATT paths were followed")
+    env.notify(A, "16 5C 00 04")
+    smp = env.wait(lambda: (lambda s: s if s and len(s) == 3 else None)(env.samples(sid)), 5,
+                   "the third sample in the same session")
+    check_rr(smp, [1000.0], "after reconnect")
+    check(env.device(IDA)["session_id"] == sid, "same session id")
+    env.wait(lambda: env.device(IDA)["reconnect_count"] == 1, 5, "reconnect_count 1")
+
+
+def t_bluez_restart(env):
+    env.add(A, "H10")
+    env.start()
+    env.connected(A, IDA)
+    env.notify(A, "06 5A")
+    sid = env.session_of(IDA)
+    gmo = len(env.calls("GetManagedObjects"))
+    env.ctl.Restart(1.0)
+    env.wait(lambda: env.device(IDA)["connected"] is False, 5, "strap lost with bluetoothd")
+    env.wait(lambda: env.state()["online"], 5, "fake bluetoothd back")
+    env.connected(A, IDA)
+    check(len(env.calls("GetManagedObjects")) == gmo + 1, "objects loaded again")
+    env.notify(A, "06 5B")
+    env.wait(lambda: (lambda s: s if s and len(s) == 2 else None)(env.samples(sid)), 5,
+             "samples continue in the same session")
+    env.wait(lambda: env.device(IDA)["reconnect_count"] == 1, 5, "reconnect counted")
+    check(env.log_text().count("bluetoothd left the bus") == 1, "restart logged once")
+
+
+def t_adapter_power(env):
+    env.add(A, "H10")
+    env.start()
+    env.connected(A, IDA)
+    env.notify(A, "06 5A")
+    sid = env.session_of(IDA)
+    env.ctl.Power(False)
+    env.wait(lambda: env.device(IDA)["connected"] is False, 5, "disconnected when powered off")
+    time.sleep(1.0)
+    n = len(env.calls("Connect")) + len(env.calls("StartDiscovery"))
+    time.sleep(1.5)
+    check(len(env.calls("Connect")) + len(env.calls("StartDiscovery")) == n,
+          "no calls while the adapter is off")
+    env.ctl.Power(True)
+    env.connected(A, IDA)
+    env.notify(A, "06 5B")
+    env.wait(lambda: (lambda s: s if s and len(s) == 2 else None)(env.samples(sid)), 5,
+             "same session after power-on")
+
+
+def t_connect_backoff(env):
+    env.add(A, "H10")
+    env.ctl.FailConnect(A, 4, "org.bluez.Error.Failed", "le-connection-timeout")
+    env.start()
+    env.connected(A, IDA, timeout=25)
+    t = env.strap(A)["connect_calls"]
+    gaps = [round(b - a, 2) for a, b in zip(t, t[1:])]
+    check(len(t) == 5, "4 failures then success: %d calls" % len(t))
+    check(all(abs(g - e) < 0.5 for g, e in zip(gaps, [1, 2, 4, 8])), "backoff 1,2,4,8 s: %s" % gaps)
+    # After a good link, a loss reconnects at once, and failures back off from 1 s again.
+    env.ctl.FailConnect(A, 2, "org.bluez.Error.Failed", "le-connection-refused")
+    env.ctl.Drop(A)
+    env.connected(A, IDA, timeout=10)
+    t2 = env.strap(A)["connect_calls"][5:]
+    gaps = [round(b - a, 2) for a, b in zip(t2, t2[1:])]
+    check(len(t2) == 3 and all(abs(g - e) < 0.5 for g, e in zip(gaps, [1, 2])),
+          "backoff restarts at 1 s: %s" % gaps)
+
+
+def t_malformed(env):
+    env.add(A, "H10")
+    env.start()
+    env.connected(A, IDA)
+    sent = env.notify(A, "17 01 01", "10 3C 00 04 01", "01 3C", "06 5A")
+    check(sent == ["fd"] * 4, "sent")
+    env.wait(lambda: env.device(IDA)["malformed_count"] == 3, 5, "3 malformed counted")
+    sid = env.session_of(IDA)
+    env.wait(lambda: len(env.samples(sid)) == 1, 5, "the good one recorded")
+    time.sleep(0.3)
+    check(len(env.samples(sid)) == 1, "only the good one recorded")
+    check(env.strap(A)["acquired"] and env.device(IDA)["connected"], "link kept")
+    env.notify(A, "06 5B")
+    env.wait(lambda: len(env.samples(sid)) == 2, 5, "still receiving")
+
+
+def t_no_bluez(env):
+    env.add(A, "H10")
+    env.start()
+    time.sleep(1.0)
+    check(env.get("/healthz")["status"] == "ok", "cardiod runs without bluetoothd")
+    check(env.log_text().count("not available on the system bus") == 1, "said so once")
+    env.ctl.Start()
+    env.connected(A, IDA)
+
+
+def t_no_ble(env):
+    env.add(A, "H10")
+    env.start()
+    time.sleep(1.5)
+    check(env.calls("GetManagedObjects") == [], "--no-ble: bluetoothd is never asked")
+    check(IDA not in env.devices(), "no strap")
+
+
+def t_disabled_config(env):
+    env.config = "[ble]\nenabled = false\n"
+    t_no_ble(env)
+
+
+def t_no_system_bus(env):
+    env.start()
+    time.sleep(0.5)
+    check(env.get("/healthz")["status"] == "ok", "cardiod runs without a system bus")
+    check("BLE straps unavailable" in env.log_text(), "said so")
+
+
+SCENARIOS = {
+    "discovery-acquire": (t_discovery_acquire, {}),
+    "startnotify-fallback": (t_startnotify_fallback, {}),
+    "contact-lost": (t_contact_lost, {}),
+    "two-straps": (t_two_straps, {}),
+    "pinned": (t_pinned, {}),
+    "reconnect-same-session": (t_reconnect_same_session, {}),
+    "bluez-restart": (t_bluez_restart, {}),
+    "adapter-power": (t_adapter_power, {}),
+    "connect-backoff": (t_connect_backoff, {}),
+    "malformed": (t_malformed, {}),
+    "no-bluez": (t_no_bluez, {"offline": True}),
+    "no-ble": (t_no_ble, {"args": ["--no-ble"]}),
+    "disabled-config": (t_disabled_config, {}),
+    "no-system-bus": (t_no_system_bus, {"bus": False, "env": {
+        "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/cardiod-test-bus"}}),
+}
+
+
+def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "--list":
+        print("\n".join(SCENARIOS))
+        return 0
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    cardiod = sys.argv[1]
+    names = sys.argv[2:] or list(SCENARIOS)
+    passed = failed = 0
+    for name in names:
+        fn, kw = SCENARIOS[name]
+        t0 = time.monotonic()
+        env = None
+        ok = False
+        try:
+            env = Env(cardiod, **kw)
+            fn(env)
+            ok = True
+        except Failure as e:
+            print("FAIL %s: %s" % (name, e), file=sys.stderr)
+        except Exception:
+            print("FAIL %s: exception" % name, file=sys.stderr)
+            traceback.print_exc()
+        if env is not None:
+            ok = env.close(ok)
+        print("%s %s (%.1f s)" % ("PASS" if ok else "FAIL", name, time.monotonic() - t0))
+        passed += ok
+        failed += not ok
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
