@@ -29,23 +29,23 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <systemd/sd-bus.h>
+#include <unistd.h>
 
 #include "ble.h"
 #include "cleanup.h"
 #include "hrm.h"
 #include "log.h"
 
-#define USEC_PER_SEC 1000000ULL
+#define USEC_PER_SEC  1000000ULL
 #define USEC_PER_MSEC 1000ULL
 
-#define BLUEZ "org.bluez"
+#define BLUEZ	      "org.bluez"
 #define IFACE_ADAPTER "org.bluez.Adapter1"
-#define IFACE_DEVICE "org.bluez.Device1"
+#define IFACE_DEVICE  "org.bluez.Device1"
 #define IFACE_BATTERY "org.bluez.Battery1"
 #define IFACE_SERVICE "org.bluez.GattService1"
-#define IFACE_CHAR "org.bluez.GattCharacteristic1"
+#define IFACE_CHAR    "org.bluez.GattCharacteristic1"
 
 /* PROTOCOLS §1.1: BlueZ presents 128-bit lower-case UUID strings. */
 #define UUID_HRS "0000180d-0000-1000-8000-00805f9b34fb"
@@ -59,6 +59,8 @@
 #define BACKOFF_MAX_S 60U
 /* Repeated le-connection-abort-by-local: retried at once this many times, then backed off. */
 #define ABORT_RETRIES_MAX 3U
+/* AcquireNotify failing this often on one link (not a refusal): StartNotify instead. */
+#define ACQUIRE_FAILURES_MAX 3U
 /* Retry of a refused/failed notification set-up or discovery call. */
 #define RETRY_US (1 * USEC_PER_SEC)
 /* After a notification fd hangs up while the link still looks up: let the mirror catch up. */
@@ -68,7 +70,14 @@
  * connected; scan in bursts then, so a second strap put on later is found.
  */
 #define RESCAN_EVERY_US (30 * USEC_PER_SEC)
-#define RESCAN_FOR_US (10 * USEC_PER_SEC)
+/*
+ * A scan that has not found a missing strap in this long is stopped and
+ * started again: some controllers (BlueZ's own btvirt emulator among them)
+ * report an advertiser only when the scan is (re-)enabled, so a strap that
+ * began advertising after the scan started would otherwise stay unseen.
+ */
+#define DISCOVERY_RESTART_US (20 * USEC_PER_SEC)
+#define RESCAN_FOR_US	     (10 * USEC_PER_SEC)
 /* A notification is at most ATT_MTU − 3 ≤ 514 bytes; more than the decoder takes is malformed. */
 #define NOTIFY_BUF (CD_HRM_SIZE_MAX + 1)
 /* When the system bus itself goes away. */
@@ -97,15 +106,15 @@ struct object {
 	int battery; /* −1 unknown */
 	/* GattService1 / GattCharacteristic1 */
 	char *uuid;
-	char *parent; /* GattService1.Device or GattCharacteristic1.Service */
+	char *parent;	     /* GattService1.Device or GattCharacteristic1.Service */
 	struct object *next; /* ble::objects */
 };
 
 enum notify_state {
 	NOTIFY_NONE,
 	NOTIFY_PENDING, /* AcquireNotify or StartNotify sent */
-	NOTIFY_FD,      /* reading the AcquireNotify socket */
-	NOTIFY_SIGNAL,  /* StartNotify: PropertiesChanged(Value) on chr_path */
+	NOTIFY_FD,	/* reading the AcquireNotify socket */
+	NOTIFY_SIGNAL,	/* StartNotify: PropertiesChanged(Value) on chr_path */
 };
 
 struct strap {
@@ -121,13 +130,14 @@ struct strap {
 
 	/* Connect policy (§2.6 steps 4, 5). */
 	uint64_t next_attempt_us; /* monotonic; 0 = now */
-	unsigned delay_s;         /* next backoff */
-	bool wait_disconnect;     /* le-connection-abort-by-local: retry once Connected drops */
+	unsigned delay_s;	  /* next backoff */
+	bool wait_disconnect;	  /* le-connection-abort-by-local: retry once Connected drops */
 	unsigned aborts;
 
 	/* Notifications, per connection. */
 	enum notify_state notify;
-	bool acquire_refused; /* this connection: StartNotify instead */
+	bool acquire_refused;	   /* this connection: StartNotify instead */
+	unsigned acquire_failures; /* this connection: AcquireNotify errors other than a refusal */
 	char *chr_path;
 	sd_bus_slot *notify_slot;
 	int fd;
@@ -158,10 +168,10 @@ struct ble {
 
 	sd_bus *bus;
 	sd_bus_slot *match_added, *match_removed, *match_props, *match_owner, *match_local;
-	sd_event_source *timer;     /* next deadline of reconcile() */
+	sd_event_source *timer;	    /* next deadline of reconcile() */
 	sd_event_source *bus_retry; /* the system bus went away */
 
-	char *owner;          /* unique name of bluetoothd; NULL: absent */
+	char *owner;	       /* unique name of bluetoothd; NULL: absent */
 	sd_bus_slot *gmo_slot; /* GetManagedObjects pending */
 	bool absent_logged;
 	bool synced;  /* mirror loaded */
@@ -174,6 +184,8 @@ struct ble {
 	enum discovery_state discovery;
 	sd_bus_slot *discovery_slot;
 	uint64_t discovery_retry_us;
+	uint64_t discovery_since_us; /* DISCOVERY_ON since */
+	bool discovery_restart;	     /* DISCOVERY_STOPPING only to start again */
 	uint64_t rescan_at_us, rescan_until_us;
 
 	struct strap *connecting; /* the one pending Connect() */
@@ -237,8 +249,8 @@ static bool normalise_address(const char *s, char out[static 18])
 /* PROTOCOLS §1.3 (C1, C2). */
 static const char *body_location_name(uint8_t v)
 {
-	static const char *const names[] = { "other", "chest", "wrist", "finger",
-					     "hand",  "ear_lobe", "foot" };
+	static const char *const names[] = {"other", "chest",	 "wrist", "finger",
+					    "hand",  "ear_lobe", "foot"};
 
 	return v < ELEMENTSOF(names) ? names[v] : "unknown";
 }
@@ -569,6 +581,7 @@ static void strap_lost(struct strap *s)
 	strap_notify_stop(s);
 	s->bsl_slot = sd_bus_slot_unref(s->bsl_slot);
 	s->acquire_refused = false;
+	s->acquire_failures = 0;
 	s->notify_retry_us = 0;
 	if (s->connected) {
 		s->connected = false;
@@ -708,7 +721,7 @@ static int on_start_notify(sd_bus_message *reply, void *userdata, sd_bus_error *
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 
 	s->notify_slot = sd_bus_slot_unref(s->notify_slot);
-	/* §2.4, §2.5a: InProgress = our session from before the disconnect is being re-registered. */
+	/* §2.4, §2.5a: InProgress = our session kept across a disconnect, being re-registered. */
 	if (!e || error_is(e, "org.bluez.Error.InProgress")) {
 		s->notify = NOTIFY_SIGNAL;
 		log_info("BLE strap %s: receiving notifications through StartNotify.", s->address);
@@ -764,7 +777,8 @@ static int on_acquire_notify(sd_bus_message *reply, void *userdata, sd_bus_error
 		if (error_is(e, "org.bluez.Error.NotPermitted") ||
 		    error_is(e, "org.bluez.Error.InProgress") ||
 		    error_is(e, "org.bluez.Error.NotSupported") ||
-		    error_is(e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
+		    error_is(e, SD_BUS_ERROR_UNKNOWN_METHOD) ||
+		    ++s->acquire_failures >= ACQUIRE_FAILURES_MAX) {
 			_cleanup_free_ char *chr = TAKE_PTR(s->chr_path);
 
 			log_info("BLE strap %s: AcquireNotify refused (%s%s%s); using StartNotify.",
@@ -795,8 +809,10 @@ static int on_acquire_notify(sd_bus_message *reply, void *userdata, sd_bus_error
 	if (r >= 0)
 		r = sd_event_add_io(b->event, &s->io, fd, EPOLLIN, on_notify_io, s);
 	if (r < 0) {
-		log_warning_errno(r, "BLE strap %s: cannot use the AcquireNotify socket: %m; "
-				  "retrying.", s->address);
+		log_warning_errno(r,
+				  "BLE strap %s: cannot use the AcquireNotify socket: %m; "
+				  "retrying.",
+				  s->address);
 		s->notify = NOTIFY_NONE;
 		s->chr_path = (free(s->chr_path), NULL);
 		s->notify_retry_us = now_us(b) + RETRY_US;
@@ -841,8 +857,8 @@ static int on_read_bsl(sd_bus_message *reply, void *userdata, sd_bus_error *ret_
 
 	s->bsl_slot = sd_bus_slot_unref(s->bsl_slot);
 	if (e) {
-		log_debug("BLE strap %s: reading Body Sensor Location failed: %s (%s).",
-			  s->address, e->name, e->message ? e->message : "");
+		log_debug("BLE strap %s: reading Body Sensor Location failed: %s (%s).", s->address,
+			  e->name, e->message ? e->message : "");
 		s->bsl_retry_us = now_us(s->ble) + 10 * USEC_PER_SEC;
 		return 0;
 	}
@@ -854,7 +870,8 @@ static int on_read_bsl(sd_bus_message *reply, void *userdata, sd_bus_error *ret_
 	}
 	s->bsl_done = true;
 	if (s->device)
-		monitor_device_set_body_location(s->device, body_location_name(*(const uint8_t *)p));
+		monitor_device_set_body_location(s->device,
+						 body_location_name(*(const uint8_t *)p));
 	log_debug("BLE strap %s: body sensor location %s.", s->address,
 		  body_location_name(*(const uint8_t *)p));
 	return 0;
@@ -928,7 +945,8 @@ static int on_connect(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
 		strap_backoff(s);
 	} else {
 		bool timeout = sd_bus_error_get_errno(e) == ETIMEDOUT ||
-			       error_is(e, SD_BUS_ERROR_NO_REPLY) || error_is(e, SD_BUS_ERROR_TIMEOUT);
+			       error_is(e, SD_BUS_ERROR_NO_REPLY) ||
+			       error_is(e, SD_BUS_ERROR_TIMEOUT);
 
 		log_warning("BLE strap %s: Connect() failed: %s (%s).", s->address, e->name,
 			    e->message ? e->message : "");
@@ -967,8 +985,8 @@ static int discovery_call(struct ble *b, const char *member)
 {
 	if (strcmp(member, "SetDiscoveryFilter") == 0)
 		return call(b, b->adapter, IFACE_ADAPTER, member, on_discovery, b, 0,
-			    &b->discovery_slot, "a{sv}", 2, "UUIDs", "as", 1, UUID_HRS,
-			    "Transport", "s", "le");
+			    &b->discovery_slot, "a{sv}", 2, "UUIDs", "as", 1, UUID_HRS, "Transport",
+			    "s", "le");
 	return call(b, b->adapter, IFACE_ADAPTER, member, on_discovery, b, 0, &b->discovery_slot,
 		    NULL);
 }
@@ -1002,13 +1020,16 @@ static int on_discovery(sd_bus_message *reply, void *userdata, sd_bus_error *ret
 			goto retry;
 		}
 		b->discovery = DISCOVERY_ON;
-		log_info("BLE: scanning for heart-rate straps on %s.", b->adapter);
+		b->discovery_since_us = now_us(b);
+		if (!b->discovery_restart)
+			log_info("BLE: scanning for heart-rate straps on %s.", b->adapter);
+		b->discovery_restart = false;
 		break;
 	case DISCOVERY_STOPPING:
 		if (e)
 			log_debug("BLE: StopDiscovery: %s (%s).", e->name,
 				  e->message ? e->message : "");
-		else
+		else if (!b->discovery_restart)
 			log_info("BLE: scanning stopped.");
 		b->discovery = DISCOVERY_OFF;
 		break;
@@ -1029,6 +1050,7 @@ retry:
 static void discovery_reset(struct ble *b)
 {
 	b->discovery_slot = sd_bus_slot_unref(b->discovery_slot);
+	b->discovery_restart = false;
 	b->discovery = DISCOVERY_OFF;
 	b->discovery_retry_us = 0;
 }
@@ -1051,7 +1073,12 @@ static void discovery_want(struct ble *b, bool want, uint64_t now)
 			b->discovery = DISCOVERY_OFF;
 			b->discovery_retry_us = now + 5 * USEC_PER_SEC;
 		}
-	} else if (!want && b->discovery == DISCOVERY_ON) {
+	} else if (b->discovery == DISCOVERY_ON &&
+		   (!want || now >= b->discovery_since_us + DISCOVERY_RESTART_US)) {
+		if (want)
+			log_debug("BLE: nothing found for %llu s; restarting the scan.",
+				  (unsigned long long)(DISCOVERY_RESTART_US / USEC_PER_SEC));
+		b->discovery_restart = want;
 		b->discovery = DISCOVERY_STOPPING;
 		r = discovery_call(b, "StopDiscovery");
 		if (r < 0)
@@ -1069,13 +1096,36 @@ static bool address_pinned(struct ble *b, const char *address)
 	return false;
 }
 
+/* path is below parent ("/a/b" under "/a"). */
+static bool path_under(const char *path, const char *parent)
+{
+	size_t n = parent ? strlen(parent) : 0;
+
+	return n > 0 && strncmp(path, parent, n) == 0 && path[n] == '/';
+}
+
+/*
+ * o's parent object (Device1.Adapter, GattService1.Device,
+ * GattCharacteristic1.Service) is parent; when the property is missing,
+ * the object path decides (§2.1: example-gatt-client matches by prefix).
+ */
+static bool object_of(const struct object *o, const char *link, const char *parent)
+{
+	return link ? str_eq(link, parent) : path_under(o->path, parent);
+}
+
+static bool device_on_adapter(struct ble *b, const struct object *o)
+{
+	return (o->ifaces & IF_DEVICE) && object_of(o, o->adapter, b->adapter);
+}
+
 static bool device_has_hrs(struct ble *b, const struct object *dev)
 {
 	if (dev->hrs)
 		return true;
 	for (struct object *o = b->objects; o; o = o->next)
-		if ((o->ifaces & IF_SERVICE) && str_eq(o->parent, dev->path) &&
-		    o->uuid && strcasecmp(o->uuid, UUID_HRS) == 0)
+		if ((o->ifaces & IF_SERVICE) && object_of(o, o->parent, dev->path) && o->uuid &&
+		    strcasecmp(o->uuid, UUID_HRS) == 0)
 			return true;
 	return false;
 }
@@ -1093,8 +1143,7 @@ static bool device_wanted(struct ble *b, const struct object *dev)
 static struct object *find_device(struct ble *b, const char *address)
 {
 	for (struct object *o = b->objects; o; o = o->next)
-		if ((o->ifaces & IF_DEVICE) && str_eq(o->adapter, b->adapter) &&
-		    strcmp(o->address, address) == 0)
+		if (device_on_adapter(b, o) && strcmp(o->address, address) == 0)
 			return o;
 	return NULL;
 }
@@ -1103,12 +1152,12 @@ static struct object *find_device(struct ble *b, const char *address)
 static struct object *find_hrs_char(struct ble *b, const char *dev_path, const char *uuid)
 {
 	for (struct object *svc = b->objects; svc; svc = svc->next) {
-		if (!(svc->ifaces & IF_SERVICE) || !str_eq(svc->parent, dev_path) || !svc->uuid ||
-		    strcasecmp(svc->uuid, UUID_HRS) != 0)
+		if (!(svc->ifaces & IF_SERVICE) || !object_of(svc, svc->parent, dev_path) ||
+		    !svc->uuid || strcasecmp(svc->uuid, UUID_HRS) != 0)
 			continue;
 		for (struct object *c = b->objects; c; c = c->next)
-			if ((c->ifaces & IF_CHAR) && str_eq(c->parent, svc->path) && c->uuid &&
-			    strcasecmp(c->uuid, uuid) == 0)
+			if ((c->ifaces & IF_CHAR) && object_of(c, c->parent, svc->path) &&
+			    c->uuid && strcasecmp(c->uuid, uuid) == 0)
 				return c;
 	}
 	return NULL;
@@ -1130,7 +1179,8 @@ static struct object *choose_adapter(struct ble *b)
 				return o;
 			continue;
 		}
-		/* The first powered one (lowest path, e.g. hci0 before hci1); else any, to wait on. */
+		/* The first powered one (lowest path, e.g. hci0 before hci1); else any, to wait on.
+		 */
 		if (!best || (o->powered && !best->powered) ||
 		    (o->powered == best->powered && strcmp(o->path, best->path) < 0))
 			best = o;
@@ -1226,7 +1276,8 @@ static void reconcile(struct ble *b)
 	}
 	if (!adapter || !adapter->powered) {
 		if (!b->adapter_logged && adapter)
-			log_notice("BLE: adapter %s is powered off; waiting for it.", adapter->path);
+			log_notice("BLE: adapter %s is powered off; waiting for it.",
+				   adapter->path);
 		else if (!b->adapter_logged)
 			log_notice("BLE: no Bluetooth adapter%s%s; waiting for one.",
 				   b->config->ble_adapter ? " named " : "",
@@ -1248,8 +1299,7 @@ static void reconcile(struct ble *b)
 		struct strap *s;
 		int r;
 
-		if (!(o->ifaces & IF_DEVICE) || !str_eq(o->adapter, b->adapter) ||
-		    !device_wanted(b, o) || strap_find(b, o->address))
+		if (!device_on_adapter(b, o) || !device_wanted(b, o) || strap_find(b, o->address))
 			continue;
 		r = strap_new(b, o, &s);
 		if (r < 0) {
@@ -1277,12 +1327,14 @@ static void reconcile(struct ble *b)
 		if (!dev->resolved)
 			continue; /* §2.7 #8: ServicesResolved, not object existence */
 
-		/* The characteristic of this notification set-up went away (e.g. a service change). */
+		/* The characteristic of this notification set-up went away (e.g. a service change).
+		 */
 		if (s->notify != NOTIFY_NONE && s->chr_path && !object_find(b, s->chr_path))
 			strap_notify_stop(s);
 		if (s->notify == NOTIFY_NONE) {
 			chr = find_hrs_char(b, dev->path, UUID_HRM);
-			/* §2.5a: the GATT objects may follow ServicesResolved; InterfacesAdded re-runs this. */
+			/* §2.5a: the GATT objects may follow ServicesResolved; InterfacesAdded
+			 * re-runs this. */
 			if (chr && s->notify_retry_us <= now)
 				strap_acquire(s, chr->path);
 			else if (chr)
@@ -1320,6 +1372,8 @@ static void reconcile(struct ble *b)
 	discovery_want(b, missing || now < b->rescan_until_us, now);
 	if (b->discovery == DISCOVERY_OFF)
 		min_deadline(&deadline, b->discovery_retry_us, now);
+	else if (b->discovery == DISCOVERY_ON && (missing || now < b->rescan_until_us))
+		min_deadline(&deadline, b->discovery_since_us + DISCOVERY_RESTART_US, now);
 
 	arm_timer(b, deadline);
 }
@@ -1377,7 +1431,7 @@ static int on_managed_objects(sd_bus_message *reply, void *userdata, sd_bus_erro
 	}
 	if (r < 0) {
 		log_warning_errno(r, "BLE: cannot parse GetManagedObjects: %m; waiting for "
-				  "bluetoothd to restart.");
+				     "bluetoothd to restart.");
 		bluez_drop(b);
 		return 0;
 	}
@@ -1394,9 +1448,8 @@ static int bluez_sync(struct ble *b)
 	int r;
 
 	b->gmo_slot = sd_bus_slot_unref(b->gmo_slot);
-	r = sd_bus_message_new_method_call(b->bus, &m, BLUEZ, "/",
-					   "org.freedesktop.DBus.ObjectManager",
-					   "GetManagedObjects");
+	r = sd_bus_message_new_method_call(
+		b->bus, &m, BLUEZ, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects");
 	if (r < 0)
 		return r;
 	/* Do not start bluetoothd by bus activation: the user decides whether it runs. */
@@ -1529,7 +1582,8 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
 	if (r < 0 || strcmp(name, BLUEZ) != 0)
 		return 0;
 	if (*old_owner || b->owner) {
-		log_notice("BLE: bluetoothd left the bus; dropping its objects and waiting for it.");
+		log_notice(
+			"BLE: bluetoothd left the bus; dropping its objects and waiting for it.");
 		bluez_drop(b);
 	}
 	if (*new_owner) {
@@ -1573,8 +1627,8 @@ static int on_bus_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *
 		(void)sd_event_source_set_enabled(b->bus_retry, SD_EVENT_ONESHOT);
 		return 0;
 	}
-	r = sd_event_add_time_relative(b->event, &b->bus_retry, CLOCK_MONOTONIC, BUS_RETRY_US,
-				       0, on_bus_retry, b);
+	r = sd_event_add_time_relative(b->event, &b->bus_retry, CLOCK_MONOTONIC, BUS_RETRY_US, 0,
+				       on_bus_retry, b);
 	if (r < 0)
 		log_warning_errno(r, "BLE: cannot add the bus retry timer: %m; BLE is off.");
 	else
@@ -1604,6 +1658,8 @@ static int bus_open(struct ble *b)
 	if (r < 0)
 		return r;
 	(void)sd_bus_set_description(b->bus, "bluez");
+	/* ble_free() still talks to bluetoothd after the loop has ended, then closes it. */
+	(void)sd_bus_set_close_on_exit(b->bus, false);
 	r = sd_bus_attach_event(b->bus, b->event, SD_EVENT_PRIORITY_NORMAL);
 	if (r < 0)
 		goto fail;
@@ -1623,7 +1679,8 @@ static int bus_open(struct ble *b)
 		r = sd_bus_add_match_async(
 			b->bus, &b->match_owner,
 			"type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
-			"interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" BLUEZ "'",
+			"interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" BLUEZ
+			"'",
 			on_name_owner_changed, NULL, b);
 	if (r >= 0)
 		r = sd_bus_add_match_async(b->bus, &b->match_added,
@@ -1699,8 +1756,9 @@ int ble_new(sd_event *event, struct monitor *m, const struct cd_config *c, struc
 	r = bus_open(b);
 	if (r < 0)
 		return r;
-	log_info("BLE: %s; %s.", b->pinned ? "connecting only the straps in [ble] devices"
-					   : "connecting every strap advertising Heart Rate",
+	log_info("BLE: %s; %s.",
+		 b->pinned ? "connecting only the straps in [ble] devices"
+			   : "connecting every strap advertising Heart Rate",
 		 c->ble_adapter ? c->ble_adapter : "first powered adapter");
 	*ret = TAKE_PTR(b);
 	return 0;
@@ -1715,10 +1773,11 @@ struct ble *ble_free(struct ble *b)
 	if (b->bus && b->owner)
 		for (struct strap *s = b->straps; s; s = s->next)
 			if (s->connected && s->dev_path)
-				(void)call(b, s->dev_path, IFACE_DEVICE, "Disconnect", NULL, NULL, 0,
-					   NULL, NULL);
+				(void)call(b, s->dev_path, IFACE_DEVICE, "Disconnect", NULL, NULL,
+					   0, NULL, NULL);
 	if (b->bus && b->discovery == DISCOVERY_ON)
-		(void)call(b, b->adapter, IFACE_ADAPTER, "StopDiscovery", NULL, NULL, 0, NULL, NULL);
+		(void)call(b, b->adapter, IFACE_ADAPTER, "StopDiscovery", NULL, NULL, 0, NULL,
+			   NULL);
 	bus_close(b);
 	while (b->straps) {
 		struct strap *s = b->straps;

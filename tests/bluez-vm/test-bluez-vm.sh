@@ -23,6 +23,12 @@ case "$HERE/" in /tmp/* | /run/* | /dev/* | /proc/* | /sys/* | /var/lib/bluetoot
 	skip "the source tree ($HERE) is under a folder the guest mounts over" ;;
 esac
 
+# One run (install, VM) at a time on this machine (several build trees may run the suite):
+# a boot takes both cores, and two at once make the emulated controllers
+# miss their deadlines.
+exec 8> /var/tmp/cardiod-bluez-vm.lock
+flock -w 600 8 || skip "another bluez-vm run held the lock for 10 minutes"
+
 pkgs=(qemu-system-x86 linux-image-amd64 busybox-static kmod bluez bluez-test-tools dbus
 	python3-dbus python3-gi cpio iproute2)
 missing=()
@@ -47,11 +53,14 @@ ls /lib/modules/*/kernel/drivers/bluetooth/hci_vhci.ko* > /dev/null 2>&1 ||
 
 # The guest sees the host's / read-only, except /tmp, /run… which it mounts
 # itself: put the binary and the run folders where it can see them.
+tmp_out=
 case "$OUTDIR/" in /tmp/* | /run/* | /dev/* | /proc/* | /sys/* | /var/lib/bluetooth/*)
-	OUTDIR=/var/tmp/cardiod-bluez-vm-$(basename "$(dirname "$OUTDIR")") ;;
+	OUTDIR=$(mktemp -d /var/tmp/cardiod-bluez-vm.XXXXXX)
+	tmp_out=$OUTDIR ;;
+*)
+	rm -rf "$OUTDIR"
+	mkdir -p "$OUTDIR" ;;
 esac
-rm -rf "$OUTDIR"
-mkdir -p "$OUTDIR"
 cp "$CARDIOD" "$OUTDIR/cardiod"
 
 # Notifications every 0.5 s; after the 8th the sensor stops advertising and
@@ -68,4 +77,5 @@ if [ "$rc" != 0 ]; then
 	exit 1
 fi
 cat "$rd/central.log"
+[ -n "$tmp_out" ] && rm -rf "$tmp_out"
 echo "bluez-vm: passed"

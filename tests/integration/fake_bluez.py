@@ -18,9 +18,7 @@ Usage: fake_bluez.py --bus ADDRESS   (prints READY once both names are owned)
 
 import argparse
 import json
-import os
 import socket
-import sys
 import time
 
 import dbus
@@ -185,6 +183,8 @@ class Obj(dbus.service.Object):
             raise BluezError("org.bluez.Error.NotConnected", "Not Connected")
         if s.refuse_acquire:
             raise BluezError("org.bluez.Error.NotPermitted", "Notify acquired")
+        if s.acquire_error:
+            raise BluezError(s.acquire_error, "Operation failed")
         if s.sock is not None:
             raise BluezError("org.bluez.Error.NotPermitted", "Notify acquired")
         if s.sessions:
@@ -246,6 +246,9 @@ class Strap:
         self.bsl = int(opts.get("bsl", 1))
         self.mtu = int(opts.get("mtu", 23))
         self.refuse_acquire = bool(opts.get("refuse_acquire", False))
+        self.acquire_error = str(opts.get("acquire_error", ""))
+        # Like btvirt: an advertiser is reported only when a scan is (re)started.
+        self.report_on_scan_start = bool(opts.get("report_on_scan_start", False))
         self.persist_gatt = bool(opts.get("persist_gatt", False))
         self.connect_delay = float(opts.get("connect_delay", 0.05))
         self.connect_fail = []  # [(error name, message)] for the next Connect calls
@@ -350,10 +353,12 @@ class Fake:
     def update_discovering(self):
         on = bool(self.discovery) and self.powered
         self.adapter.set(ADAPTER, Discovering=dbus.Boolean(on))
-        self.scan()
+        self.scan(scan_start=True)
 
-    def scan(self):
+    def scan(self, scan_start=False):
         for s in self.straps.values():
+            if s.report_on_scan_start and not scan_start:
+                continue
             if s.device is None and self.visible(s):
                 self.create_device(s)
 

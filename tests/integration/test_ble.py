@@ -16,7 +16,6 @@ missing.
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -34,8 +33,9 @@ PY = "/usr/bin/python3"
 
 try:
     import dbus
-except ImportError:
-    print("SKIP: python3-dbus is not installed", file=sys.stderr)
+    import gi  # noqa: F401  (the fake bluetoothd runs a GLib main loop)
+except ImportError as e:
+    print("SKIP: python3-dbus or python3-gi is not installed (%s)" % e, file=sys.stderr)
     sys.exit(77)
 if not shutil.which("dbus-daemon"):
     print("SKIP: dbus-daemon is not installed", file=sys.stderr)
@@ -200,7 +200,7 @@ class Env:
         return self.wait(lambda: self.device(did)["session_id"], 5, "a session on %s" % did)
 
     def close(self, ok):
-        rc = None
+        rc = self.cardiod.returncode if self.cardiod is not None else None
         if self.cardiod is not None and self.cardiod.poll() is None:
             self.cardiod.send_signal(signal.SIGTERM)
             try:
@@ -291,7 +291,6 @@ def t_discovery_acquire(env):
     check(len(env.calls("ReadValue")) == 1, "Body Sensor Location read once")
     env.ctl.SetBattery(A, 41)
     env.wait(lambda: env.device(IDA)["battery_pct"] == 41, 5, "battery follows Battery1")
-    check("bpm" not in env.log_text().lower() or True, "")
 
 
 def t_startnotify_fallback(env):
@@ -446,6 +445,63 @@ def t_connect_backoff(env):
           "backoff restarts at 1 s: %s" % gaps)
 
 
+def t_connect_abort_retry(env):
+    """le-connection-abort-by-local: retried at once (§2.6 step 5), not backed off."""
+    env.add(A, "H10")
+    env.ctl.FailConnect(A, 1, "org.bluez.Error.Failed", "le-connection-abort-by-local")
+    env.start()
+    env.connected(A, IDA)
+    t = env.strap(A)["connect_calls"]
+    check(len(t) == 2 and t[1] - t[0] < 0.5, "retried at once: %s" % t)
+
+
+def t_connect_in_progress(env):
+    """§2.5a: Failed "Operation already in progress" is waited out, then retried."""
+    env.add(A, "H10")
+    env.ctl.FailConnect(A, 1, "org.bluez.Error.Failed", "Operation already in progress")
+    env.start()
+    env.connected(A, IDA, timeout=10)
+    t = env.strap(A)["connect_calls"]
+    check(len(t) == 2 and 0.5 < t[1] - t[0] < 1.5, "retried after 1 s: %s" % t)
+
+
+def t_acquire_failing(env):
+    """AcquireNotify failing (not refused) three times: StartNotify instead."""
+    env.add(A, "H10", acquire_error="org.bluez.Error.Failed")
+    env.start()
+    env.connected(A, IDA, timeout=10)
+    check(len(env.calls("AcquireNotify")) == 3 and env.strap(A)["sessions"] == 1,
+          "3 AcquireNotify, then StartNotify")
+    env.notify(A, "16 48 00 04")
+    sid = env.session_of(IDA)
+    check_rr(env.wait(lambda: env.samples(sid), 5, "a sample"), [1000.0], "fallback")
+
+
+def t_shutdown(env):
+    """SIGTERM: the links cardiod made are let go (Disconnect), exit status 0."""
+    env.add(A, "Strap A")
+    env.add(B, "Strap B")
+    env.start()
+    env.connected(A, IDA)
+    env.connected(B, IDB)
+    env.cardiod.send_signal(signal.SIGTERM)
+    check(env.cardiod.wait(10) == 0, "exit status 0")
+    paths = sorted(c["path"] for c in env.calls("Disconnect"))
+    check(len(paths) == 2, "Disconnect for both straps: %s" % paths)
+    st = env.state()["straps"]
+    check(not st[A]["connected"] and not st[B]["connected"], "both disconnected")
+
+
+def t_scan_restart(env):
+    """A strap that starts advertising after the scan began is found by a scan restart."""
+    env.add(A, "H10", advertising=False, report_on_scan_start=True)
+    env.start()
+    env.wait(lambda: env.state()["discovering"], 5, "scanning")
+    env.ctl.SetAdvertising(A, True)
+    env.connected(A, IDA, timeout=30)
+    check(len(env.calls("StartDiscovery")) >= 2, "the scan was restarted")
+
+
 def t_malformed(env):
     env.add(A, "H10")
     env.start()
@@ -502,6 +558,11 @@ SCENARIOS = {
     "bluez-restart": (t_bluez_restart, {}),
     "adapter-power": (t_adapter_power, {}),
     "connect-backoff": (t_connect_backoff, {}),
+    "connect-abort-retry": (t_connect_abort_retry, {}),
+    "connect-in-progress": (t_connect_in_progress, {}),
+    "acquire-failing": (t_acquire_failing, {}),
+    "shutdown": (t_shutdown, {}),
+    "scan-restart": (t_scan_restart, {}),
     "malformed": (t_malformed, {}),
     "no-bluez": (t_no_bluez, {"offline": True}),
     "no-ble": (t_no_ble, {"args": ["--no-ble"]}),
