@@ -115,6 +115,7 @@ struct cd_dbus {
 	struct monitor *monitor;
 	struct cd_dbus_ops ops;
 	char *bus_spec;
+	char *bus_label; /* "the system bus", "the session bus", "the bus at ADDRESS" */
 	unsigned observer;
 
 	sd_bus *bus;           /* NULL while disconnected */
@@ -291,9 +292,10 @@ static int on_defer(sd_event_source *s, void *userdata)
 		}                                                                                  \
 	} while (0)
 
+/* A frozen value is never shown as live (DESIGN §3): stale or disconnected is 0. */
 static bool live_bpm(const struct dbus_device *dd)
 {
-	return !dd->device->stale && isfinite(dd->bpm);
+	return dd->device->connected && !dd->device->stale && isfinite(dd->bpm);
 }
 
 static void device_refresh(struct dbus_device *dd)
@@ -812,7 +814,7 @@ static void arm_retry(struct cd_dbus *d)
 
 static const char *bus_label(const struct cd_dbus *d)
 {
-	return d->bus_spec;
+	return d->bus_label;
 }
 
 static int on_bus_message(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -823,7 +825,7 @@ static int on_bus_message(sd_bus_message *m, void *userdata, sd_bus_error *error
 		return 0;
 	/* Not freed here: we are inside its dispatch.  The retry timer drops it. */
 	d->bus_lost = true;
-	log_warning("Lost the connection to the D-Bus bus (%s); HTTP keeps working, "
+	log_warning("Lost the connection to %s; the D-Bus service is off, HTTP keeps working; "
 		    "reconnecting every %d s.",
 		    bus_label(d), CD_DBUS_RETRY_S);
 	d->complained = true;
@@ -873,6 +875,13 @@ static int bus_connect(struct cd_dbus *d)
 	r = sd_bus_set_exit_on_disconnect(bus, false);
 	if (r < 0)
 		return r;
+	/*
+	 * Nor may the loop's end close it: the daemon closes its sessions after
+	 * the loop, and their SessionEnded signals go out in cd_dbus_free().
+	 */
+	r = sd_bus_set_close_on_exit(bus, false);
+	if (r < 0)
+		return r;
 	r = sd_bus_attach_event(bus, d->event, SD_EVENT_PRIORITY_NORMAL);
 	if (r < 0)
 		return r;
@@ -904,17 +913,16 @@ static int bus_connect(struct cd_dbus *d)
 static void log_connected(struct cd_dbus *d)
 {
 	if (d->complained)
-		log_info("Connected to the D-Bus bus (%s) again; owning %s.", bus_label(d),
-			 CD_DBUS_NAME);
+		log_info("Connected to %s again; owning %s.", bus_label(d), CD_DBUS_NAME);
 	else
-		log_info("D-Bus service %s on the %s bus.", CD_DBUS_NAME, bus_label(d));
+		log_info("D-Bus service %s on %s.", CD_DBUS_NAME, bus_label(d));
 	d->complained = false;
 }
 
 static int log_name_taken(struct cd_dbus *d)
 {
-	return log_error_errno(EEXIST, "%s is already owned on the D-Bus bus (%s): another "
-			       "cardiod is running. Stop it, or choose another bus with --bus.",
+	return log_error_errno(EEXIST, "%s is already owned on %s: another cardiod is "
+			       "running. Stop it, or choose another bus with --bus.",
 			       CD_DBUS_NAME, bus_label(d));
 }
 
@@ -930,7 +938,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 		return sd_event_exit(d->event, -EEXIST);
 	}
 	if (r < 0) {
-		log_debug_errno(r, "Still cannot connect to the D-Bus bus (%s): %m; retrying in %d s.",
+		log_debug_errno(r, "Still cannot offer the D-Bus service on %s: %m; retrying in %d s.",
 				bus_label(d), CD_DBUS_RETRY_S);
 		arm_retry(d);
 		return 0;
@@ -968,6 +976,14 @@ int cd_dbus_new(sd_event *event, struct monitor *monitor, const char *bus,
 	d->bus_spec = strdup(bus);
 	if (!d->bus_spec)
 		return log_oom();
+	if (strcmp(bus, "system") == 0 || strcmp(bus, "session") == 0)
+		r = asprintf(&d->bus_label, "the %s bus", bus);
+	else
+		r = asprintf(&d->bus_label, "the bus at %s", bus);
+	if (r < 0) {
+		d->bus_label = NULL;
+		return log_oom();
+	}
 
 	r = sd_event_add_defer(event, &d->defer, on_defer, d);
 	if (r < 0)
@@ -999,8 +1015,8 @@ int cd_dbus_new(sd_event *event, struct monitor *monitor, const char *bus,
 	if (r == -ENOMEM)
 		return log_oom();
 	if (r < 0) {
-		log_warning_errno(r, "Cannot offer %s on the D-Bus bus (%s): %m. HTTP keeps "
-				  "working; retrying every %d s.",
+		log_warning_errno(r, "Cannot offer %s on %s: %m. HTTP keeps working; retrying "
+				  "every %d s.",
 				  CD_DBUS_NAME, bus_label(d), CD_DBUS_RETRY_S);
 		d->complained = true;
 		arm_retry(d);
@@ -1029,6 +1045,7 @@ struct cd_dbus *cd_dbus_free(struct cd_dbus *d)
 	}
 	sd_event_unref(d->event);
 	free(d->bus_spec);
+	free(d->bus_label);
 	free(d);
 	return NULL;
 }

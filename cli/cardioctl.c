@@ -651,7 +651,7 @@ static const struct subcommand subcommands[] = {
 	  help_analyze, run_analyze },
 	{ "status", "[--json]", "current heart rate, zone and session (D-Bus)", help_status,
 	  run_status },
-	{ "sessions", "[--limit N] [--json]", "list logged sessions (HTTP)", help_sessions,
+	{ "sessions", "[--limit N]", "list logged sessions (HTTP)", help_sessions,
 	  run_sessions },
 	{ "show", "ID [--json]", "one session's figures (HTTP)", help_show, run_show },
 	{ "export", "ID [--format csv]", "a session's samples as CSV (HTTP)", help_export,

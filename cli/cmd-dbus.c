@@ -831,6 +831,8 @@ int run_monitor(int argc, char *argv[])
 	}                                                                                          \
 	int run_##cmd(int argc, char *argv[])                                                      \
 	{                                                                                          \
+		(void)argc;                                                                        \
+		(void)argv;                                                                        \
 		return cli_fail(EXIT_FAILURE, #cmd ": this cardioctl was built without D-Bus "   \
 					      "support (libsystemd)");                            \
 	}

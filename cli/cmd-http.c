@@ -310,7 +310,7 @@ static void print_session(const cJSON *s)
 	       dur(num(s, "gap_s"), b3, sizeof(b3)), num(s, "samples"));
 	printf("Heart rate  avg %s, min %s, max %s bpm", bpm(num(hr, "avg"), b1, sizeof(b1)),
 	       bpm(num(hr, "min"), b2, sizeof(b2)), bpm(num(hr, "max"), b3, sizeof(b3)));
-	if (cJSON_IsNumber(obj(hr, "current")))
+	if (cJSON_IsNumber(obj(hr, "current")) && strcmp(str(s, "state", ""), "active") == 0)
 		printf("; now %s bpm", bpm(num(hr, "current"), b1, sizeof(b1)));
 	else if (cJSON_IsTrue(obj(s, "stale")))
 		printf("; no live signal");

@@ -238,7 +238,8 @@ def test_main(bus):
         try:
             o = json.loads(ln)
             ok = ok and {"text", "tooltip", "class", "percentage"} <= set(o) and \
-                isinstance(o["percentage"], int) and re.fullmatch(r"zone[0-5]|idle|stale", o["class"])
+                isinstance(o["percentage"], int) and \
+                re.fullmatch(r"zone[0-5]|stale|offline", o["class"]) is not None
         except ValueError:
             ok = False
     t.check(ok, "cardioctl monitor --format waybar prints JSON lines: %r %r" % (lines[:3], err))
@@ -349,8 +350,44 @@ def test_fast(bus):
     ms = [(s[4][0], s[4][1]) for s in c.of(IFACE, "MilestoneReached")]
     t.check(len(ms) >= 1 and len(ms) == len(set(ms)) and ms[0][1] == "mvpa_20",
             "MilestoneReached once per milestone: %r" % ms)
+    c.signals.clear()
     rc = d.stop()
     t.check(rc == 0, "fast: clean exit %r" % rc)
+    pump_until(lambda: c.of(IFACE, "SessionEnded"), 3)
+    t.check(len(c.of(IFACE, "SessionEnded")) == 1, "SessionEnded sent at shutdown")
+    c.close()
+
+
+def test_replay(bus):
+    """A short replay: its samples as HeartRate, then SessionEnded, DeviceDisconnected
+    and HeartRate 0 (never a frozen value)."""
+    csv = os.path.join(tmp, "short.csv")
+    with open(csv, "w") as f:
+        f.write("t_s,bpm,rr_ms,contact\n0,120,500,1\n0.5,121,496,1\n1.0,0,,0\n1.5,150,400 401,1\n")
+    c = Client(bus.address)
+    d = start(bus, "--replay", csv, "--speed", "1", "--hr-max", "180", name="replay")
+    path = sim1("replay-1")
+    pump_until(lambda: c.of(IFACE, "DeviceDisconnected"), 10)
+    pump(0.5)
+    hr = [s[4] for s in c.of(IFACE, "HeartRate")]
+    t.check([(h[0], int(h[1]), int(h[2]), [float(x) for x in h[3]]) for h in hr] ==
+            [("replay-1", 120, 2, [500.0]), ("replay-1", 121, 2, [496.0]),
+             ("replay-1", 150, 4, [400.0, 401.0])],
+            "replay: one HeartRate per valid sample with its RR: %r" % hr)
+    t.check(len(c.of(IFACE, "SessionEnded")) == 1, "replay: SessionEnded at the end")
+    t.check([s[4][0] for s in c.of(IFACE, "DeviceDisconnected")] == ["replay-1"],
+            "replay: DeviceDisconnected(replay-1)")
+    t.check(int(c.get("HeartRate", DEV_IFACE, path)) == 0 and
+            not c.get("Connected", DEV_IFACE, path), "replay: device HeartRate 0 when gone")
+    t.check(int(c.get("HeartRate")) == 0 and int(c.get("Zone")) == 0 and
+            c.get("SessionState") == "idle", "replay: root HeartRate 0, idle")
+    sid = int(c.of(IFACE, "SessionEnded")[0][4][0]) if c.of(IFACE, "SessionEnded") else 0
+    js = json.loads(str(c.call("GetSession", dbus.UInt64(sid)))) if sid else {}
+    status, http = d.get_json("/sessions/%d" % sid)
+    t.check(status == 200 and js.get("samples") == 3 and not compare(js, http, ignored=set()),
+            "replay: GetSession(id) = HTTP: %r" % compare(js, http, ignored=set()))
+    rc = d.stop()
+    t.check(rc == 0, "replay: clean exit %r" % rc)
     c.close()
 
 
@@ -375,6 +412,7 @@ bus = BusDaemon(os.path.join(tmp, "bus"))
 try:
     bus = test_main(bus)
     test_fast(bus)
+    test_replay(bus)
     test_no_bus_at_start()
 finally:
     bus.stop()
