@@ -93,6 +93,7 @@ void cd_config_done(struct cd_config *c)
 	strv_free(c->ble_devices);
 	free(c->ant_device);
 	free(c->ant_key_file);
+	free(c->ant_devices);
 	*c = (struct cd_config){};
 }
 
@@ -314,6 +315,56 @@ static int set_session(struct cd_config *c, const char *key, const char *value,
 	return fail(ret_error, origin, line, "unknown key '%s' in [session]", key);
 }
 
+/*
+ * [ant] devices: ANT+ device numbers (the 20-bit number of DESIGN §6, as in
+ * "ant-12345"; the "ant-" prefix is optional), separated by commas or
+ * white space.  Empty: every strap in range.
+ */
+static int set_ant_devices(struct cd_config *c, const char *value, const char *origin,
+			   unsigned line, char **ret_error)
+{
+	_cleanup_free_ uint32_t *v = NULL;
+	char **items = NULL;
+	size_t n = 0;
+	int r;
+
+	r = strv_parse(value, &items);
+	if (r < 0)
+		return r;
+	for (char **p = items; *p; p++)
+		n++;
+	if (n > 0) {
+		v = calloc(n, sizeof(*v));
+		if (!v) {
+			strv_free(items);
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *s = items[i];
+		unsigned long long x;
+		char *end;
+
+		if (strncmp(s, "ant-", 4) == 0)
+			s += 4;
+		errno = 0;
+		x = *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+		if (x == 0 || errno || *end || x > 0xFFFFF) {
+			r = fail(ret_error, origin, line,
+				 "devices: expected ANT+ device numbers from 1 to 1048575, got '%s'",
+				 items[i]);
+			strv_free(items);
+			return r;
+		}
+		v[i] = (uint32_t)x;
+	}
+	strv_free(items);
+	free(c->ant_devices);
+	c->ant_devices = TAKE_PTR(v);
+	c->n_ant_devices = n;
+	return 0;
+}
+
 int cd_config_set(struct cd_config *c, const char *section, const char *key, const char *value,
 		  const char *origin, unsigned line, char **ret_error)
 {
@@ -397,6 +448,15 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 				return fail(ret_error, origin, line,
 					    "network_key_file: expected a path");
 			return set_string(&c->ant_key_file, value);
+		}
+		if (strcmp(key, "devices") == 0)
+			return set_ant_devices(c, value, origin, line, ret_error);
+		if (strcmp(key, "mode") == 0) {
+			if (strcmp(value, "scan") != 0 && strcmp(value, "channels") != 0)
+				return fail(ret_error, origin, line,
+					    "mode: expected scan or channels, got '%s'", value);
+			c->ant_channels = strcmp(value, "channels") == 0;
+			return 0;
 		}
 		return fail(ret_error, origin, line, "unknown key '%s' in [ant]", key);
 	}

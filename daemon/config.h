@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine.h"
 #include "profile.h"
@@ -46,6 +47,9 @@ struct cd_config {
 	bool ant_enabled;
 	char *ant_device;   /* tty path or "auto" */
 	char *ant_key_file; /* NULL: none configured */
+	uint32_t *ant_devices; /* [ant] devices: 20-bit device numbers to hear; NULL: any */
+	size_t n_ant_devices;
+	bool ant_channels;     /* [ant] mode = channels: one channel per strap, not scan mode */
 
 	double idle_timeout_s;
 	struct cd_engine_config engine; /* max_gap_s, window_s, stale_after_s */

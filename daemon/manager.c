@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
+#include "ant.h"
 #include "ble.h"
 #include "cleanup.h"
 #include "http.h"
@@ -31,6 +32,7 @@ struct manager {
 	struct monitor *monitor;
 	struct sim *sim;
 	struct ble *ble;
+	struct ant *ant;
 	struct replay *replay;
 	struct cd_http *http[MAX_LISTEN]; /* one per socket: systemd may pass 127.0.0.1 and [::1] */
 	size_t n_http;
@@ -92,6 +94,7 @@ struct manager *manager_free(struct manager *m)
 		m->http[i] = cd_http_free(m->http[i]);
 	m->sim = sim_free(m->sim);
 	m->ble = ble_free(m->ble);
+	m->ant = ant_free(m->ant);
 	m->replay = replay_free(m->replay);
 	if (m->store)
 		store_detach(m->store);
@@ -209,9 +212,12 @@ int manager_start_sources(struct manager *m)
 			log_warning_errno(r, "BLE straps unavailable (no system bus: %m); "
 					  "continuing without them.");
 	}
-	/* ANT+ arrives with its own issue. */
-	if (m->config->ant_enabled)
-		log_debug("ANT+ source: not available in this build, skipping.");
+	/* ANT+ (issue 5): a missing key or stick is waited out and shown in /healthz. */
+	if (m->config->ant_enabled) {
+		r = ant_new(m->event, m->monitor, m->config, &m->ant);
+		if (r < 0)
+			log_warning_errno(r, "ANT+ straps unavailable (%m); continuing without them.");
+	}
 	return 0;
 }
 
@@ -273,6 +279,8 @@ static int op_devices(void *userdata, cJSON **ret)
 
 	if (!a)
 		return -ENOMEM;
+	if (m->ant && ant_devices_json(m->ant, a) < 0)
+		return -ENOMEM;
 	r = store_devices_json(m->store, a);
 	if (r < 0 && r != -ENOMEM)
 		log_debug_errno(r, "Cannot list stored devices: %m, ignoring");
@@ -308,6 +316,21 @@ static int op_stop(void *userdata, const char *device, cJSON **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/* /healthz "ant" when there is no ANT source: why not. */
+static cJSON *ant_disabled_json(const struct cd_config *c)
+{
+	cJSON *x = cJSON_CreateObject();
+
+	if (x && (!cJSON_AddStringToObject(x, "state", "disabled") ||
+		  !cJSON_AddStringToObject(x, "reason", c->ant_enabled
+								? "failed to start (see the log)"
+								: "[ant] enabled = no (or --no-ant)"))) {
+		cJSON_Delete(x);
+		return NULL;
+	}
+	return x;
+}
+
 static int op_health(void *userdata, cJSON **ret)
 {
 	struct manager *m = userdata;
@@ -323,6 +346,9 @@ static int op_health(void *userdata, cJSON **ret)
 	    !cJSON_AddNumberToObject(o, "devices_connected", connected) ||
 	    !cJSON_AddNumberToObject(o, "active_sessions", monitor_n_active(m->monitor)) ||
 	    store_health_json(m->store, o) < 0)
+		return -ENOMEM;
+	if (m->ant ? ant_health_json(m->ant, o) < 0
+		   : !cJSON_AddItemToObject(o, "ant", ant_disabled_json(m->config)))
 		return -ENOMEM;
 	*ret = TAKE_PTR(o);
 	return 0;
@@ -439,6 +465,7 @@ int manager_shutdown(struct manager *m)
 	/* Sources stop first, so nothing reopens a session while closing. */
 	m->sim = sim_free(m->sim);
 	m->ble = ble_free(m->ble);
+	m->ant = ant_free(m->ant);
 	m->replay = replay_free(m->replay);
 	if (m->monitor)
 		monitor_close_all(m->monitor);

@@ -153,6 +153,34 @@ static void test_errors(void)
 	expect_error("[profile default]\nage = 40\n", "t.conf:2: ", "profile name");
 }
 
+/* [ant] devices (20-bit numbers, "ant-" prefix optional) and mode. */
+static void test_ant(void)
+{
+	struct cd_config c;
+	_cleanup_free_ char *err = NULL;
+
+	cd_config_init(&c);
+	CHECK(c.ant_devices == NULL && c.n_ant_devices == 0 && !c.ant_channels);
+	CHECK_INT(cd_config_parse_string(&c, "[ant]\ndevices = 12345, ant-1048575 7\nmode = channels\n",
+					 "f", &err), 0);
+	CHECK_INT(c.n_ant_devices, 3);
+	CHECK(c.ant_devices && c.ant_devices[0] == 12345 && c.ant_devices[1] == 1048575 &&
+	      c.ant_devices[2] == 7);
+	CHECK(c.ant_channels);
+	CHECK_INT(cd_config_set(&c, "ant", "mode", "scan", "x", 0, &err), 0);
+	CHECK(!c.ant_channels);
+	/* Empty: every strap again. */
+	CHECK_INT(cd_config_set(&c, "ant", "devices", "", "x", 0, &err), 0);
+	CHECK(c.ant_devices == NULL && c.n_ant_devices == 0);
+	cd_config_done(&c);
+
+	expect_error("[ant]\ndevices = 12345, 1048576\n", "t.conf:2: ", "'1048576'");
+	expect_error("[ant]\ndevices = 0\n", "t.conf:2: ", "device numbers");
+	expect_error("[ant]\ndevices = ble-aa:bb:cc:dd:ee:ff\n", "t.conf:2: ", "device numbers");
+	expect_error("[ant]\ndevices = -5\n", "t.conf:2: ", "device numbers");
+	expect_error("[ant]\nmode = sometimes\n", "t.conf:2: ", "scan or channels");
+}
+
 static void test_cli_override(void)
 {
 	struct cd_config c;
@@ -197,6 +225,7 @@ int main(void)
 	test_defaults();
 	test_good();
 	test_errors();
+	test_ant();
 	test_cli_override();
 	test_files();
 	return check_exit("test-config");
