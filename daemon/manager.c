@@ -135,6 +135,14 @@ static void on_monitor_event(const struct monitor_event *ev, void *user_data)
 {
 	struct manager *m = user_data;
 
+	/*
+	 * HTTP shares a built /session or /devices answer between requests for
+	 * up to cache_ms; anything the monitor reports may change it, so drop
+	 * it here and a poller never sees a sample later than it should.
+	 */
+	for (size_t i = 0; i < m->n_http; i++)
+		cd_http_invalidate(m->http[i]);
+
 	switch (ev->type) {
 	case MONITOR_EVENT_DEVICE_ADDED:
 	case MONITOR_EVENT_DEVICE_CHANGED:
