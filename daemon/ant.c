@@ -281,8 +281,8 @@ static void set_state(struct ant *a, enum ant_state s, const char *reason)
 /* Key ------------------------------------------------------------------- */
 
 /*
- * 8 bytes as hex text: "B9 A5 21 …", "0xB9,0xA5,…", "B9:A5:…" or
- * "B9A521…"; '#' starts a comment.  Each byte is two hex digits.
+ * 8 bytes as hex text: "01 23 45 …", "0x01,0x23,…", "01:23:…" or
+ * "012345…"; '#' starts a comment.  Each byte is two hex digits.
  */
 static int parse_key(const char *s, uint8_t key[CD_ANT_NETWORK_KEY_SIZE])
 {
