@@ -43,6 +43,23 @@ struct manager {
 	bool ready;
 };
 
+/*
+ * SIGHUP: cardiod has no reload (its configuration is read once), and the
+ * default action would kill it; say so once at info, later ones at debug.
+ */
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	static bool told;
+
+	(void)s;
+	(void)si;
+	(void)userdata;
+	log_full(told ? LOG_DEBUG : LOG_INFO,
+		 "SIGHUP ignored: cardiod has no reload; restart it to apply configuration changes.");
+	told = true;
+	return 0;
+}
+
 int manager_new(const struct manager_options *o, struct manager **ret)
 {
 	_cleanup_(manager_freep) struct manager *m = NULL;
@@ -66,11 +83,14 @@ int manager_new(const struct manager_options *o, struct manager **ret)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return log_error_errno(errno, "Failed to block signals: %m");
 	r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
 	if (r >= 0)
 		r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, NULL);
 	if (r < 0)
 		return log_error_errno(r, "Failed to add signal sources: %m");
 	signal(SIGPIPE, SIG_IGN);

@@ -665,6 +665,15 @@ class Control(dbus.service.Object):
     def Drop(self, address):
         self.fake.disconnect(self.strap(address))
 
+    @dbus.service.method(IF, in_signature="saay", out_signature="as")
+    def NotifyManyThenDrop(self, address, payloads):
+        # The last notifications of a link, then the link drops, in one
+        # main-loop turn: what was sent on the socket must still be read.
+        s = self.strap(address)
+        out = [self.fake.notify(s, p) for p in payloads]
+        self.fake.disconnect(s)
+        return out
+
     @dbus.service.method(IF, in_signature="suss")
     def FailConnect(self, address, n, name, message):
         self.strap(address).connect_fail.extend([(str(name), str(message))] * int(n))

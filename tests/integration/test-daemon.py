@@ -186,6 +186,16 @@ def test_sigterm():
     status2, b = d.request("POST", "/session/start", body=json.dumps({"device": "sim-1"}))
     t.check(status == 200 and status2 == 200 and json.loads(a)["id"] == json.loads(b)["id"]
             and json.loads(a)["kind"] == "aerobic", "POST start is idempotent")
+    # SIGHUP: no reload, so ignored (logged once at info) and the daemon runs on.
+    hup = "SIGHUP ignored: cardiod has no reload"
+    for _ in range(3):
+        d.signal(signal.SIGHUP)
+        time.sleep(0.2)
+    t.check(wait_for(lambda: hup in d.read_log(), timeout=5) is not None, "SIGHUP logged")
+    t.check(d.proc.poll() is None, "SIGHUP: still running (exit %r)" % d.proc.poll())
+    status, h = d.get_json("/healthz")
+    t.check(status == 200 and h and h.get("status") == "ok", "/healthz after SIGHUP: %r" % (h,))
+    t.check(d.read_log().count(hup) == 1, "SIGHUP logged once at info")
     time.sleep(1)
     d.signal(signal.SIGTERM)
     rc = d.wait()
