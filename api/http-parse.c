@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "civil-time.h"
 #include "cleanup.h"
 #include "http-parse.h"
 
@@ -327,39 +328,6 @@ bool cd_http_device_valid(const char *device)
 	return true;
 }
 
-/* Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *ret_y, unsigned *ret_m, unsigned *ret_d)
-{
-	int64_t era, y;
-	unsigned doe, yoe, doy, mp, d, m;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	y = (int64_t)yoe + era * 400;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	d = doy - (153 * mp + 2) / 5 + 1;
-	m = mp < 10 ? mp + 3 : mp - 9;
-	*ret_y = y + (m <= 2);
-	*ret_m = m;
-	*ret_d = d;
-}
-
 static bool fixed_digits(const char *s, size_t n, unsigned *ret)
 {
 	unsigned v = 0;
@@ -421,7 +389,7 @@ int cd_http_parse_time(const char *s, uint64_t *ret_us)
 	if (!((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') && strcmp(p, "+00:00") != 0)
 		return -EINVAL;
 
-	secs = (uint64_t)days_from_civil(y, mo, d) * 86400 + h * 3600u + mi * 60u + sec;
+	secs = (uint64_t)cd_days_from_civil(y, mo, d) * 86400 + h * 3600u + mi * 60u + sec;
 	if (secs == 0 && frac == 0)
 		return -EINVAL;
 	*ret_us = secs * 1000000 + frac;
@@ -437,7 +405,7 @@ int cd_http_format_time(uint64_t us, char *buf, size_t size)
 
 	if (secs > TIME_MAX_S)
 		return -EINVAL;
-	civil_from_days((int64_t)days, &y, &m, &d);
+	cd_civil_from_days((int64_t)days, &y, &m, &d);
 	if (frac % 1000 == 0)
 		n = snprintf(buf, size, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", (long long)y, m,
 			     d, (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60),

@@ -11,33 +11,11 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "civil-time.h"
 #include "cleanup.h"
 #include "session-json.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
-
-/*
- * Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
- * civil_from_days), valid for every int64 day count we accept.
- */
-static void civil_from_days(int64_t z, int64_t *ret_y, unsigned *ret_m, unsigned *ret_d)
-{
-	int64_t era, y;
-	unsigned doe, yoe, doy, mp, m, d;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	y = (int64_t)yoe + era * 400;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	d = doy - (153 * mp + 2) / 5 + 1;
-	m = mp < 10 ? mp + 3 : mp - 9;
-	*ret_y = y + (m <= 2);
-	*ret_m = m;
-	*ret_d = d;
-}
 
 int cd_format_iso8601(double t, char *buf, size_t size)
 {
@@ -53,7 +31,7 @@ int cd_format_iso8601(double t, char *buf, size_t size)
 	ms -= secs * 1000;
 	days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
 	secs -= days * 86400;
-	civil_from_days(days, &y, &mo, &d);
+	cd_civil_from_days(days, &y, &mo, &d);
 	if (y < 0 || y > 9999)
 		return -EINVAL; /* only reachable by rounding up at the very end */
 	n = snprintf(buf, size, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u.%03uZ", y, mo, d,
