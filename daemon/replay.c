@@ -170,7 +170,7 @@ static void feed(struct replay *r, size_t upto)
 			.bpm = rs->bpm,
 			.contact = rs->contact,
 			.energy_kj = NAN,
-			.rr_ms = r->rr + rs->rr_off,
+			.rr_ms = r->rr ? r->rr + rs->rr_off : NULL, /* no RR in the whole file: NULL */
 			.n_rr = rs->n_rr,
 		};
 

@@ -1196,6 +1196,15 @@ static void on_sample(struct store *s, const struct monitor_event *ev)
 	*s->pending_tail = p;
 	s->pending_tail = &p->next;
 	s->n_pending++;
+	/*
+	 * A fast source (a replay at --speed 0) can outrun the commit timer:
+	 * commit at once when half the queue is used, so the queue's bound
+	 * only ever drops samples while the database cannot be written.
+	 */
+	if (!s->degraded && s->n_pending >= s->max_pending / 2) {
+		(void)store_flush(s); /* on failure the store is degraded and retries */
+		return;
+	}
 	arm_commit(s, s->commit_interval_us);
 }
 

@@ -293,7 +293,10 @@ def test_corrupt():
 
 test_config_errors()
 made = make_csv()
-for csv in sorted(glob.glob(os.path.join(DATA, "*.csv"))) + [made]:
+# A recording without a single RR interval (a strap that sends none).
+no_rr = write("no-rr.csv", "t_s,bpm,rr_ms,contact\n" +
+              "".join("%d,%d,,\n" % (i, 90 + i % 40) for i in range(300)))
+for csv in sorted(glob.glob(os.path.join(DATA, "*.csv"))) + [made, no_rr]:
     test_replay(csv, 0)
 test_replay(os.path.join(DATA, "tiny.csv"), 20)
 test_sigterm()
