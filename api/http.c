@@ -8,6 +8,23 @@
  *
  * All decisions about a request are in http-parse.c; this file collects
  * what MHD parsed, calls it, calls the ops and writes the answer.
+ *
+ * Hostile local clients (issue 8).  A plain MHD connection cap lets a
+ * handful of idle or dribbling sockets (slowloris) lock everyone out,
+ * /healthz included: at the cap MHD closes every new connection.  So MHD
+ * gets a hard cap above our own soft cap (config.max_connections), and we
+ * track every connection (MHD_OPTION_NOTIFY_CONNECTION) in one of two
+ * lists: waiting for a complete request, or being answered.  A connection
+ * that arrives while more than the soft cap are open evicts the one that
+ * has waited longest without completing a request (never-served sockets
+ * first, then idle keep-alives); one being answered is never evicted.
+ * Independently, a connection that has not delivered a complete request
+ * within timeout_s of connecting (or of its previous answer) is cut, even
+ * if it dribbles a byte now and then, which MHD's own idle timeout (reset
+ * by every byte) would allow forever.  Eviction is shutdown(2) on the
+ * socket: MHD sees EOF on its next run and closes it through its normal
+ * path (completion callbacks included); closing the fd under MHD would not
+ * be safe.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +46,25 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
 
+/*
+ * One TCP connection, from MHD_CONNECTION_NOTIFY_STARTED to _CLOSED; it
+ * is MHD's socket context.  Linked in cd_http::waiting (oldest first:
+ * entries are appended when they start waiting, so the list is sorted by
+ * since) or cd_http::busy.
+ */
+struct conn {
+	struct conn *prev, *next; /* cd_http::waiting or cd_http::busy */
+	struct MHD_Connection *mhd;
+	uint64_t since;    /* CLOCK_MONOTONIC µs: connected, or last answer completed */
+	unsigned requests; /* answers completed on this connection */
+	bool busy;         /* a response is queued and not yet completed */
+	bool evicted;      /* shut down by us; MHD closes it on its next run */
+};
+
+struct conn_list {
+	struct conn *head, *tail;
+};
+
 struct cd_http {
 	sd_event *event;
 	struct MHD_Daemon *mhd;
@@ -36,9 +72,16 @@ struct cd_http {
 	sd_event_source *timer; /* MHD_get_timeout(), one-shot */
 	const struct cd_http_ops *ops;
 	void *userdata;
+	sd_event_source *sweep; /* the oldest waiting connection's deadline */
 	size_t max_body;
 	uint16_t port;
 	uint64_t cache_usec;
+	unsigned soft_cap;     /* config.max_connections: evict above this */
+	uint64_t request_usec; /* timeout_s: a complete request within this, or cut */
+	struct conn_list waiting, busy;
+	unsigned n_conns;   /* tracked, evicted ones included */
+	unsigned n_evicted; /* shut down, not yet closed by MHD */
+	uint64_t evictions; /* ever, for the debug log and the tests */
 	/*
 	 * Answers to GET /session and /devices, shared by every connection
 	 * until invalidated or expired: MHD responses are reference counted,
@@ -68,7 +111,6 @@ void cd_http_config_init(struct cd_http_config *c)
 		.listen = "127.0.0.1:8080",
 		.listen_fd = -1,
 		.max_connections = 64,
-		.per_ip_connections = 16,
 		.timeout_s = 10,
 		.max_body = 4096,
 		.memory_limit = 32 * 1024,
@@ -81,6 +123,21 @@ uint16_t cd_http_port(const struct cd_http *h)
 	return h->port;
 }
 
+unsigned cd_http_hard_cap(unsigned max_connections)
+{
+	return max_connections + (max_connections / 2 > 16 ? max_connections / 2 : 16);
+}
+
+unsigned cd_http_connections(const struct cd_http *h)
+{
+	return h->n_conns - h->n_evicted;
+}
+
+uint64_t cd_http_evictions(const struct cd_http *h)
+{
+	return h->evictions;
+}
+
 static void request_free(struct request *r)
 {
 	if (!r)
@@ -88,6 +145,194 @@ static void request_free(struct request *r)
 	free(r->target);
 	free(r->body);
 	free(r);
+}
+
+/* ---- connection tracking: eviction and the request deadline ---- */
+
+static uint64_t now_usec(struct cd_http *h)
+{
+	uint64_t t = 0;
+
+	(void)sd_event_now(h->event, CLOCK_MONOTONIC, &t);
+	return t;
+}
+
+static void conn_list_remove(struct conn_list *l, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		l->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void conn_list_append(struct conn_list *l, struct conn *c)
+{
+	c->next = NULL;
+	c->prev = l->tail;
+	if (l->tail)
+		l->tail->next = c;
+	else
+		l->head = c;
+	l->tail = c;
+}
+
+/* Our context of an MHD connection, or NULL (OOM at its start). */
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return info ? info->socket_context : NULL;
+}
+
+/*
+ * Make MHD close c: shutdown(2) wakes MHD's epoll with EOF on that socket,
+ * and MHD closes it on its next run (which the wakeup itself triggers).
+ */
+static void conn_evict(struct cd_http *h, struct conn *c, const char *why)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(c->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	if (c->evicted)
+		return;
+	c->evicted = true;
+	h->n_evicted++;
+	h->evictions++;
+	log_debug("HTTP: closing a connection that sent no complete request (%s, %u open)", why,
+		  h->n_conns - h->n_evicted);
+	if (info && shutdown(info->connect_fd, SHUT_RDWR) < 0)
+		log_debug_errno(errno, "HTTP: shutdown() of an evicted connection failed: %m");
+}
+
+/* The deadline timer follows the oldest waiting connection not yet cut. */
+static void sweep_rearm(struct cd_http *h)
+{
+	struct conn *c = h->waiting.head;
+
+	if (!h->sweep)
+		return;
+	while (c && c->evicted)
+		c = c->next;
+	if (!c) {
+		(void)sd_event_source_set_enabled(h->sweep, SD_EVENT_OFF);
+		return;
+	}
+	if (sd_event_source_set_time(h->sweep, c->since + h->request_usec) < 0 ||
+	    sd_event_source_set_enabled(h->sweep, SD_EVENT_ONESHOT) < 0)
+		log_debug("HTTP: failed to arm the request deadline timer");
+}
+
+static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct cd_http *h = userdata;
+	uint64_t now = now_usec(h);
+
+	for (struct conn *c = h->waiting.head; c; c = c->next) {
+		if (c->evicted)
+			continue;
+		if (c->since + h->request_usec > now)
+			break; /* sorted by since: the rest are younger */
+		conn_evict(h, c, "no complete request within the timeout");
+	}
+	sweep_rearm(h);
+	return 0;
+}
+
+/*
+ * Over the soft cap: cut the connection that has waited longest for a
+ * request, preferring ones that never completed any (idle or slowloris
+ * sockets) over idle keep-alives of clients we have served.  Connections
+ * being answered are kept; if only those are left, MHD's hard cap is the
+ * backstop.
+ */
+static void evict_one(struct cd_http *h, const struct conn *except)
+{
+	struct conn *fallback = NULL;
+
+	for (struct conn *c = h->waiting.head; c; c = c->next) {
+		if (c == except || c->evicted)
+			continue;
+		if (c->requests == 0) {
+			conn_evict(h, c, "over the connection limit");
+			return;
+		}
+		if (!fallback)
+			fallback = c;
+	}
+	if (fallback)
+		conn_evict(h, fallback, "over the connection limit");
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct cd_http *h = cls;
+	struct conn *c = *socket_context;
+
+	switch (toe) {
+	case MHD_CONNECTION_NOTIFY_STARTED:
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			/* Untracked, so it could never be evicted: refuse it. */
+			const union MHD_ConnectionInfo *info =
+				MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+			if (info)
+				(void)shutdown(info->connect_fd, SHUT_RDWR);
+			return;
+		}
+		*c = (struct conn){ .mhd = mc, .since = now_usec(h) };
+		*socket_context = c;
+		conn_list_append(&h->waiting, c);
+		h->n_conns++;
+		if (h->n_conns - h->n_evicted > h->soft_cap)
+			evict_one(h, c);
+		break;
+	case MHD_CONNECTION_NOTIFY_CLOSED:
+		if (!c)
+			return;
+		conn_list_remove(c->busy ? &h->busy : &h->waiting, c);
+		h->n_conns--;
+		if (c->evicted)
+			h->n_evicted--;
+		free(c);
+		*socket_context = NULL;
+		break;
+	}
+	sweep_rearm(h);
+}
+
+/* A response is queued on mc: not evictable until it is sent. */
+static void conn_answering(struct cd_http *h, struct MHD_Connection *mc)
+{
+	struct conn *c = conn_of(mc);
+
+	if (!c || c->busy)
+		return;
+	conn_list_remove(&h->waiting, c);
+	c->busy = true;
+	conn_list_append(&h->busy, c);
+	sweep_rearm(h);
+}
+
+/* The request on mc is over (answered or aborted): wait for the next one. */
+static void conn_request_done(struct cd_http *h, struct MHD_Connection *mc)
+{
+	struct conn *c = conn_of(mc);
+
+	if (!c || !c->busy)
+		return;
+	conn_list_remove(&h->busy, c);
+	c->busy = false;
+	c->requests++;
+	c->since = now_usec(h);
+	conn_list_append(&h->waiting, c);
+	sweep_rearm(h);
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
@@ -107,6 +352,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 {
 	request_free(*req_cls);
 	*req_cls = NULL;
+	conn_request_done(cls, c);
 }
 
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -439,11 +685,19 @@ static enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c,
 	return respond_simple_error(c, 501, "not_implemented", "not implemented");
 }
 
+/* What the headers said, for http-parse and the framing checks below. */
+struct header_scan {
+	struct cd_http_request req;
+	unsigned n_content_length, n_transfer_encoding;
+	bool te_chunked; /* the (single) Transfer-Encoding is exactly "chunked" */
+};
+
 /* What http-parse needs from the headers; repeated ones are counted. */
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
 				      const char *value)
 {
-	struct cd_http_request *req = cls;
+	struct header_scan *scan = cls;
+	struct cd_http_request *req = &scan->req;
 
 	if (!value)
 		value = "";
@@ -463,10 +717,38 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 			v = v > UINT64_MAX / 10 - 1 ? UINT64_MAX : v * 10 + (uint64_t)(*p - '0');
 		req->has_content_length = true;
 		req->content_length = v;
+		scan->n_content_length++;
 	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
 		req->chunked = true;
+		scan->n_transfer_encoding++;
+		scan->te_chunked = strcasecmp(value, "chunked") == 0;
 	}
 	return MHD_YES;
+}
+
+/*
+ * Request smuggling (RFC 9112 §6.1, §6.3): a body length that two parsers
+ * could read differently is refused before anything else, and the
+ * connection is closed with the answer (MHD closes after a response
+ * queued before the body).  Content-Length with Transfer-Encoding, a
+ * repeated Content-Length or Transfer-Encoding: 400; a coding other than
+ * plain "chunked": 501, as §6.1 asks.  0 when the framing is sound.
+ */
+static unsigned check_framing(const struct header_scan *scan, struct cd_http_error *err)
+{
+	if (scan->n_content_length > 1 || scan->n_transfer_encoding > 1 ||
+	    (scan->n_content_length && scan->n_transfer_encoding)) {
+		*err = (struct cd_http_error){ 400, "bad_request",
+					       "ambiguous message framing (Content-Length / "
+					       "Transfer-Encoding)", NULL };
+		return 400;
+	}
+	if (scan->n_transfer_encoding && !scan->te_chunked) {
+		*err = (struct cd_http_error){ 501, "not_implemented",
+					       "only Transfer-Encoding: chunked is supported", NULL };
+		return 501;
+	}
+	return 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -487,17 +769,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 
 	if (!r->checked) {
-		struct cd_http_request req = {
-			.method = method,
-			.target = r->target,
-			.http11 = strcmp(version, MHD_HTTP_VERSION_1_0) != 0,
+		struct header_scan scan = {
+			.req = {
+				.method = method,
+				.target = r->target,
+				.http11 = strcmp(version, MHD_HTTP_VERSION_1_0) != 0,
+			},
 		};
 
-		MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &req);
-		status = cd_http_check_request(&req, h->max_body, &r->match, &err);
+		MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &scan);
+		status = check_framing(&scan, &err);
+		if (!status)
+			status = cd_http_check_request(&scan.req, h->max_body, &r->match, &err);
 		r->checked = true;
 		if (status) {
 			r->answered = true;
+			conn_answering(h, c);
 			return respond_error(c, &err);
 		}
 		log_debug("HTTP %s %s", method, cd_http_route_to_string(r->match.route));
@@ -533,6 +820,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 
 	r->answered = true;
+	conn_answering(h, c);
 	if (r->too_large)
 		return respond_simple_error(c, 413, "body_too_large", "request body too large");
 	if (r->match.route == CD_ROUTE_SESSION_START || r->match.route == CD_ROUTE_SESSION_STOP) {
@@ -664,10 +952,13 @@ int cd_http_new(sd_event *event, const struct cd_http_config *config,
 	_cleanup_(cd_http_freep) struct cd_http *h = NULL;
 	_cleanup_close_ int own_fd = -EBADF;
 	const union MHD_DaemonInfo *info;
+	unsigned hard_cap;
 	int fd, r;
 
-	if (!event || !config || !ops || !ret || config->max_body == 0)
+	if (!event || !config || !ops || !ret || config->max_body == 0 ||
+	    config->max_connections == 0 || config->max_connections > CD_HTTP_MAX_CONNECTIONS)
 		return -EINVAL;
+	hard_cap = cd_http_hard_cap(config->max_connections);
 
 	h = calloc(1, sizeof(*h));
 	if (!h)
@@ -677,6 +968,8 @@ int cd_http_new(sd_event *event, const struct cd_http_config *config,
 	h->userdata = userdata;
 	h->max_body = config->max_body;
 	h->cache_usec = (uint64_t)config->cache_ms * 1000;
+	h->soft_cap = config->max_connections;
+	h->request_usec = (uint64_t)config->timeout_s * 1000000;
 
 	if (config->listen_fd >= 0) {
 		r = sd_is_socket(config->listen_fd, AF_UNSPEC, SOCK_STREAM, 1);
@@ -696,16 +989,38 @@ int cd_http_new(sd_event *event, const struct cd_http_config *config,
 	if (r < 0)
 		return r;
 
+	/*
+	 * The sweep timer exists before MHD can report a connection.  The
+	 * request deadline is the idle timeout (0 = none, as MHD's).
+	 */
+	r = sd_event_add_time(event, &h->sweep, CLOCK_MONOTONIC, 0, 10 * 1000, on_sweep, h);
+	if (r < 0)
+		return log_error_errno(r, "Failed to add the HTTP deadline timer: %m");
+	(void)sd_event_source_set_description(h->sweep, "http-deadline");
+	(void)sd_event_source_set_enabled(h->sweep, SD_EVENT_OFF);
+	if (config->timeout_s == 0)
+		h->sweep = sd_event_source_disable_unref(h->sweep);
+
+	/*
+	 * MHD's own caps sit above ours (see the top of this file): the
+	 * hard cap only bounds fds and memory (hard × memory_limit) while
+	 * evictions are in flight, since MHD accepts a series of
+	 * connections per run before it closes the evicted ones.  The
+	 * per-IP cap is set to the hard cap, i.e. off: every client of a
+	 * loopback server is 127.0.0.1 (or ::1), so a per-IP cap is a
+	 * second global cap that would refuse /healthz exactly like the
+	 * first one did.
+	 */
 	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
 				  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, /* first, or MHD complains */
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections,
-				  MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-				  (unsigned)config->per_ip_connections,
+				  MHD_OPTION_CONNECTION_LIMIT, hard_cap,
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, hard_cap,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->timeout_s,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)config->memory_limit,
 				  MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 				  MHD_OPTION_END);
 	if (!h->mhd)
 		return log_error_errno(EINVAL, "Failed to start libmicrohttpd");
@@ -738,8 +1053,10 @@ struct cd_http *cd_http_free(struct cd_http *h)
 	/* Out of sd-event's epoll before MHD closes the fd under it. */
 	h->io = sd_event_source_disable_unref(h->io);
 	h->timer = sd_event_source_disable_unref(h->timer);
+	/* Closes every connection: on_connection() empties the lists. */
 	if (h->mhd)
 		MHD_stop_daemon(h->mhd);
+	h->sweep = sd_event_source_disable_unref(h->sweep);
 	cd_http_invalidate(h);
 	sd_event_unref(h->event);
 	free(h);

@@ -63,12 +63,26 @@ struct cd_http_ops {
 	int (*health)(void *userdata, cJSON **ret);
 };
 
+#define CD_HTTP_MAX_CONNECTIONS 4096u /* largest max_connections accepted */
+
 struct cd_http_config {
 	const char *listen;         /* "ADDR:PORT"; ignored when listen_fd ≥ 0 */
 	int listen_fd;              /* from sd_listen_fds, or -1 */
-	unsigned max_connections;   /* default 64 */
-	unsigned per_ip_connections;/* default 16 */
-	unsigned timeout_s;         /* idle connection timeout, default 10 */
+	/*
+	 * Soft connection cap, default 64, 1..CD_HTTP_MAX_CONNECTIONS.  A
+	 * connection arriving above it is not refused: the connection that
+	 * has waited longest without completing a request is closed instead
+	 * (so idle or slowloris sockets cannot lock out /healthz).  MHD is
+	 * given cd_http_hard_cap() as its own cap, and no per-IP cap: every
+	 * client of a loopback server shares one address.
+	 */
+	unsigned max_connections;
+	/*
+	 * Idle timeout (MHD's), default 10; also the time a connection has to
+	 * deliver a complete request after connecting or after its previous
+	 * answer, however slowly it dribbles bytes.  0 = none.
+	 */
+	unsigned timeout_s;
 	size_t max_body;            /* default 4096 */
 	size_t memory_limit;        /* per-connection pool, default 32 KiB */
 	/*
@@ -96,6 +110,12 @@ static inline void cd_http_freep(struct cd_http **h)
 
 /* The port actually bound (after ":0"). */
 uint16_t cd_http_port(const struct cd_http *h);
+
+/* MHD's hard connection cap for a soft cap: max + max(16, max / 2). */
+unsigned cd_http_hard_cap(unsigned max_connections);
+/* Connections open now (not counting those already cut), and cut ever. */
+unsigned cd_http_connections(const struct cd_http *h);
+uint64_t cd_http_evictions(const struct cd_http *h);
 
 /*
  * Added by api/: something GET /session or GET /devices shows has changed

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -37,6 +38,12 @@ class Checker:
 _started = []
 
 
+def wrapper():
+    """CARDIOD_WRAPPER="valgrind --leak-check=full ...": run every cardiod
+    under it (bench/valgrind).  Empty by default."""
+    return shlex.split(os.environ.get("CARDIOD_WRAPPER", ""))
+
+
 @atexit.register
 def _kill_leftovers():
     # A test that fails with an exception must not leave daemons behind.
@@ -57,7 +64,7 @@ class Daemon:
         e.pop("LISTEN_FDS", None)
         if env:
             e.update(env)
-        self.proc = subprocess.Popen([exe, "--listen", "127.0.0.1:0", "--bus", "none",
+        self.proc = subprocess.Popen([*wrapper(), exe, "--listen", "127.0.0.1:0", "--bus", "none",
                                       "--no-ble", "--no-ant", *args],
                                      stdout=subprocess.DEVNULL, stderr=self.log, env=e)
         _started.append(self.proc)
@@ -119,7 +126,7 @@ class Daemon:
 
 def run_cardiod(exe, args, timeout=20):
     """Run cardiod expecting it to exit by itself (bad config etc.)."""
-    p = subprocess.run([exe, "--bus", "none", "--no-ble", "--no-ant", *args],
+    p = subprocess.run([*wrapper(), exe, "--bus", "none", "--no-ble", "--no-ant", *args],
                        capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stderr
 

@@ -3,7 +3,8 @@
  * cd_http end to end: the server runs on a real sd-event loop in this
  * process with fake ops (a recorder); a forked child speaks raw HTTP/1.1
  * over TCP to 127.0.0.1 and checks every endpoint, status and header,
- * plus the limits (connection caps, idle timeout, oversize requests).
+ * plus the limits (soft connection cap with eviction, idle timeout and
+ * request deadline, oversize requests, smuggling attempts).
  * Raw sockets rather than curl: the interesting requests (two Host
  * headers, none, absolute-form, slowloris) are ones curl will not send.
  */
@@ -716,56 +717,177 @@ static void test_idle_timeout(void)
 	close(fd2);
 }
 
-/* Server B: max_connections 3.  Server C: per-IP limit 2. */
+/* Read one reply; true when it is "HTTP/1.1 200" within timeout_ms. */
+static bool get_ok(int fd, int timeout_ms)
+{
+	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	char buf[2048];
+	size_t got = 0;
+	uint64_t t0 = now_ms();
+
+	send_all(fd, get, strlen(get));
+	while (now_ms() - t0 < (uint64_t)timeout_ms) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pf, 1, timeout_ms) <= 0)
+			break;
+		n = recv(fd, buf + got, sizeof(buf) - got - 1, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		buf[got] = '\0';
+		if (strstr(buf, "\"ok\"}\n"))
+			return strncmp(buf, "HTTP/1.1 200", 12) == 0;
+	}
+	return false;
+}
+
+/* 0: closed by the server (EOF or reset) within timeout_ms; -1: still open. */
+static int wait_closed(int fd, int timeout_ms)
+{
+	struct reply r;
+	bool closed;
+
+	read_reply(fd, timeout_ms, &r);
+	closed = !r.timed_out;
+	reply_done(&r);
+	return closed ? 0 : -1;
+}
+
+/*
+ * Server B: max_connections 3 (a soft cap).  Twice that many idle sockets
+ * do not lock a client out: each new connection evicts the one that has
+ * waited longest without a request, while a served keep-alive client
+ * outlives fresh idle ones.
+ */
 static void test_connection_caps(void)
 {
-	static const char get[] = GET("/healthz");
-	int held[3], extra;
-	struct reply r;
+	int held[6], keep, extra;
 
-	for (int i = 0; i < 3; i++) {
+	/* A client we served, then kept alive. */
+	keep = connect_port((uint16_t)port_b);
+	CHECK(keep >= 0 && get_ok(keep, 2000));
+	for (int i = 0; i < 6; i++) {
 		held[i] = connect_port((uint16_t)port_b);
 		CHECK(held[i] >= 0);
+		usleep(20 * 1000); /* distinct ages */
 	}
 	usleep(200 * 1000); /* let the server accept them */
-	extra = connect_port((uint16_t)port_b);
-	if (extra >= 0) {
-		send_all(extra, get, strlen(get));
-		/* Over the cap: closed, or left in the backlog; never served. */
-		read_reply(extra, 1000, &r);
-		if (r.status != 0) {
-			fprintf(stderr, "connection over the cap was served: %d\n", r.status);
-			CHECK(false);
-		}
-		reply_done(&r);
-	}
-	for (int i = 0; i < 3; i++)
-		close(held[i]);
-	if (extra >= 0)
-		close(extra);
-	usleep(100 * 1000);
-	cJSON_Delete(expect((uint16_t)port_b, get, 200, NULL));
+	for (int round = 0; round < 3; round++) {
+		uint64_t t0 = now_ms();
 
-	for (int i = 0; i < 2; i++) {
-		held[i] = connect_port((uint16_t)port_c);
-		CHECK(held[i] >= 0);
+		extra = connect_port((uint16_t)port_b);
+		CHECK(extra >= 0);
+		if (!get_ok(extra, 2000)) {
+			fprintf(stderr, "over the soft cap: /healthz not served (round %d)\n", round);
+			CHECK(false);
+		}
+		CHECK(now_ms() - t0 < 2000);
+		close(extra);
 	}
-	usleep(200 * 1000);
-	extra = connect_port((uint16_t)port_c);
-	if (extra >= 0) {
-		send_all(extra, get, strlen(get));
-		read_reply(extra, 1000, &r);
-		if (r.status != 0) {
-			fprintf(stderr, "connection over the per-IP cap was served: %d\n", r.status);
+	/* The oldest idle sockets were the ones cut. */
+	CHECK_INT(wait_closed(held[0], 1000), 0);
+	CHECK_INT(wait_closed(held[1], 1000), 0);
+	/* The served keep-alive survived all that, and is served again. */
+	CHECK(get_ok(keep, 2000));
+	for (int i = 0; i < 6; i++)
+		close(held[i]);
+	close(keep);
+	usleep(100 * 1000);
+	cJSON_Delete(expect((uint16_t)port_b, GET("/healthz"), 200, NULL));
+}
+
+/*
+ * Server C: 2 s timeout.  A client dribbling a header byte every 200 ms is
+ * never idle for MHD, yet is cut once 2 s pass without a complete request.
+ */
+static void test_dribble(void)
+{
+	static const char head[] = "GET /session HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
+	int fd = connect_port((uint16_t)port_c);
+	uint64_t t0 = now_ms(), dt;
+	bool closed = false;
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	send_all(fd, head, strlen(head));
+	while (now_ms() - t0 < 8000) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		char c;
+
+		if (send(fd, "a", 1, MSG_NOSIGNAL) != 1 ||
+		    (poll(&pf, 1, 200) > 0 && recv(fd, &c, 1, 0) <= 0)) {
+			closed = true;
+			break;
+		}
+	}
+	dt = now_ms() - t0;
+	if (!closed || dt < 1500 || dt > 4500) {
+		fprintf(stderr, "dribbling client: closed %d after %llu ms (want ~2000)\n", closed,
+			(unsigned long long)dt);
+		CHECK(false);
+	}
+	close(fd);
+	cJSON_Delete(expect((uint16_t)port_c, GET("/healthz"), 200, NULL));
+}
+
+/*
+ * Request smuggling: framing two parsers could read differently is
+ * refused, and nothing after it on the connection is answered.
+ */
+static void test_smuggling(void)
+{
+	static const struct {
+		const char *raw;
+		int status; /* 0: any refusal (4xx/5xx or a closed connection) */
+	} cases[] = {
+		{ "POST /session/stop HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+		  "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+		  "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 400 },
+		{ "GET /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+		  "Content-Length: 44\r\n\r\n"
+		  "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 400 },
+		{ "POST /session/stop HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+		  "Content-Length: 0\r\nContent-Length: 44\r\n\r\n"
+		  "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 0 },
+		{ "POST /session/stop HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+		  "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n"
+		  "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 0 },
+		{ "POST /session/stop HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+		  "Transfer-Encoding: gzip, chunked\r\n\r\n"
+		  "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 0 },
+		/* obs-fold (RFC 9112 §5.2): refused, or the folded Host is not loopback. */
+		{ "GET /healthz HTTP/1.1\r\nHost: localhost\r\n evil.example\r\n\r\n"
+		  "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 0 },
+		/* A folded line belongs to X-A, so no body: two pipelined answers, both fine. */
+		{ "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-A: 1\r\n Content-Length: 44\r\n\r\n"
+		  "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 200 },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		const char *raw = cases[i].raw;
+		struct reply r;
+		const char *second;
+
+		request((uint16_t)port_a, raw, strlen(raw), &r);
+		second = strstr(r.raw, "\nHTTP/1.");
+		if (getenv("CD_TEST_DEBUG"))
+			fprintf(stderr, "smuggling case %zu: %d\n", i, r.status);
+		if (cases[i].status > 0 ? r.status != cases[i].status
+					: r.status >= 200 && r.status < 300) {
+			fprintf(stderr, "smuggling case %zu: status %d\n", i, r.status);
+			CHECK(false);
+		}
+		/* Never two answers: the tail must not be run as a request. */
+		if (cases[i].status != 200 && second) {
+			fprintf(stderr, "smuggling case %zu: a second response:\n%s\n", i, r.raw);
 			CHECK(false);
 		}
 		reply_done(&r);
-		close(extra);
 	}
-	for (int i = 0; i < 2; i++)
-		close(held[i]);
-	usleep(100 * 1000);
-	cJSON_Delete(expect((uint16_t)port_c, get, 200, NULL));
+	cJSON_Delete(expect((uint16_t)port_a, GET("/healthz"), 200, NULL));
 }
 
 static int client(void)
@@ -778,7 +900,9 @@ static int client(void)
 	test_keep_alive();
 	test_oversize();
 	test_idle_timeout();
+	test_smuggling();
 	test_connection_caps();
+	test_dribble();
 	return check_exit("test-http-server (client)");
 }
 
@@ -799,15 +923,14 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-static int start(sd_event *e, struct recorder *rec, unsigned max_conn, unsigned per_ip,
-		 unsigned timeout_s, struct cd_http **ret)
+static int start(sd_event *e, struct recorder *rec, unsigned max_conn, unsigned timeout_s,
+		 struct cd_http **ret)
 {
 	struct cd_http_config c;
 
 	cd_http_config_init(&c);
 	c.listen = "127.0.0.1:0";
 	c.max_connections = max_conn;
-	c.per_ip_connections = per_ip;
 	c.timeout_s = timeout_s;
 	return cd_http_new(e, &c, &fake_ops, rec, ret);
 }
@@ -829,9 +952,9 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 
 	CHECK_INT(sd_event_new(&e), 0);
-	CHECK_INT(start(e, &rec, 64, 64, 1, &a), 0);
-	CHECK_INT(start(e, &rec, 3, 64, 10, &b), 0);
-	CHECK_INT(start(e, &rec, 64, 2, 10, &c), 0);
+	CHECK_INT(start(e, &rec, 64, 1, &a), 0);
+	CHECK_INT(start(e, &rec, 3, 10, &b), 0);
+	CHECK_INT(start(e, &rec, 64, 2, &c), 0);
 	if (!a || !b || !c)
 		return check_exit("test-http-server");
 	CHECK(cd_http_port(a) != 0);
@@ -853,6 +976,10 @@ int main(void)
 		snprintf(in_use, sizeof(in_use), "127.0.0.1:%u", port_a);
 		cfg.listen = in_use;
 		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EADDRINUSE);
+		cfg.listen = "127.0.0.1:0";
+		cfg.max_connections = 0;
+		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EINVAL);
+		cfg.max_connections = 64;
 		cfg.listen = NULL;
 		cfg.listen_fd = STDIN_FILENO; /* not a listening socket */
 		CHECK(cd_http_new(e, &cfg, &fake_ops, &rec, &x) < 0);
@@ -870,6 +997,11 @@ int main(void)
 					     on_deadline, &pid), 0);
 	CHECK_INT(sd_event_loop(e), 0);
 	CHECK_INT(status, 0);
+
+	/* B cut the oldest idle sockets (at least one per round over the cap), C the dribbler. */
+	CHECK(cd_http_evictions(b) >= 3);
+	CHECK(cd_http_evictions(c) >= 1);
+	CHECK(cd_http_connections(b) <= 3 + 1);
 
 	/* The ops saw exactly the accepted requests (test_posts' comments count them). */
 	CHECK_INT(rec.start_calls, 3);
