@@ -28,6 +28,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -40,6 +42,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "csv.h"
 #include "http-parse.h"
 #include "http.h"
 #include "log.h"
@@ -110,8 +113,8 @@ void cd_http_config_init(struct cd_http_config *c)
 	*c = (struct cd_http_config){
 		.listen = "127.0.0.1:8080",
 		.listen_fd = -1,
-		.max_connections = 64,
-		.timeout_s = 10,
+		.max_connections = CD_HTTP_DEFAULT_MAX_CONNECTIONS,
+		.timeout_s = CD_HTTP_DEFAULT_TIMEOUT_S,
 		.max_body = 4096,
 		.memory_limit = 32 * 1024,
 		.cache_ms = 100,
@@ -428,12 +431,6 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct M
 	return r;
 }
 
-static enum MHD_Result respond_buffer(struct MHD_Connection *c, unsigned status, char *buf,
-				      size_t len, const char *content_type, const char *allow)
-{
-	return queue(c, status, make_response(buf, len, content_type, allow));
-}
-
 static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, const cJSON *j,
 				    const char *allow)
 {
@@ -504,27 +501,248 @@ static enum MHD_Result respond_sessions(struct cd_http *h, struct MHD_Connection
 	return respond_json(c, 200, root, NULL);
 }
 
-static enum MHD_Result respond_csv(struct cd_http *h, struct MHD_Connection *c,
-				   const struct cd_http_match *m)
-{
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
-	FILE *f;
-	int r;
+/*
+ * GET /sessions/{id}/samples is sent as it is read: MHD calls
+ * samples_read() whenever the socket takes another block (chunked
+ * encoding; HTTP/1.0 gets the end of the connection), and each call pulls
+ * samples from the daemon's reader until the block is full.  Memory is one
+ * block plus one page of the reader, however long the session (a built
+ * answer took ~0.8 KB per JSON sample: 265 MiB for 24 h at 4 Hz).  The
+ * bytes are those of a built answer: lib/csv's format, or {"samples":
+ * [...]} as cJSON prints it, ending in the newline of every JSON answer.
+ * The first sample is read before the status is sent, so a reader that
+ * fails at once still gets a 500; a failure later can only cut the
+ * answer short (MHD closes the connection: an incomplete body, never a
+ * shorter valid one).
+ */
+#define SAMPLES_BLOCK (32 * 1024)
 
-	f = open_memstream(&buf, &len);
-	if (!f)
-		return MHD_NO;
-	r = h->ops->samples(h->userdata, m->id, true, f, NULL);
-	if (fclose(f) != 0 && r >= 0)
-		r = -ENOMEM;
-	if (r < 0)
-		return respond_ops_error(c, m->route, r);
-	return respond_buffer(c, 200, TAKE_PTR(buf), len, "text/csv; charset=utf-8", NULL);
+enum samples_state {
+	SAMPLES_HEAD,
+	SAMPLES_BODY,
+	SAMPLES_END,
+	SAMPLES_FAILED,
+};
+
+struct samples_stream {
+	struct cd_http_samples *it;
+	bool csv;
+	enum samples_state state;
+	uint64_t n; /* samples staged */
+	char *buf;  /* staged bytes not yet handed to MHD: buf[pos..len) */
+	size_t pos, len, cap;
+};
+
+static void samples_stream_free(void *cls)
+{
+	struct samples_stream *st = cls;
+
+	if (!st)
+		return;
+	if (st->it)
+		st->it->free(st->it);
+	free(st->buf);
+	free(st);
 }
 
-/* Wrap an array from the ops as {"key": […]}, so every answer is an extensible object. */
+static int stage_reserve(struct samples_stream *st, size_t n)
+{
+	size_t cap = st->cap ? st->cap : 1024;
+	char *b;
 
+	if (st->cap - st->len >= n)
+		return 0;
+	while (cap - st->len < n)
+		cap *= 2;
+	b = realloc(st->buf, cap);
+	if (!b)
+		return -ENOMEM;
+	st->buf = b;
+	st->cap = cap;
+	return 0;
+}
+
+static int stage_bytes(struct samples_stream *st, const char *s, size_t n)
+{
+	int r = stage_reserve(st, n);
+
+	if (r < 0)
+		return r;
+	memcpy(st->buf + st->len, s, n);
+	st->len += n;
+	return 0;
+}
+
+static int stage_csv(struct samples_stream *st, const struct cd_sample *x)
+{
+	ssize_t n = cd_csv_format_sample(st->buf + st->len, st->cap - st->len, x);
+	int r;
+
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n >= st->cap - st->len) {
+		r = stage_reserve(st, (size_t)n + 1);
+		if (r < 0)
+			return r;
+		n = cd_csv_format_sample(st->buf + st->len, st->cap - st->len, x);
+		if (n < 0)
+			return (int)n;
+	}
+	st->len += (size_t)n;
+	return 0;
+}
+
+/* One sample as the JSON answer shows it (api/http.h). */
+static cJSON *sample_to_json(const struct cd_sample *x)
+{
+	_cleanup_(cJSON_Deletep) cJSON *e = cJSON_CreateObject();
+	cJSON *rr;
+
+	if (!e || !cJSON_AddNumberToObject(e, "t_s", x->t) ||
+	    !cJSON_AddNumberToObject(e, "bpm", x->bpm))
+		return NULL;
+	rr = cJSON_CreateDoubleArray(x->rr_ms ? x->rr_ms : (const double[]){ 0 }, (int)x->n_rr);
+	if (!rr || !cJSON_AddItemToObject(e, "rr_ms", rr)) {
+		cJSON_Delete(rr);
+		return NULL;
+	}
+	if (x->contact == CD_CONTACT_UNKNOWN ? !cJSON_AddNullToObject(e, "contact")
+					     : !cJSON_AddNumberToObject(e, "contact",
+									x->contact == CD_CONTACT_OK))
+		return NULL;
+	if (isfinite(x->energy_kj) ? !cJSON_AddNumberToObject(e, "energy_kj", x->energy_kj)
+				   : !cJSON_AddNullToObject(e, "energy_kj"))
+		return NULL;
+	return TAKE_PTR(e);
+}
+
+static int stage_json(struct samples_stream *st, const struct cd_sample *x)
+{
+	_cleanup_(cJSON_Deletep) cJSON *e = sample_to_json(x);
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	if (!e || !(text = cJSON_PrintUnformatted(e)))
+		return -ENOMEM;
+	if (st->n > 0) {
+		r = stage_bytes(st, ",", 1);
+		if (r < 0)
+			return r;
+	}
+	return stage_bytes(st, text, strlen(text));
+}
+
+/* Stage the next piece of the answer: 1, 0 at its end, or a negative errno. */
+static int stage_next(struct samples_stream *st)
+{
+	struct cd_sample x;
+	const char *head;
+	int r;
+
+	switch (st->state) {
+	case SAMPLES_HEAD:
+		head = st->csv ? CD_CSV_HEADER_LINE : "{\"samples\":[";
+		r = stage_bytes(st, head, strlen(head));
+		if (r < 0)
+			return r;
+		st->state = SAMPLES_BODY;
+		return 1;
+	case SAMPLES_BODY:
+		r = st->it->next(st->it, &x);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			st->state = SAMPLES_END;
+			if (st->csv)
+				return 0;
+			r = stage_bytes(st, "]}\n", 3);
+			return r < 0 ? r : 1;
+		}
+		r = st->csv ? stage_csv(st, &x) : stage_json(st, &x);
+		if (r < 0)
+			return r;
+		st->n++;
+		return 1;
+	case SAMPLES_END:
+	case SAMPLES_FAILED:
+		return 0;
+	}
+	return 0;
+}
+
+static ssize_t samples_read(void *cls, uint64_t offset, char *out, size_t max)
+{
+	struct samples_stream *st = cls;
+	size_t done = 0;
+	int r;
+
+	while (done < max) {
+		if (st->pos < st->len) {
+			size_t n = st->len - st->pos < max - done ? st->len - st->pos : max - done;
+
+			memcpy(out + done, st->buf + st->pos, n);
+			st->pos += n;
+			done += n;
+			continue;
+		}
+		st->pos = st->len = 0;
+		r = stage_next(st);
+		if (r < 0) {
+			log_warning_errno(r, "HTTP: reading the samples failed after %" PRIu64
+					  " of them: %m; the answer is cut short",
+					  st->n);
+			st->state = SAMPLES_FAILED;
+			break;
+		}
+		if (r == 0)
+			break;
+	}
+	if (done > 0)
+		return (ssize_t)done;
+	return st->state == SAMPLES_FAILED ? MHD_CONTENT_READER_END_WITH_ERROR
+					   : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static enum MHD_Result respond_samples(struct cd_http *h, struct MHD_Connection *c,
+				       const struct cd_http_match *m)
+{
+	struct cd_http_samples *it = NULL;
+	struct samples_stream *st;
+	struct MHD_Response *resp;
+	int r;
+
+	r = h->ops->samples(h->userdata, m->id, &it);
+	if (r < 0)
+		return respond_ops_error(c, m->route, r);
+	if (!it)
+		return respond_ops_error(c, m->route, -EIO);
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		it->free(it);
+		return MHD_NO;
+	}
+	*st = (struct samples_stream){ .it = it, .csv = m->csv };
+	/* The head and the first sample (or the end): an early failure is still a 500. */
+	r = stage_next(st);
+	if (r > 0)
+		r = stage_next(st);
+	if (r < 0) {
+		samples_stream_free(st);
+		return respond_ops_error(c, m->route, r);
+	}
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SAMPLES_BLOCK, samples_read, st,
+						 samples_stream_free);
+	if (!resp) {
+		samples_stream_free(st);
+		return MHD_NO;
+	}
+	if (add_headers(resp, m->csv ? "text/csv; charset=utf-8" : "application/json; charset=utf-8",
+			NULL) != MHD_YES) {
+		MHD_destroy_response(resp); /* frees st */
+		return MHD_NO;
+	}
+	return queue(c, 200, resp);
+}
 
 static enum MHD_Result respond_object(struct MHD_Connection *c, enum cd_http_route route, int r,
 				      cJSON *object)
@@ -605,6 +823,7 @@ static enum MHD_Result respond_object_cached(struct cd_http *h, struct MHD_Conne
 	return respond_cacheable(h, c, m, j);
 }
 
+/* Wrap an array from the ops as {"key": […]}, so every answer is an extensible object. */
 static enum MHD_Result respond_wrapped(struct cd_http *h, struct MHD_Connection *c,
 				       const struct cd_http_match *m, int r, const char *key,
 				       cJSON *array)
@@ -652,10 +871,7 @@ static enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c,
 	case CD_ROUTE_SESSION_SAMPLES:
 		if (!ops->samples)
 			break;
-		if (m->csv)
-			return respond_csv(h, c, m);
-		r = ops->samples(h->userdata, m->id, false, NULL, &j);
-		return respond_wrapped(h, c, m, r, "samples", j);
+		return respond_samples(h, c, m);
 	case CD_ROUTE_DEVICES:
 		if (!ops->devices)
 			break;

@@ -15,7 +15,12 @@
 #include <stdio.h>
 #include <systemd/sd-event.h>
 
+#include "sample.h"
+
 struct cd_http;
+
+#define CD_HTTP_DEFAULT_MAX_CONNECTIONS 64u
+#define CD_HTTP_DEFAULT_TIMEOUT_S 10u
 
 /* Errors the ops may return besides -ENOMEM; the server maps them to statuses. */
 #define CD_HTTP_ENOENT -ENOENT    /* 404: no such session/device */
@@ -23,11 +28,31 @@ struct cd_http;
 #define CD_HTTP_ENOTACTIVE -ESRCH /* 409: stop with no active session */
 
 /*
+ * A session's samples, handed out one at a time while the answer is being
+ * sent: a long session (345,600 samples in 24 h at 4 Hz) is never built in
+ * memory.  The daemon embeds this at the start of its own reader.  api/
+ * calls next from the event loop, a block of the answer at a time, until
+ * it returns 0 or fails, and calls free once, when the answer is done or
+ * its client went away (so possibly before the end).
+ */
+struct cd_http_samples {
+	/*
+	 * 1 and *ret (ret->rr_ms valid until the next call), 0 after the
+	 * last one, or a negative errno (the answer is then cut short: its
+	 * status line is long gone).
+	 */
+	int (*next)(struct cd_http_samples *it, struct cd_sample *ret);
+	void (*free)(struct cd_http_samples *it);
+};
+
+/*
  * Replies (added by api/): every body is a JSON object.  GET /session and
  * /sessions/{id}: the session object; /sessions: {"sessions": [summaries],
  * "next_before": ISO 8601 or null}; /sessions/{id}/samples: {"samples":
- * [...]} or, with ?format=csv, text/csv; /devices: {"devices": [...]};
- * POST /session/start and /stop: the session object; /healthz: the health
+ * [{"t_s", "bpm", "rr_ms": [...], "contact": 1|0|null, "energy_kj":
+ * number|null}, ...]} or, with ?format=csv, text/csv (lib/csv.h), either
+ * sent in chunks as it is read; /devices: {"devices": [...]}; POST
+ * /session/start and /stop: the session object; /healthz: the health
  * object.  Errors: {"error": {"code", "message"}} (api/http-parse.h).
  */
 struct cd_http_ops {
@@ -46,10 +71,12 @@ struct cd_http_ops {
 	int (*sessions)(void *userdata, unsigned limit, uint64_t before_us, uint64_t since_us,
 			cJSON **ret, uint64_t *ret_next);
 	/*
-	 * Samples of session id.  As CSV (DESIGN §4 format) written to f when
-	 * csv, else a JSON array in *ret.
+	 * A reader of session id's samples, in order, as of now: the stored
+	 * ones, then those not yet committed.  0 and *ret (api/ frees it with
+	 * its free), or -ENOENT (answered 404 before anything is sent),
+	 * -ENOMEM, -EIO.
 	 */
-	int (*samples)(void *userdata, uint64_t id, bool csv, FILE *f, cJSON **ret);
+	int (*samples)(void *userdata, uint64_t id, struct cd_http_samples **ret);
 	/* Devices seen: JSON array. */
 	int (*devices)(void *userdata, cJSON **ret);
 	/*
@@ -69,7 +96,8 @@ struct cd_http_config {
 	const char *listen;         /* "ADDR:PORT"; ignored when listen_fd ≥ 0 */
 	int listen_fd;              /* from sd_listen_fds, or -1 */
 	/*
-	 * Soft connection cap, default 64, 1..CD_HTTP_MAX_CONNECTIONS.  A
+	 * Soft connection cap, default 64 (CD_HTTP_DEFAULT_MAX_CONNECTIONS,
+	 * [http] max_connections), 1..CD_HTTP_MAX_CONNECTIONS.  A
 	 * connection arriving above it is not refused: the connection that
 	 * has waited longest without completing a request is closed instead
 	 * (so idle or slowloris sockets cannot lock out /healthz).  MHD is
@@ -78,9 +106,10 @@ struct cd_http_config {
 	 */
 	unsigned max_connections;
 	/*
-	 * Idle timeout (MHD's), default 10; also the time a connection has to
-	 * deliver a complete request after connecting or after its previous
-	 * answer, however slowly it dribbles bytes.  0 = none.
+	 * Idle timeout (MHD's), default 10 (CD_HTTP_DEFAULT_TIMEOUT_S, [http]
+	 * timeout_s); also the time a connection has to deliver a complete
+	 * request after connecting or after its previous answer, however
+	 * slowly it dribbles bytes.  0 = none.
 	 */
 	unsigned timeout_s;
 	size_t max_body;            /* default 4096 */

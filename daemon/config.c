@@ -16,6 +16,7 @@
 
 #include "cleanup.h"
 #include "config.h"
+#include "http.h"
 
 static void strv_free(char **v)
 {
@@ -62,6 +63,8 @@ static void config_profile_done(struct cd_config_profile *p)
 int cd_config_init(struct cd_config *c)
 {
 	*c = (struct cd_config){
+		.http_max_connections = CD_HTTP_DEFAULT_MAX_CONNECTIONS,
+		.http_timeout_s = CD_HTTP_DEFAULT_TIMEOUT_S,
 		.ble_enabled = true,
 		.ant_enabled = true,
 		.idle_timeout_s = 120,
@@ -315,6 +318,44 @@ static int set_session(struct cd_config *c, const char *key, const char *value,
 	return fail(ret_error, origin, line, "unknown key '%s' in [session]", key);
 }
 
+static int set_http(struct cd_config *c, const char *key, const char *value, const char *origin,
+		    unsigned line, char **ret_error)
+{
+	/* Whole numbers: MHD counts its timeout in seconds. */
+	static const struct {
+		const char *key;
+		size_t offset;
+		unsigned min, max;
+		const char *unit;
+	} keys[] = {
+		{ "max_connections", offsetof(struct cd_config, http_max_connections), 1,
+		  CD_HTTP_MAX_CONNECTIONS, "connections" },
+		{ "timeout_s", offsetof(struct cd_config, http_timeout_s), 1, 3600, "seconds" },
+	};
+
+	if (strcmp(key, "listen") == 0) {
+		if (!listen_valid(value))
+			return fail(ret_error, origin, line,
+				    "listen: expected ADDR:PORT like 127.0.0.1:8080, got '%s'",
+				    value);
+		return set_string(&c->listen, value);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		double v;
+
+		if (strcmp(key, keys[i].key) != 0)
+			continue;
+		if (strspn(value, "0123456789") != strlen(value) ||
+		    parse_number(value, keys[i].min, keys[i].max, &v) < 0)
+			return fail(ret_error, origin, line,
+				    "%s: expected a whole number of %s from %u to %u, got '%s'", key,
+				    keys[i].unit, keys[i].min, keys[i].max, value);
+		*(unsigned *)((char *)c + keys[i].offset) = (unsigned)v;
+		return 0;
+	}
+	return fail(ret_error, origin, line, "unknown key '%s' in [http]", key);
+}
+
 /*
  * [ant] devices: ANT+ device numbers (the 20-bit number of DESIGN §6, as in
  * "ant-12345"; the "ant-" prefix is optional), separated by commas or
@@ -375,15 +416,8 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 	if (!value)
 		value = "";
 
-	if (strcmp(section, "http") == 0) {
-		if (strcmp(key, "listen") != 0)
-			return fail(ret_error, origin, line, "unknown key '%s' in [http]", key);
-		if (!listen_valid(value))
-			return fail(ret_error, origin, line,
-				    "listen: expected ADDR:PORT like 127.0.0.1:8080, got '%s'",
-				    value);
-		return set_string(&c->listen, value);
-	}
+	if (strcmp(section, "http") == 0)
+		return set_http(c, key, value, origin, line, ret_error);
 	if (strcmp(section, "bus") == 0) {
 		if (strcmp(key, "bus") != 0)
 			return fail(ret_error, origin, line, "unknown key '%s' in [bus]", key);

@@ -33,6 +33,8 @@ struct cd_config_profile {
 
 struct cd_config {
 	char *listen; /* "ADDR:PORT" */
+	unsigned http_max_connections; /* soft cap, 1..CD_HTTP_MAX_CONNECTIONS (api/http.h) */
+	unsigned http_timeout_s;       /* a whole request within it; idle keep-alives closed */
 	char *bus;    /* "system", "session", "none" or a D-Bus address */
 	char *db_path;
 

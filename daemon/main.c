@@ -54,6 +54,10 @@ static void help(void)
 	       "  -c, --config FILE          configuration file (default " CD_CONFIG_DEFAULT_PATH ")\n"
 	       "  -l, --listen ADDR:PORT     HTTP address (default " CD_CONFIG_DEFAULT_LISTEN "; port 0\n"
 	       "                             picks a free one and logs it)\n"
+	       "      --http-max-connections N\n"
+	       "                             HTTP connections kept open at most (default 64)\n"
+	       "      --http-timeout S       seconds a connection has for a whole request, and\n"
+	       "                             an idle keep-alive before it is closed (default 10)\n"
 	       "      --bus BUS              system, session, none or a D-Bus address\n"
 	       "      --db PATH              session database (default " CD_CONFIG_DEFAULT_DB ")\n"
 	       "      --simulate[=N]         add N simulated straps sim-1..sim-N (default 1)\n"
@@ -135,6 +139,8 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		ARG_WINDOW,
 		ARG_COMMIT_INTERVAL,
 		ARG_SIM_RATE,
+		ARG_HTTP_MAX_CONNECTIONS,
+		ARG_HTTP_TIMEOUT,
 		ARG_VERSION,
 	};
 	static const struct option options[] = {
@@ -164,6 +170,8 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		{ "window", required_argument, NULL, ARG_WINDOW },
 		{ "commit-interval", required_argument, NULL, ARG_COMMIT_INTERVAL },
 		{ "sim-rate", required_argument, NULL, ARG_SIM_RATE }, /* hidden: benchmarks */
+		{ "http-max-connections", required_argument, NULL, ARG_HTTP_MAX_CONNECTIONS },
+		{ "http-timeout", required_argument, NULL, ARG_HTTP_TIMEOUT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -175,6 +183,8 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		const char *section, *key, *value; /* value NULL: the argument */
 	} twins[] = {
 		{ 'l', "http", "listen", NULL },
+		{ ARG_HTTP_MAX_CONNECTIONS, "http", "max_connections", NULL },
+		{ ARG_HTTP_TIMEOUT, "http", "timeout_s", NULL },
 		{ ARG_BUS, "bus", "bus", NULL },
 		{ ARG_DB, "storage", "path", NULL },
 		{ ARG_NO_BLE, "ble", "enabled", "no" },

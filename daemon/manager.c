@@ -292,11 +292,46 @@ static int op_sessions(void *userdata, unsigned limit, uint64_t before_us, uint6
 	return store_sessions_json(m->store, limit, before_us, since_us, ret, ret_next);
 }
 
-static int op_samples(void *userdata, uint64_t id, bool csv, FILE *f, cJSON **ret)
+/* GET /sessions/{id}/samples: the store's reader behind api/'s interface. */
+struct samples_reader {
+	struct cd_http_samples base; /* first: api/ hands it back as this */
+	struct store_samples *store_reader;
+};
+
+static int samples_reader_next(struct cd_http_samples *it, struct cd_sample *ret)
+{
+	struct samples_reader *r = (struct samples_reader *)it;
+
+	return store_samples_next(r->store_reader, ret);
+}
+
+static void samples_reader_free(struct cd_http_samples *it)
+{
+	struct samples_reader *r = (struct samples_reader *)it;
+
+	store_samples_free(r->store_reader);
+	free(r);
+}
+
+static int op_samples(void *userdata, uint64_t id, struct cd_http_samples **ret)
 {
 	struct manager *m = userdata;
+	_cleanup_(store_samples_freep) struct store_samples *sr = NULL;
+	struct samples_reader *r;
+	int k;
 
-	return store_samples(m->store, id, csv, f, ret);
+	k = store_samples_open(m->store, id, &sr);
+	if (k < 0)
+		return k;
+	r = malloc(sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	*r = (struct samples_reader){
+		.base = { .next = samples_reader_next, .free = samples_reader_free },
+		.store_reader = TAKE_PTR(sr),
+	};
+	*ret = &r->base;
+	return 0;
 }
 
 static int op_devices(void *userdata, cJSON **ret)
@@ -436,6 +471,8 @@ int manager_start_http(struct manager *m)
 	int fds[MAX_LISTEN], n, r;
 
 	cd_http_config_init(&hc);
+	hc.max_connections = m->config->http_max_connections;
+	hc.timeout_s = m->config->http_timeout_s;
 	n = listen_fds_from_systemd(fds);
 	if (n < 0)
 		return n;

@@ -114,6 +114,8 @@ struct store {
 	struct monitor *monitor;
 	unsigned observer_id;
 
+	struct store_samples *readers; /* open store_samples, detached by store_free() */
+
 	void (*health_changed)(void *userdata);
 	void *userdata;
 };
@@ -202,41 +204,6 @@ static char *rr_to_text(const double *rr, size_t n)
 		p += strlen(p);
 	}
 	return buf;
-}
-
-/* Parse "v v v" into a malloc'ed array. */
-static int rr_from_text(const char *text, double **ret, size_t *ret_n)
-{
-	size_t cap = 0, n = 0;
-	double *v = NULL;
-
-	while (text && *text) {
-		char *end;
-		double x;
-
-		text += strspn(text, " ");
-		if (!*text)
-			break;
-		x = strtod(text, &end);
-		if (end == text)
-			break;
-		if (n == cap) {
-			double *nv;
-
-			cap = cap ? cap * 2 : 8;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
-		}
-		v[n++] = x;
-		text = end;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
 }
 
 /* Profile ↔ JSON: every field, so recomputation uses the session's own profile. */
@@ -508,60 +475,344 @@ static int find_row(struct store *s, uint64_t id, struct session_row *row)
 	return load_row(s, st, row);
 }
 
-/* Feed a session's samples (stored, then queued) to a new engine. */
-static int feed_samples(struct store *s, uint64_t id,
-			int (*each)(void *ud, const struct cd_sample *x), void *ud)
+/*
+ * Reading a session's samples (store.h).  The session's samples form one
+ * sequence that only ever grows at its end: its rows in the file by rowid,
+ * then its samples in the queue.  A commit inserts the whole queue in
+ * order, and a new row's rowid is one past the largest (nothing is ever
+ * deleted), so it moves the front of the queue to the end of the file
+ * part.  A reader therefore keeps its place as a count, whatever the
+ * commits in between:
+ *   - file: rows with rowid > last_rowid, a page per query;
+ *   - queue (once the file has no more): the session's queued samples
+ *     after the from_queue already given; queue_pos is the last one given,
+ *     valid while store::commits is still the queue_commits seen;
+ *   - after a commit, the from_queue samples given from the queue are the
+ *     session's first from_queue rows past last_rowid: skip them, and read
+ *     the file again.
+ * The snapshot: the rows up to end_rowid (the largest rowid at open) and
+ * then tail more samples, the number queued for the session at open.
+ */
+#define READER_PAGE 256
+
+static struct store_session *find_session(struct store *s, uint64_t id);
+
+struct store_samples {
+	struct store_samples *prev, *next; /* store::readers */
+	struct store *store;               /* NULL once the store is gone */
+	uint64_t session_id;
+	int64_t last_rowid, end_rowid;
+	size_t tail;
+	bool in_queue, done;
+	uint64_t queue_commits;
+	size_t from_queue;
+	const struct pending_sample *queue_pos;
+
+	/* The page being handed out; rr_ms point into rr (set once it is full). */
+	struct cd_sample page[READER_PAGE];
+	size_t rr_at[READER_PAGE];
+	size_t n, pos;
+	double *rr;
+	size_t n_rr, rr_cap;
+};
+
+/* Room for n more RR values on the page. */
+static int reader_rr_reserve(struct store_samples *r, size_t n)
+{
+	double *v;
+	size_t cap;
+
+	if (r->rr_cap - r->n_rr >= n)
+		return 0;
+	cap = r->rr_cap ? r->rr_cap : 4 * READER_PAGE;
+	while (cap - r->n_rr < n)
+		cap *= 2;
+	v = realloc(r->rr, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	r->rr = v;
+	r->rr_cap = cap;
+	return 0;
+}
+
+/* Append x to the page; its RR values are those added to r->rr since rr_at. */
+static void reader_add(struct store_samples *r, const struct cd_sample *x, size_t rr_at)
+{
+	r->page[r->n] = *x;
+	r->page[r->n].rr_ms = NULL;
+	r->page[r->n].n_rr = r->n_rr - rr_at;
+	r->rr_at[r->n++] = rr_at;
+}
+
+/* Add a stored row's RR text, "v v v", to the page's RR values. */
+static int reader_add_rr_text(struct store_samples *r, const char *text)
+{
+	while (text && *text) {
+		char *end;
+		double x;
+		int k;
+
+		text += strspn(text, " ");
+		if (!*text)
+			break;
+		x = strtod(text, &end);
+		if (end == text)
+			break;
+		k = reader_rr_reserve(r, 1);
+		if (k < 0)
+			return k;
+		r->rr[r->n_rr++] = x;
+		text = end;
+	}
+	return 0;
+}
+
+/* One sample past end_rowid (or from the queue) is given: false if the snapshot is full. */
+static bool reader_take_tail(struct store_samples *r)
+{
+	if (r->tail == 0) {
+		r->done = true;
+		return false;
+	}
+	r->tail--;
+	return true;
+}
+
+/* The next page of rows after last_rowid; *ret_more is false when the file has no more. */
+static int reader_fill_file(struct store_samples *r, bool *ret_more)
 {
 	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-	int r, rc;
+	int k, rc;
 
-	r = prepare(s, "SELECT t_s, bpm, rr_ms, contact, energy_kj FROM samples "
-		       "WHERE session_id = ? ORDER BY rowid",
+	k = prepare(r->store,
+		    "SELECT rowid, t_s, bpm, rr_ms, contact, energy_kj FROM samples "
+		    "WHERE session_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
 		    &st);
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	if (k < 0)
+		return k;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->session_id);
+	sqlite3_bind_int64(st, 2, r->last_rowid);
+	sqlite3_bind_int(st, 3, READER_PAGE); /* the page is empty: see reader_fill() */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		_cleanup_free_ double *rr = NULL;
+		int64_t rowid = sqlite3_column_int64(st, 0);
+		size_t rr_at = r->n_rr;
 		struct cd_sample x = {
-			.t = sqlite3_column_double(st, 0),
-			.bpm = sqlite3_column_double(st, 1),
-			.contact = sqlite3_column_type(st, 3) == SQLITE_NULL ? CD_CONTACT_UNKNOWN
-					 : sqlite3_column_int(st, 3)         ? CD_CONTACT_OK
+			.t = sqlite3_column_double(st, 1),
+			.bpm = sqlite3_column_double(st, 2),
+			.contact = sqlite3_column_type(st, 4) == SQLITE_NULL ? CD_CONTACT_UNKNOWN
+					 : sqlite3_column_int(st, 4)         ? CD_CONTACT_OK
 									     : CD_CONTACT_LOST,
-			.energy_kj = sqlite3_column_type(st, 4) == SQLITE_NULL
+			.energy_kj = sqlite3_column_type(st, 5) == SQLITE_NULL
 					     ? NAN
-					     : sqlite3_column_double(st, 4),
+					     : sqlite3_column_double(st, 5),
 		};
 
-		r = rr_from_text((const char *)sqlite3_column_text(st, 2), &rr, &x.n_rr);
-		if (r < 0)
-			return r;
-		x.rr_ms = rr;
-		r = each(ud, &x);
-		if (r < 0)
-			return r;
+		if (rowid > r->end_rowid && !reader_take_tail(r))
+			break;
+		k = reader_add_rr_text(r, (const char *)sqlite3_column_text(st, 3));
+		if (k < 0)
+			return k;
+		reader_add(r, &x, rr_at);
+		r->last_rowid = rowid;
 	}
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return sqlite_to_errno(rc);
+	*ret_more = !r->done && r->n == READER_PAGE;
+	return 0;
+}
 
-	for (struct pending_sample *p = s->pending; p; p = p->next) {
+/* After a commit: step last_rowid over the rows that were given from the queue. */
+static int reader_skip_committed(struct store_samples *r)
+{
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+	int k, rc;
+
+	if (r->from_queue == 0)
+		return 0;
+	k = prepare(r->store,
+		    "SELECT rowid FROM samples WHERE session_id = ? AND rowid > ? "
+		    "ORDER BY rowid LIMIT 1 OFFSET ?",
+		    &st);
+	if (k < 0)
+		return k;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->session_id);
+	sqlite3_bind_int64(st, 2, r->last_rowid);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->from_queue - 1);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return -EIO; /* the queue was committed, so its rows must be there */
+	if (rc != SQLITE_ROW)
+		return sqlite_to_errno(rc);
+	r->last_rowid = sqlite3_column_int64(st, 0);
+	r->from_queue = 0;
+	return 0;
+}
+
+/* The session's queued samples after queue_pos, up to a full page. */
+static int reader_fill_queue(struct store_samples *r)
+{
+	const struct pending_sample *p = r->queue_pos ? r->queue_pos->next : r->store->pending;
+
+	for (; p && r->n < READER_PAGE; p = p->next) {
 		struct cd_sample x = {
 			.t = p->t,
 			.bpm = p->bpm,
 			.contact = p->contact,
 			.energy_kj = p->energy_kj,
-			.rr_ms = p->rr,
-			.n_rr = p->n_rr,
 		};
+		size_t rr_at = r->n_rr;
+		int k;
 
-		if (p->session_id != id)
+		if (p->session_id != r->session_id)
 			continue;
-		r = each(ud, &x);
-		if (r < 0)
-			return r;
+		if (!reader_take_tail(r))
+			return 0;
+		k = reader_rr_reserve(r, p->n_rr);
+		if (k < 0)
+			return k;
+		if (p->n_rr > 0)
+			memcpy(r->rr + r->n_rr, p->rr, p->n_rr * sizeof(double));
+		r->n_rr += p->n_rr;
+		reader_add(r, &x, rr_at);
+		r->queue_pos = p;
+		r->from_queue++;
 	}
+	if (r->n == 0)
+		r->done = true;
 	return 0;
+}
+
+static int reader_fill(struct store_samples *r)
+{
+	int k;
+
+	r->n = r->pos = r->n_rr = 0;
+	if (r->done)
+		return 0;
+	if (!r->store)
+		return -ESHUTDOWN;
+	while (r->n == 0 && !r->done) {
+		if (r->in_queue && r->store->commits != r->queue_commits) {
+			k = reader_skip_committed(r);
+			if (k < 0)
+				return k;
+			r->in_queue = false;
+		}
+		if (!r->in_queue) {
+			bool more = false;
+
+			k = reader_fill_file(r, &more);
+			if (k < 0)
+				return k;
+			if (more || r->done)
+				break;
+			/* The file has no more: the queue is next. */
+			r->in_queue = true;
+			r->queue_commits = r->store->commits;
+			r->queue_pos = NULL;
+			r->from_queue = 0;
+			if (r->n > 0)
+				break;
+		}
+		k = reader_fill_queue(r);
+		if (k < 0)
+			return k;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		r->page[i].rr_ms = r->page[i].n_rr > 0 ? r->rr + r->rr_at[i] : NULL;
+	return 0;
+}
+
+int store_samples_open(struct store *s, uint64_t id, struct store_samples **ret)
+{
+	_cleanup_(store_samples_freep) struct store_samples *r = NULL;
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+	int k, rc;
+
+	if (!find_session(s, id)) {
+		k = prepare(s, "SELECT 1 FROM sessions WHERE id = ?", &st);
+		if (k < 0)
+			return k;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE)
+			return -ENOENT;
+		if (rc != SQLITE_ROW)
+			return sqlite_to_errno(rc);
+		sqlite3_finalize(TAKE_PTR(st));
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->session_id = id;
+	k = prepare(s, "SELECT COALESCE(MAX(rowid), 0) FROM samples", &st);
+	if (k < 0)
+		return k;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return sqlite_to_errno(rc);
+	r->end_rowid = sqlite3_column_int64(st, 0);
+	for (const struct pending_sample *p = s->pending; p; p = p->next)
+		if (p->session_id == id)
+			r->tail++;
+	r->store = s;
+	r->next = s->readers;
+	if (s->readers)
+		s->readers->prev = r;
+	s->readers = r;
+	*ret = TAKE_PTR(r);
+	return 0;
+}
+
+int store_samples_next(struct store_samples *r, struct cd_sample *ret)
+{
+	int k;
+
+	if (r->pos == r->n) {
+		k = reader_fill(r);
+		if (k < 0)
+			return k;
+		if (r->n == 0)
+			return 0;
+	}
+	*ret = r->page[r->pos++];
+	return 1;
+}
+
+struct store_samples *store_samples_free(struct store_samples *r)
+{
+	if (!r)
+		return NULL;
+	if (r->store) {
+		if (r->prev)
+			r->prev->next = r->next;
+		else
+			r->store->readers = r->next;
+		if (r->next)
+			r->next->prev = r->prev;
+	}
+	free(r->rr);
+	free(r);
+	return NULL;
+}
+
+/* Feed a session's samples (stored, then queued) to each. */
+static int feed_samples(struct store *s, uint64_t id,
+			int (*each)(void *ud, const struct cd_sample *x), void *ud)
+{
+	_cleanup_(store_samples_freep) struct store_samples *r = NULL;
+	struct cd_sample x;
+	int k;
+
+	k = store_samples_open(s, id, &r);
+	if (k < 0)
+		return k;
+	while ((k = store_samples_next(r, &x)) > 0) {
+		k = each(ud, &x);
+		if (k < 0)
+			return k;
+	}
+	return k;
 }
 
 static int feed_engine(void *ud, const struct cd_sample *x)
@@ -830,6 +1081,13 @@ struct store *store_free(struct store *s)
 	if (!s)
 		return NULL;
 	store_detach(s);
+	while (s->readers) {
+		struct store_samples *r = s->readers;
+
+		s->readers = r->next;
+		r->store = NULL;
+		r->prev = r->next = NULL;
+	}
 	sd_event_source_disable_unref(s->commit_timer);
 	while (s->pending) {
 		struct pending_sample *p = s->pending;
@@ -1505,76 +1763,6 @@ int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uin
 		}
 	}
 	*ret_next = n > limit ? items[limit - 1].started_us : 0;
-	*ret = TAKE_PTR(a);
-	return 0;
-}
-
-struct samples_out {
-	FILE *f;
-	cJSON *array;
-};
-
-static int write_csv(void *ud, const struct cd_sample *x)
-{
-	struct samples_out *o = ud;
-
-	return cd_csv_write_sample(o->f, x);
-}
-
-static int write_json(void *ud, const struct cd_sample *x)
-{
-	struct samples_out *o = ud;
-	cJSON *e = cJSON_CreateObject(), *rr;
-
-	if (!e || !cJSON_AddItemToArray(o->array, e)) {
-		cJSON_Delete(e);
-		return -ENOMEM;
-	}
-	rr = cJSON_CreateDoubleArray(x->rr_ms ? x->rr_ms : (const double[]){ 0 }, (int)x->n_rr);
-	if (!cJSON_AddNumberToObject(e, "t_s", x->t) || !cJSON_AddNumberToObject(e, "bpm", x->bpm) ||
-	    !rr || !cJSON_AddItemToObject(e, "rr_ms", rr)) {
-		cJSON_Delete(rr);
-		return -ENOMEM;
-	}
-	if (x->contact == CD_CONTACT_UNKNOWN ? !cJSON_AddNullToObject(e, "contact")
-					     : !cJSON_AddNumberToObject(e, "contact",
-									x->contact == CD_CONTACT_OK))
-		return -ENOMEM;
-	if (isfinite(x->energy_kj) ? !cJSON_AddNumberToObject(e, "energy_kj", x->energy_kj)
-				   : !cJSON_AddNullToObject(e, "energy_kj"))
-		return -ENOMEM;
-	return 0;
-}
-
-int store_samples(struct store *s, uint64_t id, bool csv, FILE *f, cJSON **ret)
-{
-	_cleanup_(cJSON_Deletep) cJSON *a = NULL;
-	struct samples_out o = { .f = f };
-	int r;
-
-	if (!find_session(s, id)) {
-		struct session_row row = {};
-
-		r = find_row(s, id, &row);
-		session_row_done(&row);
-		if (r < 0)
-			return r;
-	}
-	if (csv) {
-		if (!f)
-			return -EINVAL;
-		r = cd_csv_write_header(f);
-		if (r < 0)
-			return r;
-		return feed_samples(s, id, write_csv, &o);
-	}
-	a = cJSON_CreateArray();
-	if (!a)
-		return -ENOMEM;
-	o.array = a;
-	r = feed_samples(s, id, write_json, &o);
-	if (r < 0)
-		return r;
 	*ret = TAKE_PTR(a);
 	return 0;
 }

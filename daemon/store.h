@@ -77,7 +77,31 @@ int store_health_json(const struct store *s, cJSON *health);
 int store_session_json(struct store *s, uint64_t id, cJSON **ret);
 int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uint64_t since_us,
 			cJSON **ret, uint64_t *ret_next);
-int store_samples(struct store *s, uint64_t id, bool csv, FILE *f, cJSON **ret);
+
+/*
+ * A session's samples, read a page at a time (GET /sessions/{id}/samples:
+ * a 24 h session at 4 Hz is 345,600 samples).  The reader answers with
+ * the session as it was when it was opened: its committed samples in
+ * order, then those still queued for it.  It holds no SQLite statement
+ * between calls (each page is one keyset query, rowid > the last one
+ * read), so commits, the event loop and other readers run on meanwhile;
+ * a commit in between, which moves the queue into the file, is followed.
+ * Samples arriving after the open are not included.
+ *
+ * open: 0, -ENOENT (no such session), -ENOMEM, -EIO.  next: 1 and *ret
+ * (ret->rr_ms points into the reader, valid until the next call), 0 at
+ * the end, or a negative errno: -ESHUTDOWN once the store is gone
+ * (store_free() detaches the readers still open; free them all the same).
+ */
+struct store_samples;
+int store_samples_open(struct store *s, uint64_t id, struct store_samples **ret);
+int store_samples_next(struct store_samples *r, struct cd_sample *ret);
+struct store_samples *store_samples_free(struct store_samples *r);
+static inline void store_samples_freep(struct store_samples **r)
+{
+	if (*r)
+		store_samples_free(*r);
+}
 /* Appends the stored devices not already in array (by "id") as disconnected. */
 int store_devices_json(struct store *s, cJSON *array);
 

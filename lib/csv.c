@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <float.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,13 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "csv.h"
 
 /* Longest accepted line in bytes, without its line end. */
 #define CSV_LINE_MAX 65536
 /* Longest number token; a line never holds a longer one. */
 #define CSV_TOKEN_MAX CSV_LINE_MAX
-#define CSV_HEADER "t_s,bpm,rr_ms,contact"
+#define CSV_HEADER CD_CSV_HEADER
 #define CSV_BPM_LIMIT 65535.0
 
 struct cd_csv_reader {
@@ -462,11 +464,24 @@ static int write_error(void)
 	return errno > 0 ? -errno : -EIO;
 }
 
+/* snprintf-style output: counts every byte, stores what fits. */
+struct out {
+	char *buf;
+	size_t size, len;
+};
+
+static void out_bytes(struct out *o, const char *s, size_t n)
+{
+	if (o->len < o->size)
+		memcpy(o->buf + o->len, s, n < o->size - o->len ? n : o->size - o->len);
+	o->len += n;
+}
+
 /*
  * The shortest of %.15g, %.16g and %.17g that reads back as the same
  * double: readable ("0.1", not "0.10000000000000001") and exact.
  */
-static int write_double(FILE *f, double v)
+static void out_double(struct out *o, double v)
 {
 	char buf[32];
 
@@ -475,22 +490,15 @@ static int write_double(FILE *f, double v)
 		if (prec == 17 || strtod(buf, NULL) == v)
 			break;
 	}
-	return fputs(buf, f) < 0 ? write_error() : 0;
+	out_bytes(o, buf, strlen(buf));
 }
 
-int cd_csv_write_header(FILE *f)
+ssize_t cd_csv_format_sample(char *buf, size_t size, const struct cd_sample *s)
 {
-	if (!f)
-		return -EINVAL;
-	return fputs(CSV_HEADER "\n", f) < 0 ? write_error() : 0;
-}
-
-int cd_csv_write_sample(FILE *f, const struct cd_sample *s)
-{
+	struct out o = { .buf = buf, .size = size };
 	const char *contact = NULL;
-	int k;
 
-	if (!f || !s || (s->n_rr > 0 && !s->rr_ms))
+	if ((!buf && size > 0) || !s || (s->n_rr > 0 && !s->rr_ms))
 		return -EINVAL;
 	/* Refuse what the reader would refuse, so every written file reads back. */
 	if (!isfinite(s->t) || s->t < 0 || !(s->bpm >= 0 && s->bpm <= CSV_BPM_LIMIT))
@@ -512,24 +520,48 @@ int cd_csv_write_sample(FILE *f, const struct cd_sample *s)
 	if (!contact)
 		return -EINVAL; /* not one of the enum's values */
 
-	k = write_double(f, s->t);
-	if (k < 0)
-		return k;
-	if (fputc(',', f) == EOF)
-		return write_error();
-	k = write_double(f, s->bpm);
-	if (k < 0)
-		return k;
-	if (fputc(',', f) == EOF)
-		return write_error();
+	out_double(&o, s->t);
+	out_bytes(&o, ",", 1);
+	out_double(&o, s->bpm);
+	out_bytes(&o, ",", 1);
 	for (size_t i = 0; i < s->n_rr; i++) {
-		if (i > 0 && fputc(' ', f) == EOF)
-			return write_error();
-		k = write_double(f, s->rr_ms[i]);
-		if (k < 0)
-			return k;
+		if (i > 0)
+			out_bytes(&o, " ", 1);
+		out_double(&o, s->rr_ms[i]);
 	}
-	if (fprintf(f, ",%s\n", contact) < 0)
-		return write_error();
-	return 0;
+	out_bytes(&o, ",", 1);
+	out_bytes(&o, contact, strlen(contact));
+	out_bytes(&o, "\n", 1);
+	if (size > 0)
+		buf[o.len < size ? o.len : size - 1] = '\0';
+	return o.len > SSIZE_MAX ? -EOVERFLOW : (ssize_t)o.len;
+}
+
+int cd_csv_write_header(FILE *f)
+{
+	if (!f)
+		return -EINVAL;
+	return fputs(CD_CSV_HEADER_LINE, f) < 0 ? write_error() : 0;
+}
+
+int cd_csv_write_sample(FILE *f, const struct cd_sample *s)
+{
+	char stack[256];
+	_cleanup_free_ char *heap = NULL;
+	char *line = stack;
+	ssize_t n;
+
+	if (!f)
+		return -EINVAL;
+	n = cd_csv_format_sample(stack, sizeof(stack), s);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n >= sizeof(stack)) {
+		/* A long RR list: format again into a buffer of the right size. */
+		line = heap = malloc((size_t)n + 1);
+		if (!heap)
+			return -ENOMEM;
+		(void)cd_csv_format_sample(heap, (size_t)n + 1, s);
+	}
+	return fwrite(line, 1, (size_t)n, f) == (size_t)n ? 0 : write_error();
 }

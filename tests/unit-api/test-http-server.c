@@ -9,6 +9,8 @@
  * headers, none, absolute-form, slowloris) are ones curl will not send.
  */
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +24,7 @@
 
 #include "check.h"
 #include "cleanup.h"
+#include "csv.h"
 #include "http.h"
 #include "log.h"
 
@@ -29,6 +32,7 @@
 
 struct recorder {
 	unsigned session_calls, sessions_calls, samples_calls, devices_calls;
+	unsigned samples_opened, samples_freed;
 	unsigned start_calls, stop_calls, health_calls;
 	char last_device[64], last_kind[64];
 	bool active;
@@ -73,18 +77,75 @@ static int fake_sessions(void *userdata, unsigned limit, uint64_t before_us, uin
 	return 0;
 }
 
-static int fake_samples(void *userdata, uint64_t id, bool csv, FILE *f, cJSON **ret)
+/*
+ * Samples: session 1 has BIG_SESSION of them (many blocks of the answer),
+ * 2 has two, 3 fails after FAIL_AFTER (the answer is cut short), 4 fails
+ * at once (500).  Sample i: t = i, bpm 120 + i % 50, RR [500 + i, 510]
+ * and contact 1 for even i, no RR and unknown contact for odd i.
+ */
+#define BIG_SESSION 100000u
+#define FAIL_AFTER 3000u
+
+struct fake_reader {
+	struct cd_http_samples base;
+	struct recorder *rec;
+	unsigned i, n, fail_at; /* fail_at: next fails there (UINT_MAX: never) */
+	double rr[2];
+};
+
+static void fake_sample(unsigned i, double rr[2], struct cd_sample *x)
+{
+	rr[0] = 500 + i;
+	rr[1] = 510;
+	*x = (struct cd_sample){
+		.t = i,
+		.bpm = 120 + i % 50,
+		.contact = i % 2 ? CD_CONTACT_UNKNOWN : CD_CONTACT_OK,
+		.energy_kj = i % 4 == 2 ? i / 8.0 : NAN,
+		.rr_ms = i % 2 ? NULL : rr,
+		.n_rr = i % 2 ? 0 : 2,
+	};
+}
+
+static int fake_next(struct cd_http_samples *it, struct cd_sample *ret)
+{
+	struct fake_reader *r = (struct fake_reader *)it;
+
+	if (r->i == r->fail_at)
+		return -EIO;
+	if (r->i == r->n)
+		return 0;
+	fake_sample(r->i++, r->rr, ret);
+	return 1;
+}
+
+static void fake_free(struct cd_http_samples *it)
+{
+	struct fake_reader *r = (struct fake_reader *)it;
+
+	r->rec->samples_freed++;
+	free(r);
+}
+
+static int fake_samples(void *userdata, uint64_t id, struct cd_http_samples **ret)
 {
 	struct recorder *rec = userdata;
+	struct fake_reader *r;
 
 	rec->samples_calls++;
-	if (id > 3)
+	if (id == 0 || id > 4)
 		return -ENOENT;
-	if (csv) {
-		fputs("t_s,bpm,rr_ms,contact\n0,120,500 510,1\n1,121,,\n", f);
-		return 0;
-	}
-	*ret = cJSON_Parse("[{\"t_s\":0,\"bpm\":120,\"rr_ms\":[500,510],\"contact\":true}]");
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	*r = (struct fake_reader){
+		.base = { .next = fake_next, .free = fake_free },
+		.rec = rec,
+		.n = id == 1 ? BIG_SESSION : id == 2 ? 2 : BIG_SESSION,
+		.fail_at = id == 3 ? FAIL_AFTER : id == 4 ? 0 : UINT_MAX,
+	};
+	rec->samples_opened++;
+	*ret = &r->base;
 	return 0;
 }
 
@@ -149,9 +210,12 @@ static const struct cd_http_ops fake_ops = {
 struct reply {
 	int status; /* 0: connection closed (or timed out) without a status line */
 	bool timed_out;
+	bool chunked;  /* Transfer-Encoding: chunked, decoded in place */
+	bool complete; /* chunked: the last chunk came (a cut answer has none) */
 	char *raw;
 	size_t len;
 	char *body; /* points into raw */
+	size_t body_len;
 };
 
 static void reply_done(struct reply *r)
@@ -197,6 +261,47 @@ static void send_all(int fd, const char *s, size_t len)
 	}
 }
 
+/*
+ * A chunked body (RFC 9112 §7.1), decoded in place when the first answer
+ * in raw says so; what follows the last chunk (a pipelined answer) is
+ * kept after the decoded body.
+ */
+static void dechunk(struct reply *r)
+{
+	const char *te = strcasestr(r->raw, "\r\nTransfer-Encoding: chunked\r\n");
+	char *in = r->body, *out = r->body, *end = r->raw + r->len;
+
+	if (!te || te > r->body)
+		return;
+	r->chunked = true;
+	while (in < end) {
+		char *eol = strstr(in, "\r\n");
+		unsigned long n;
+
+		if (!eol)
+			break;
+		n = strtoul(in, NULL, 16);
+		if (n == 0) {
+			r->complete = eol + 4 <= end && memcmp(eol, "\r\n\r\n", 4) == 0;
+			in = r->complete ? eol + 4 : end;
+			break;
+		}
+		if ((size_t)(end - (eol + 2)) < n + 2)
+			break; /* cut short */
+		memmove(out, eol + 2, n);
+		out += n;
+		in = eol + 2 + n + 2;
+	}
+	r->body_len = (size_t)(out - r->body);
+	/* The rest (a pipelined answer) after the body, then a NUL. */
+	if (r->complete && in < end) {
+		memmove(out, in, (size_t)(end - in));
+		r->len = (size_t)(out - r->raw) + (size_t)(end - in);
+	} else
+		r->len = (size_t)(out - r->raw);
+	r->raw[r->len] = '\0';
+}
+
 /* Read until EOF or timeout_ms of silence; parse the status line. */
 static void read_reply(int fd, int timeout_ms, struct reply *r)
 {
@@ -223,6 +328,8 @@ static void read_reply(int fd, int timeout_ms, struct reply *r)
 		r->status = 0;
 	r->body = strstr(r->raw, "\r\n\r\n");
 	r->body = r->body ? r->body + 4 : r->raw + r->len;
+	r->body_len = (size_t)(r->raw + r->len - r->body);
+	dechunk(r);
 }
 
 static void request(uint16_t port, const char *raw, size_t len, struct reply *r)
@@ -412,7 +519,7 @@ static void test_gets(void)
 
 	j = expect(p, GET("/sessions/2/samples"), 200, NULL);
 	CHECK(cJSON_IsArray(cJSON_GetObjectItem(j, "samples")));
-	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "samples")), 1);
+	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "samples")), 2);
 	cJSON_Delete(j);
 	j = expect(p, GET("/sessions/2/samples?format=csv"), 200, NULL);
 	CHECK_STR(cJSON_GetStringValue(j), "t_s,bpm,rr_ms,contact\n0,120,500 510,1\n1,121,,\n");
@@ -890,9 +997,165 @@ static void test_smuggling(void)
 	cJSON_Delete(expect((uint16_t)port_a, GET("/healthz"), 200, NULL));
 }
 
+/* The JSON answer as the server built it in memory before it streamed. */
+static char *samples_json_built(unsigned n)
+{
+	cJSON *root = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(root, "samples");
+	char *text, *nl;
+	double rr[2];
+
+	for (unsigned i = 0; i < n; i++) {
+		cJSON *e = cJSON_CreateObject();
+		struct cd_sample x;
+
+		fake_sample(i, rr, &x);
+		cJSON_AddItemToArray(a, e);
+		cJSON_AddNumberToObject(e, "t_s", x.t);
+		cJSON_AddNumberToObject(e, "bpm", x.bpm);
+		cJSON_AddItemToObject(e, "rr_ms", cJSON_CreateDoubleArray(x.rr_ms ? x.rr_ms : rr,
+									  (int)x.n_rr));
+		if (x.contact == CD_CONTACT_UNKNOWN)
+			cJSON_AddNullToObject(e, "contact");
+		else
+			cJSON_AddNumberToObject(e, "contact", x.contact == CD_CONTACT_OK);
+		if (isfinite(x.energy_kj))
+			cJSON_AddNumberToObject(e, "energy_kj", x.energy_kj);
+		else
+			cJSON_AddNullToObject(e, "energy_kj");
+	}
+	text = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (!text || asprintf(&nl, "%s\n", text) < 0)
+		abort();
+	free(text);
+	return nl;
+}
+
+/* The CSV answer: lib/csv's writer over the same samples. */
+static char *samples_csv_built(unsigned n)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+	double rr[2];
+
+	if (!f)
+		abort();
+	cd_csv_write_header(f);
+	for (unsigned i = 0; i < n; i++) {
+		struct cd_sample x;
+
+		fake_sample(i, rr, &x);
+		cd_csv_write_sample(f, &x);
+	}
+	fclose(f);
+	return text;
+}
+
+static void check_body(const struct reply *r, const char *expected, const char *what)
+{
+	size_t n = strlen(expected);
+
+	if (r->body_len != n || memcmp(r->body, expected, n) != 0) {
+		size_t i = 0;
+
+		while (i < n && i < r->body_len && r->body[i] == expected[i])
+			i++;
+		fprintf(stderr, "%s: body of %zu bytes, expected %zu; first difference at %zu: "
+			"%.40s\n", what, r->body_len, n, i, r->body + (i < r->body_len ? i : 0));
+		CHECK(false);
+	}
+}
+
+/*
+ * GET /sessions/{id}/samples is streamed: the same bytes as the answer
+ * built in memory, over many chunks; over HTTP/1.0 (no chunks: the end of
+ * the connection ends it); on a kept-alive connection; a reader failing
+ * at once gets a 500, one failing later a cut answer; a client leaving
+ * in the middle frees the reader (counted by the parent).
+ */
+static void test_samples(void)
+{
+	_cleanup_free_ char *big_json = samples_json_built(BIG_SESSION);
+	_cleanup_free_ char *big_csv = samples_csv_built(BIG_SESSION);
+	_cleanup_free_ char *two_json = samples_json_built(2);
+	uint16_t p = (uint16_t)port_a;
+	struct reply r;
+	char buf[1024];
+	int fd;
+
+	CHECK_STR(two_json, "{\"samples\":[{\"t_s\":0,\"bpm\":120,\"rr_ms\":[500,510],"
+			    "\"contact\":1,\"energy_kj\":null},{\"t_s\":1,\"bpm\":121,"
+			    "\"rr_ms\":[],\"contact\":null,\"energy_kj\":null}]}\n");
+	request(p, GET("/sessions/2/samples"), strlen(GET("/sessions/2/samples")), &r);
+	CHECK_INT(r.status, 200);
+	CHECK(r.chunked && r.complete);
+	check_body(&r, two_json, "two samples, JSON");
+	check_common(&r, "samples", true);
+	reply_done(&r);
+
+	request(p, GET("/sessions/1/samples"), strlen(GET("/sessions/1/samples")), &r);
+	CHECK_INT(r.status, 200);
+	CHECK(r.chunked && r.complete);
+	check_body(&r, big_json, "big session, JSON");
+	reply_done(&r);
+	request(p, GET("/sessions/1/samples?format=csv"),
+		strlen(GET("/sessions/1/samples?format=csv")), &r);
+	CHECK_INT(r.status, 200);
+	CHECK(r.chunked && r.complete);
+	CHECK_STR(header(&r, "Content-Type"), "text/csv; charset=utf-8");
+	check_body(&r, big_csv, "big session, CSV");
+	reply_done(&r);
+
+	/* HTTP/1.0: no chunks, the body runs to the end of the connection. */
+	{
+		const char *req = "GET /sessions/1/samples?format=csv HTTP/1.0\r\nHost: localhost\r\n\r\n";
+
+		request(p, req, strlen(req), &r);
+		CHECK_INT(r.status, 200);
+		CHECK(!r.chunked && !r.timed_out);
+		check_body(&r, big_csv, "big session, CSV over HTTP/1.0");
+		reply_done(&r);
+	}
+
+	/* Kept alive after a streamed answer: a pipelined request is answered next. */
+	{
+		const char *req = "GET /sessions/2/samples?format=csv HTTP/1.1\r\nHost: localhost\r\n\r\n"
+				  GET("/healthz");
+
+		request(p, req, strlen(req), &r);
+		CHECK_INT(r.status, 200);
+		CHECK(r.chunked && r.complete);
+		CHECK(r.body_len > 0 && strncmp(r.body, "t_s,bpm,rr_ms,contact\n0,120,500 510,1\n1,121,,\n"
+						"HTTP/1.1 200", 58) == 0);
+		CHECK(strstr(r.body, "\"status\":\"ok\"") != NULL);
+		reply_done(&r);
+	}
+
+	/* Failing at once: 500; later: cut short (no last chunk), the connection closed. */
+	cJSON_Delete(expect(p, GET("/sessions/4/samples"), 500, "internal_error"));
+	request(p, GET("/sessions/3/samples?format=csv"),
+		strlen(GET("/sessions/3/samples?format=csv")), &r);
+	CHECK_INT(r.status, 200);
+	CHECK(r.chunked && !r.complete && !r.timed_out);
+	CHECK(r.body_len > 1000 && r.body_len < strlen(big_csv));
+	reply_done(&r);
+
+	/* A client that leaves in the middle. */
+	fd = connect_port(p);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		send_all(fd, GET("/sessions/1/samples"), strlen(GET("/sessions/1/samples")));
+		CHECK(recv(fd, buf, sizeof(buf), MSG_WAITALL) == (ssize_t)sizeof(buf));
+		close(fd);
+	}
+	cJSON_Delete(expect(p, GET("/healthz"), 200, NULL));
+}
+
 static int client(void)
 {
 	test_gets();
+	test_samples();
 	test_cache();
 	test_methods();
 	test_posts();
@@ -1008,6 +1271,9 @@ int main(void)
 	CHECK_INT(rec.stop_calls, 4);
 	CHECK_STR(rec.last_device, "sim-9");
 	CHECK_INT(rec.devices_calls, 1);
-	CHECK(rec.session_calls > 0 && rec.sessions_calls == 2 && rec.samples_calls == 3);
+	CHECK(rec.session_calls > 0 && rec.sessions_calls == 2 && rec.samples_calls == 11);
+	/* Every reader was freed: answered, failed, or left by its client. */
+	CHECK_INT(rec.samples_opened, 10);
+	CHECK_INT(rec.samples_freed, rec.samples_opened);
 	return check_exit("test-http-server");
 }

@@ -11,6 +11,8 @@
 static const char good[] = "# cardiod.conf\n"
 			   "[http]\n"
 			   "listen = 127.0.0.1:9090\n"
+			   "max_connections = 200\n"
+			   "timeout_s = 3\n"
 			   "[bus]\n"
 			   "bus = none\n"
 			   "[profile]\n"
@@ -45,6 +47,8 @@ static void test_defaults(void)
 
 	CHECK_INT(cd_config_init(&c), 0);
 	CHECK_STR(c.listen, "127.0.0.1:8080");
+	CHECK_INT(c.http_max_connections, 64);
+	CHECK_INT(c.http_timeout_s, 10);
 	CHECK_STR(c.bus, "system");
 	CHECK(strstr(c.db_path, "/lib/cardiod/cardiod.db") != NULL);
 	CHECK_NEAR(c.idle_timeout_s, 120, 0);
@@ -71,6 +75,8 @@ static void test_good(void)
 	CHECK(err == NULL);
 	CHECK_INT(cd_config_finish(&c, "good.conf", &err), 0);
 	CHECK_STR(c.listen, "127.0.0.1:9090");
+	CHECK_INT(c.http_max_connections, 200);
+	CHECK_INT(c.http_timeout_s, 3);
 	CHECK_STR(c.bus, "none");
 	CHECK_STR(c.db_path, "/tmp/x.db");
 	CHECK(!c.ble_enabled);
@@ -131,6 +137,18 @@ static void test_errors(void)
 	expect_error("[session]\nwindow_s = abc\n", "t.conf:2: ", "window_s");
 	expect_error("[http]\nlisten = localhost\n", "t.conf:2: ", "ADDR:PORT");
 	expect_error("[http]\nlisten = 127.0.0.1:99999\n", "t.conf:2: ", "ADDR:PORT");
+	expect_error("[http]\n\nmax_connections = 0\n", "t.conf:3: ",
+		     "max_connections: expected a whole number of connections from 1 to 4096, got '0'");
+	expect_error("[http]\nmax_connections = 4097\n", "t.conf:2: ", "'4097'");
+	expect_error("[http]\nmax_connections = 12.5\n", "t.conf:2: ", "whole number");
+	expect_error("[http]\nmax_connections = -1\n", "t.conf:2: ", "max_connections");
+	expect_error("[http]\nmax_connections =\n", "t.conf:2: ", "max_connections");
+	expect_error("[http]\ntimeout_s = 0\n", "t.conf:2: ",
+		     "timeout_s: expected a whole number of seconds from 1 to 3600, got '0'");
+	expect_error("[http]\ntimeout_s = 2.5\n", "t.conf:2: ", "timeout_s");
+	expect_error("[http]\ntimeout_s = 3601\n", "t.conf:2: ", "timeout_s");
+	expect_error("[http]\ntimeout_s = 1e1\n", "t.conf:2: ", "timeout_s");
+	expect_error("[http]\ntimeout_s = ten\n", "t.conf:2: ", "timeout_s");
 	expect_error("[bus]\nbus = sometimes\n", "t.conf:2: ", "bus");
 	expect_error("[profile]\nsex = other\n", "t.conf:2: ", "sex");
 	expect_error("[profile]\nage = 300\n", "t.conf:2: ", "age");
@@ -192,6 +210,19 @@ static void test_cli_override(void)
 	CHECK_NEAR(c.engine.max_gap_s, 7, 0);
 	CHECK_INT(cd_config_set(&c, "session", "max_gap_s", "x", "--max-gap", 0, &err), -EINVAL);
 	CHECK(err && strncmp(err, "--max-gap: ", 11) == 0);
+	free(TAKE_PTR(err));
+	/* [http] limits: the file, then the option wins. */
+	CHECK_INT(cd_config_parse_string(&c, "[http]\ntimeout_s = 30\nmax_connections = 8\n", "f",
+					 &err), 0);
+	CHECK_INT(c.http_timeout_s, 30);
+	CHECK_INT(cd_config_set(&c, "http", "timeout_s", "3", "--http-timeout", 0, &err), 0);
+	CHECK_INT(cd_config_set(&c, "http", "max_connections", "4096", "--http-max-connections", 0,
+				&err), 0);
+	CHECK_INT(c.http_timeout_s, 3);
+	CHECK_INT(c.http_max_connections, 4096);
+	CHECK_INT(cd_config_set(&c, "http", "timeout_s", "0", "--http-timeout", 0, &err), -EINVAL);
+	CHECK(err && strncmp(err, "--http-timeout: timeout_s: ", 27) == 0);
+	CHECK_INT(c.http_timeout_s, 3);
 	cd_config_done(&c);
 }
 

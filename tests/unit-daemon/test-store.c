@@ -67,6 +67,24 @@ static void feed(struct monitor *m, struct monitor_device *d, uint64_t t0, int n
 	}
 }
 
+/* Session id's samples through a reader, as CSV into f: how many, or a negative errno. */
+static int export_csv(struct store *s, uint64_t id, FILE *f)
+{
+	_cleanup_(store_samples_freep) struct store_samples *r = NULL;
+	struct cd_sample x;
+	int k, n = 0;
+
+	k = store_samples_open(s, id, &r);
+	if (k < 0)
+		return k;
+	k = cd_csv_write_header(f);
+	while (k >= 0 && (k = store_samples_next(r, &x)) > 0) {
+		k = cd_csv_write_sample(f, &x);
+		n++;
+	}
+	return k < 0 ? k : n;
+}
+
 static void test_roundtrip(sd_event *e, struct cd_config *c)
 {
 	_cleanup_(store_freep) struct store *s = NULL;
@@ -116,14 +134,16 @@ static void test_roundtrip(sd_event *e, struct cd_config *c)
 	CHECK_INT(cJSON_GetArraySize(list), 1);
 	CHECK_INT(next, 0);
 	CHECK_INT(store_session_json(s, 77, &samples), -ENOENT);
-	CHECK_INT(store_samples(s, 77, false, NULL, &samples), -ENOENT);
+	{
+		struct store_samples *r = NULL;
 
-	CHECK_INT(store_samples(s, 1, false, NULL, &samples), 0);
-	CHECK_INT(cJSON_GetArraySize(samples), 40);
+		CHECK_INT(store_samples_open(s, 77, &r), -ENOENT);
+		CHECK(r == NULL);
+	}
 
 	/* The CSV export re-analyses to the same figures, bit for bit. */
 	f = open_memstream(&buf, &size);
-	CHECK_INT(store_samples(s, 1, true, f, NULL), 0);
+	CHECK_INT(export_csv(s, 1, f), 40);
 	fclose(f);
 	{
 		_cleanup_(cd_csv_reader_freep) struct cd_csv_reader *rd = NULL;
@@ -180,6 +200,136 @@ static void test_recovery(sd_event *e, struct cd_config *c)
 	CHECK_NEAR(num(stored, "hrv", "rmssd_ms"), num(live, "hrv", "rmssd_ms"), 1e-12);
 	CHECK_STR(cJSON_GetObjectItem(stored, "state")->valuestring, "ended");
 	store_free(s);
+}
+
+/* Samples as a reader hands them out, copied (RR values included). */
+struct copy {
+	struct cd_sample x;
+	double rr[4];
+};
+
+static void feed_varied(struct monitor *m, struct monitor_device *d, uint64_t t0, int from, int n)
+{
+	for (int i = from; i < from + n; i++) {
+		double rr[3] = { 500 + i, 510 + i, 520.25 + i };
+		struct cd_sample x = {
+			.bpm = 100 + i % 60,
+			.contact = i % 3 == 0 ? CD_CONTACT_OK : i % 3 == 1 ? CD_CONTACT_UNKNOWN
+									     : CD_CONTACT_LOST,
+			.energy_kj = i % 5 == 0 ? NAN : i * 0.5,
+			.rr_ms = rr,
+			.n_rr = (size_t)(i % 4 == 3 ? 0 : 1 + i % 3),
+		};
+
+		monitor_feed(m, d, &x, t0 + (uint64_t)i * SEC / 4);
+	}
+}
+
+/* Read up to n samples from r into out; how many. */
+static int read_some(struct store_samples *r, struct copy *out, int n)
+{
+	struct cd_sample x;
+	int i = 0, k = 0;
+
+	while (i < n && (k = store_samples_next(r, &x)) > 0) {
+		CHECK(x.n_rr <= 3);
+		out[i].x = x;
+		if (x.n_rr > 0)
+			memcpy(out[i].rr, x.rr_ms, x.n_rr * sizeof(double));
+		out[i].x.rr_ms = out[i].rr;
+		i++;
+	}
+	CHECK(k >= 0);
+	return i;
+}
+
+static bool same(const struct copy *a, const struct copy *b)
+{
+	return a->x.t == b->x.t && a->x.bpm == b->x.bpm && a->x.contact == b->x.contact &&
+	       (a->x.energy_kj == b->x.energy_kj || (isnan(a->x.energy_kj) && isnan(b->x.energy_kj))) &&
+	       a->x.n_rr == b->x.n_rr && memcmp(a->rr, b->rr, a->x.n_rr * sizeof(double)) == 0;
+}
+
+/*
+ * The reader of GET /sessions/{id}/samples: pages of committed rows, then
+ * the queue; a commit while it reads (the queue moving into the file) is
+ * followed without a sample lost or repeated; samples arriving after the
+ * open are left out; a store freed under it is reported.
+ */
+static void test_reader(sd_event *e, struct cd_config *c)
+{
+	char p2[300];
+	struct store_config sc = { .path = p2, .commit_interval_s = 60 };
+	struct monitor_config mc = { .config = c };
+	_cleanup_free_ struct copy *got = calloc(2000, sizeof(*got)), *ref = calloc(2000, sizeof(*ref));
+	struct store_samples *r1 = NULL, *r2 = NULL, *r3 = NULL, *r4 = NULL;
+	struct monitor_device *d, *d2;
+	struct monitor *m;
+	struct store *s;
+	uint64_t t0 = 1700002000ULL * SEC, id;
+	struct cd_sample x;
+	int n, bad = 0;
+
+	if (!got || !ref)
+		abort();
+	snprintf(p2, sizeof(p2), "%s/reader.db", dir);
+	CHECK_INT(store_open(e, &sc, &s), 0);
+	mc.first_session_id = store_next_session_id(s);
+	CHECK_INT(monitor_new(e, &mc, &m), 0);
+	CHECK_INT(store_attach(s, m), 0);
+	monitor_device_add(m, "sim-3", NULL, CD_TRANSPORT_SIM, &d);
+	monitor_device_add(m, "sim-4", NULL, CD_TRANSPORT_SIM, &d2);
+	/* Another session's samples interleave with this one's, in the file and the queue. */
+	feed_varied(m, d, t0, 0, 300);
+	feed_varied(m, d2, t0, 0, 100);
+	feed_varied(m, d, t0, 300, 300);
+	id = d->session->id;
+	CHECK(d2->session->id != id);
+	CHECK_INT(store_flush(s), 0);
+	feed_varied(m, d, t0, 600, 150);
+	feed_varied(m, d2, t0, 100, 50);
+	feed_varied(m, d, t0, 750, 150);
+	CHECK_INT(store_pending_samples(s), 350);
+
+	/* r1: 600 committed + 300 queued. */
+	CHECK_INT(store_samples_open(s, id, &r1), 0);
+	n = read_some(r1, got, 700); /* three pages of rows, then into the queue */
+	CHECK_INT(n, 700);
+	/* Later samples, then a commit that moves the queue into the file. */
+	feed_varied(m, d, t0, 900, 50);
+	CHECK_INT(store_flush(s), 0);
+	n += read_some(r1, got + n, 2000 - n);
+	CHECK_INT(n, 900);
+	CHECK_INT(store_samples_next(r1, &x), 0);
+	CHECK_INT(store_samples_next(r1, &x), 0);
+
+	/* r2 opened now sees 950 and, with more queued, those too. */
+	feed_varied(m, d, t0, 950, 20);
+	CHECK_INT(store_samples_open(s, id, &r2), 0);
+	feed_varied(m, d, t0, 970, 5); /* after the open: not in r2 */
+	CHECK_INT(read_some(r2, ref, 2000), 970);
+
+	/* The same samples, whether they came from the queue or the file. */
+	CHECK_INT(store_flush(s), 0);
+	CHECK_INT(store_samples_open(s, id, &r4), 0);
+	CHECK_INT(read_some(r4, ref, 2000), 975);
+	for (int i = 0; i < 900; i++)
+		if (!same(&got[i], &ref[i]) && bad++ < 3)
+			fprintf(stderr, "sample %d differs: t %g vs %g\n", i, got[i].x.t, ref[i].x.t);
+	CHECK_INT(bad, 0);
+	for (int i = 1; i < 975; i++)
+		CHECK(ref[i].x.t > ref[i - 1].x.t);
+
+	/* A store freed under an open reader: the reader says so. */
+	CHECK_INT(store_samples_open(s, id, &r3), 0);
+	store_detach(s);
+	s = store_free(s);
+	CHECK_INT(store_samples_next(r3, &x), -ESHUTDOWN);
+	r1 = store_samples_free(r1);
+	r2 = store_samples_free(r2);
+	r3 = store_samples_free(r3);
+	r4 = store_samples_free(r4);
+	monitor_free(m);
 }
 
 static void file_hash(const char *p, unsigned long long *ret)
@@ -274,6 +424,7 @@ int main(void)
 
 	test_roundtrip(e, &c);
 	test_recovery(e, &c);
+	test_reader(e, &c);
 	test_refusals(e);
 
 	cd_config_done(&c);

@@ -463,6 +463,51 @@ static void test_writer_text(void)
 			"1e+20,0,,0\n");
 }
 
+/*
+ * cd_csv_format_sample(): the writer's line, snprintf-style; a line longer
+ * than the writer's stack buffer (a long RR list) comes out whole.
+ */
+static void test_format_sample(void)
+{
+	static const double rr[] = { 0.1, 833.984375 };
+	double many[100];
+	struct cd_sample s = {
+		.t = 12.25, .bpm = 142, .contact = CD_CONTACT_OK, .rr_ms = rr, .n_rr = 2,
+	};
+	const char *line = "12.25,142,0.1 833.984375,1\n";
+	char buf[64], small[8];
+	_cleanup_free_ char *text = NULL, *expected = NULL;
+	size_t size = 0, len = 0;
+	FILE *f;
+
+	CHECK_INT(cd_csv_format_sample(buf, sizeof(buf), &s), strlen(line));
+	CHECK_STR(buf, line);
+	/* Too small: the length needed, and as much as fits, terminated. */
+	CHECK_INT(cd_csv_format_sample(small, sizeof(small), &s), strlen(line));
+	CHECK_STR(small, "12.25,1");
+	CHECK_INT(cd_csv_format_sample(NULL, 0, &s), strlen(line));
+	CHECK_INT(cd_csv_format_sample(NULL, 1, &s), -EINVAL);
+	s.bpm = -1;
+	CHECK_INT(cd_csv_format_sample(buf, sizeof(buf), &s), -EINVAL);
+
+	for (size_t i = 0; i < ELEMENTSOF(many); i++)
+		many[i] = 1000.0 / 3.0 + (double)i;
+	s = (struct cd_sample){ .t = 1, .bpm = 60, .contact = CD_CONTACT_UNKNOWN,
+				.rr_ms = many, .n_rr = ELEMENTSOF(many) };
+	f = open_memstream(&text, &size);
+	if (!f)
+		abort();
+	CHECK_INT(cd_csv_write_sample(f, &s), 0);
+	CHECK_INT(fclose(f), 0);
+	len = (size_t)cd_csv_format_sample(NULL, 0, &s);
+	CHECK(len > 256);
+	expected = xmalloc(len + 1);
+	CHECK_INT(cd_csv_format_sample(expected, len + 1, &s), len);
+	CHECK_INT(size, len);
+	CHECK_STR(text, expected);
+	CHECK_STR(CD_CSV_HEADER_LINE, "t_s,bpm,rr_ms,contact\n");
+}
+
 /* The hand-written scanner gives exactly what strtod() gives. */
 static void test_number_scanner(void)
 {
@@ -534,6 +579,7 @@ int main(void)
 	test_long_lines();
 	test_round_trip();
 	test_writer_text();
+	test_format_sample();
 	test_number_scanner();
 	return check_exit("test-csv");
 }
