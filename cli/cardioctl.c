@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,8 +35,6 @@
 #include "profile.h"
 #include "session-json.h"
 
-#define EXIT_USAGE 2 /* the user can fix it: bad options, values or input */
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 struct subcommand {
@@ -53,17 +50,8 @@ static const struct subcommand *find_subcommand(const char *name);
 /* cardiod's default when a profile gives neither hr_max nor age (daemon/config.h). */
 #define ANALYZE_DEFAULT_AGE 40
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("cardioctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_USAGE;
-}
+/* One line on stderr, exit status 2: the user can fix it. */
+#define usage_error(...) cli_fail(EXIT_USAGE, __VA_ARGS__)
 
 /* Flush stdout and report a failed write (a full disk, a closed pipe). */
 static int finish_stdout(int status)
