@@ -178,3 +178,45 @@ def wait_for(pred, timeout=20, step=0.05):
             return v
         time.sleep(step)
     return None
+
+
+def run_scenarios(argv, scenarios, make_env, failure, doc):
+    """The scenario runner of test_ble.py and test_ant.py.
+
+    argv: CARDIOD [NAME...] or --list.  scenarios maps a name to (fn, kwargs):
+    make_env(cardiod, **kwargs) builds the scene, fn(env) plays it and raises
+    failure (or anything) when a check fails; env.close(ok) tears it down and
+    returns the final verdict (it may find more, e.g. a bad exit status).
+    """
+    import traceback
+
+    if len(argv) >= 2 and argv[1] == "--list":
+        print("\n".join(scenarios))
+        return 0
+    if len(argv) < 2:
+        print(doc, file=sys.stderr)
+        return 2
+    cardiod = argv[1]
+    names = argv[2:] or list(scenarios)
+    passed = failed = 0
+    for name in names:
+        fn, kw = scenarios[name]
+        t0 = time.monotonic()
+        env = None
+        ok = False
+        try:
+            env = make_env(cardiod, **kw)
+            fn(env)
+            ok = True
+        except failure as e:
+            print("FAIL %s: %s" % (name, e), file=sys.stderr)
+        except Exception:
+            print("FAIL %s: exception" % name, file=sys.stderr)
+            traceback.print_exc()
+        if env is not None:
+            ok = env.close(ok)
+        print("%s %s (%.1f s)" % ("PASS" if ok else "FAIL", name, time.monotonic() - t0))
+        passed += ok
+        failed += not ok
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1

@@ -23,13 +23,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, "fake_bluez.py")
 PY = "/usr/bin/python3"
+sys.path.insert(0, HERE)
+import daemon_helpers  # noqa: E402
 
 try:
     import dbus
@@ -573,36 +574,7 @@ SCENARIOS = {
 
 
 def main():
-    if len(sys.argv) >= 2 and sys.argv[1] == "--list":
-        print("\n".join(SCENARIOS))
-        return 0
-    if len(sys.argv) < 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    cardiod = sys.argv[1]
-    names = sys.argv[2:] or list(SCENARIOS)
-    passed = failed = 0
-    for name in names:
-        fn, kw = SCENARIOS[name]
-        t0 = time.monotonic()
-        env = None
-        ok = False
-        try:
-            env = Env(cardiod, **kw)
-            fn(env)
-            ok = True
-        except Failure as e:
-            print("FAIL %s: %s" % (name, e), file=sys.stderr)
-        except Exception:
-            print("FAIL %s: exception" % name, file=sys.stderr)
-            traceback.print_exc()
-        if env is not None:
-            ok = env.close(ok)
-        print("%s %s (%.1f s)" % ("PASS" if ok else "FAIL", name, time.monotonic() - t0))
-        passed += ok
-        failed += not ok
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return daemon_helpers.run_scenarios(sys.argv, SCENARIOS, Env, Failure, __doc__)
 
 
 if __name__ == "__main__":
