@@ -915,6 +915,54 @@ static void strap_backoff(struct strap *s)
 	s->delay_s = s->delay_s >= BACKOFF_MAX_S / 2 ? BACKOFF_MAX_S : s->delay_s * 2;
 }
 
+/* A Device1 property read after Connect(): the path it was asked for. */
+struct props_call {
+	struct ble *ble;
+	char path[];
+};
+
+static int on_device_props(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	struct props_call *c = userdata;
+	struct object *o = object_find(c->ble, c->path);
+
+	if (!o || sd_bus_message_is_method_error(reply, NULL))
+		return 0;
+	if (apply_properties(c->ble, o, IF_DEVICE, reply, false) < 0)
+		log_debug("BLE: cannot read the properties of %s.", c->path);
+	reconcile(c->ble);
+	return 0;
+}
+
+/*
+ * Connect() answered success, or AlreadyConnected: bluetoothd thinks the link
+ * is up.  Normally Connected=true follows as a signal, but a real bluetoothd
+ * under load was seen answering AlreadyConnected for a link whose signal we
+ * never got, and we reconnected forever.  Read the properties once instead of
+ * trusting that the signal will come.
+ */
+static void strap_refresh(struct strap *s)
+{
+	struct ble *b = s->ble;
+	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+	struct props_call *c;
+	size_t n = strlen(s->dev_path) + 1;
+
+	c = malloc(sizeof(*c) + n);
+	if (!c)
+		return;
+	c->ble = b;
+	memcpy(c->path, s->dev_path, n);
+	if (call(b, s->dev_path, "org.freedesktop.DBus.Properties", "GetAll", on_device_props, c,
+		 0, &slot, "s", IFACE_DEVICE) < 0) {
+		free(c);
+		return;
+	}
+	/* The slot frees c when the reply came or the bus went away. */
+	sd_bus_slot_set_destroy_callback(slot, free);
+	sd_bus_slot_set_floating(slot, 1);
+}
+
 static int on_connect(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
 	struct ble *b = userdata;
@@ -930,6 +978,8 @@ static int on_connect(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
 		s->aborts = 0;
 		/* Connected=true arrives as a property; until then, do not call again at once. */
 		s->next_attempt_us = now_us(b) + RETRY_US;
+		if (s->dev_path)
+			strap_refresh(s);
 	} else if (error_is(e, "org.bluez.Error.Failed") && e->message &&
 		   strstr(e->message, "le-connection-abort-by-local") &&
 		   s->aborts < ABORT_RETRIES_MAX) {
