@@ -66,17 +66,21 @@ esac
 
 # Notifications every 0.5 s; after the 8th the sensor stops advertising and
 # drops the link, and advertises again 3 s later: cardiod must reconnect.
-"$HERE/run.sh" -o "$OUTDIR" -i 0.5 -t 150 -s '--drop-after 8 --off 3' \
-	-e "\$BVM_DIR/guest/collector.sh $OUTDIR/cardiod"
-rc=$?
-rd=$OUTDIR/run-1
-if [ "$rc" != 0 ]; then
+# The emulated controllers (btvirt under TCG) now and then never report an
+# advertiser at all; one failed boot is therefore retried once, its logs
+# printed first so that nothing is hidden.
+for try in 1 2; do
+	"$HERE/run.sh" -o "$OUTDIR/try-$try" -i 0.5 -t 150 -s '--drop-after 8 --off 3' \
+		-e "\$BVM_DIR/guest/collector.sh $OUTDIR/cardiod"
+	rc=$?
+	rd=$OUTDIR/try-$try/run-1
+	[ "$rc" = 0 ] && break
 	for f in central.log cardiod.log peripheral.log bluetoothd.log; do
-		[ -f "$rd/$f" ] && { echo "---- $f ----"; tail -60 "$rd/$f"; }
+		[ -f "$rd/$f" ] && { echo "---- attempt $try: $f ----"; grep -v 'HTTP GET' "$rd/$f" | tail -60; }
 	done
-	echo "bluez-vm: FAILED (all logs in $rd)"
-	exit 1
-fi
+	echo "bluez-vm: attempt $try FAILED (all logs in $rd)"
+done
+[ "$rc" = 0 ] || exit 1
 cat "$rd/central.log"
 [ -n "$tmp_out" ] && rm -rf "$tmp_out"
 echo "bluez-vm: passed"
