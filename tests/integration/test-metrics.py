@@ -10,7 +10,8 @@
 - HELP and TYPE for every family, the content type, the request counter,
   and `promtool check metrics` (Debian's prometheus package) on a live
   answer exits 0 and says nothing;
-- the Host rules of the rest of the API (Host: evil.example is refused).
+- the Host rules of the rest of the API (Host: evil.example is refused);
+- contrib/grafana-dashboard.json uses only metrics that exist.
 
 Usage: test-metrics.py CARDIOD DATA_DIR
 promtool is installed with apt when missing and we are root; otherwise
@@ -268,7 +269,20 @@ def test_simulate(tool):
     t.check(d.stop() == 0, "simulate: clean exit")
 
 
+def test_dashboard():
+    """contrib/grafana-dashboard.json asks only for metrics cardiod has."""
+    path = os.path.join(DATA, "..", "..", "contrib", "grafana-dashboard.json")
+    with open(path) as f:
+        dash = json.load(f)
+    exprs = [tg["expr"] for p in dash["panels"] for tg in p.get("targets", [])]
+    t.check(len(exprs) >= 5, "dashboard has panels")
+    names = set(re.findall(r"cardiod_[a-z_]+", " ".join(exprs)))
+    known = set(FAMILIES) | {"cardiod_intensity_minutes"}
+    t.check(names and names <= known, "dashboard metrics %r all exist" % sorted(names - known))
+
+
 def main():
+    test_dashboard()
     tool = promtool()
     test_replay(tool)
     test_simulate(tool)
