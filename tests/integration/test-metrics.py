@@ -57,12 +57,24 @@ def promtool():
               "to install it", flush=True)
         return None
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"]):
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if r.returncode != 0:
-            print("SKIP: installing prometheus failed: %s" % r.stderr[-500:], flush=True)
-            return None
+    # Only promtool is wanted: keep the package from starting a Prometheus server.
+    policy = "/usr/sbin/policy-rc.d"
+    added = not os.path.exists(policy)
+    if added:
+        with open(policy, "w") as f:
+            f.write("#!/bin/sh\nexit 101\n")
+        os.chmod(policy, 0o755)
+    try:
+        for cmd in (["apt-get", "update", "-qq"],
+                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                     "prometheus"]):
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if r.returncode != 0:
+                print("SKIP: installing prometheus failed: %s" % r.stderr[-500:], flush=True)
+                return None
+    finally:
+        if added:
+            os.unlink(policy)
     return shutil.which("promtool")
 
 
