@@ -100,8 +100,8 @@ struct cd_http_ops {
 /*
  * Added by api/: requests answered, by HTTP status, for
  * cardiod_http_requests_total.  A request counts once its answer is
- * complete (so a scrape shows the ones before it); MHD's own refusals
- * of unparseable requests are not seen.
+ * complete (so a scrape shows the ones before it), MHD's own refusals
+ * (431 for oversize headers) included; one dropped unanswered does not.
  */
 #define CD_HTTP_STATUS_MAX 600u
 struct cd_http_stats {
