@@ -27,6 +27,7 @@ static const char *const route_names[_CD_ROUTE_MAX] = {
 	[CD_ROUTE_SESSION_START] = "session-start",
 	[CD_ROUTE_SESSION_STOP] = "session-stop",
 	[CD_ROUTE_HEALTHZ] = "healthz",
+	[CD_ROUTE_METRICS] = "metrics",
 };
 
 const char *cd_http_route_to_string(enum cd_http_route r)
@@ -503,6 +504,8 @@ static enum cd_http_route route_path(const struct segments *segs, const char **r
 		return CD_ROUTE_DEVICES;
 	if (n == 1 && streq(s[0], "healthz"))
 		return CD_ROUTE_HEALTHZ;
+	if (n == 1 && streq(s[0], "metrics"))
+		return CD_ROUTE_METRICS;
 	if (n == 2 && streq(s[0], "session") && streq(s[1], "start"))
 		return CD_ROUTE_SESSION_START;
 	if (n == 2 && streq(s[0], "session") && streq(s[1], "stop"))
@@ -668,7 +671,7 @@ unsigned cd_http_check_request(const struct cd_http_request *req, size_t max_bod
 	}
 	m.route = route_path(&segs, &id_seg);
 	if (m.route == _CD_ROUTE_INVALID) {
-		if (segs.n == 1 && (streq(segs.s[0], "events") || streq(segs.s[0], "metrics")))
+		if (segs.n == 1 && streq(segs.s[0], "events"))
 			return fail(err, 404, "not_implemented",
 				    "this endpoint is planned but not implemented yet");
 		return fail(err, 404, "not_found", "no such resource");

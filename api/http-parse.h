@@ -27,6 +27,7 @@ enum cd_http_route {
 	CD_ROUTE_SESSION_START,   /* POST /session/start */
 	CD_ROUTE_SESSION_STOP,    /* POST /session/stop */
 	CD_ROUTE_HEALTHZ,         /* GET /healthz */
+	CD_ROUTE_METRICS,         /* GET /metrics */
 	_CD_ROUTE_MAX,
 	_CD_ROUTE_INVALID = -1,
 };

@@ -46,6 +46,7 @@
 #include "http-parse.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
 
@@ -85,6 +86,8 @@ struct cd_http {
 	unsigned n_conns;   /* tracked, evicted ones included */
 	unsigned n_evicted; /* shut down, not yet closed by MHD */
 	uint64_t evictions; /* ever, for the debug log and the tests */
+	struct cd_http_stats *stats; /* config.stats, or own_stats */
+	struct cd_http_stats own_stats;
 	/*
 	 * Answers to GET /session and /devices, shared by every connection
 	 * until invalidated or expired: MHD responses are reference counted,
@@ -353,6 +356,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct cd_http *h = cls;
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+
+	/* cardiod_http_requests_total: every request that got an answer. */
+	if (info && info->http_status >= 100 && info->http_status < CD_HTTP_STATUS_MAX)
+		h->stats->answered[info->http_status]++;
 	request_free(*req_cls);
 	*req_cls = NULL;
 	conn_request_done(cls, c);
@@ -756,6 +766,20 @@ static enum MHD_Result respond_object(struct MHD_Connection *c, enum cd_http_rou
 	return respond_json(c, 200, j, NULL);
 }
 
+/* GET /metrics: Prometheus text (api/http-metrics.c), never cached. */
+static enum MHD_Result respond_metrics(struct cd_http *h, struct MHD_Connection *c,
+				       const struct cd_http_match *m)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	r = cd_http_metrics_build(h->ops, h->userdata, h->stats, &text, &len);
+	if (r < 0)
+		return respond_ops_error(c, m->route, r);
+	return queue(c, 200, make_response(text, len, CD_METRICS_CONTENT_TYPE, NULL));
+}
+
 void cd_http_invalidate(struct cd_http *h)
 {
 	if (!h)
@@ -894,6 +918,10 @@ static enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c,
 			break;
 		r = ops->health(h->userdata, &j);
 		return respond_object(c, m->route, r, j);
+	case CD_ROUTE_METRICS:
+		if (!ops->metrics)
+			break;
+		return respond_metrics(h, c, m);
 	case _CD_ROUTE_MAX:
 	case _CD_ROUTE_INVALID:
 		break;
@@ -1186,6 +1214,7 @@ int cd_http_new(sd_event *event, const struct cd_http_config *config,
 	h->cache_usec = (uint64_t)config->cache_ms * 1000;
 	h->soft_cap = config->max_connections;
 	h->request_usec = (uint64_t)config->timeout_s * 1000000;
+	h->stats = config->stats ? config->stats : &h->own_stats;
 
 	if (config->listen_fd >= 0) {
 		r = sd_is_socket(config->listen_fd, AF_UNSPEC, SOCK_STREAM, 1);

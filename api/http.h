@@ -18,6 +18,7 @@
 #include "sample.h"
 
 struct cd_http;
+struct cd_metrics; /* api/metrics.h */
 
 #define CD_HTTP_DEFAULT_MAX_CONNECTIONS 64u
 #define CD_HTTP_DEFAULT_TIMEOUT_S 10u
@@ -88,6 +89,23 @@ struct cd_http_ops {
 	int (*stop)(void *userdata, const char *device, cJSON **ret);
 	/* {"status":"ok"|"degraded", "reason"?: …, …} */
 	int (*health)(void *userdata, cJSON **ret);
+	/*
+	 * GET /metrics (DESIGN §9.6): write the daemon's families into w
+	 * (api/metrics.h); api/ adds cardiod_http_requests_total after them.
+	 * 0 or a negative errno (answered 500).  NULL: 501.
+	 */
+	int (*metrics)(void *userdata, struct cd_metrics *w);
+};
+
+/*
+ * Added by api/: requests answered, by HTTP status, for
+ * cardiod_http_requests_total.  A request counts once its answer is
+ * complete (so a scrape shows the ones before it), MHD's own refusals
+ * (431 for oversize headers) included; one dropped unanswered does not.
+ */
+#define CD_HTTP_STATUS_MAX 600u
+struct cd_http_stats {
+	uint64_t answered[CD_HTTP_STATUS_MAX]; /* [status], 100..599 */
 };
 
 #define CD_HTTP_MAX_CONNECTIONS 4096u /* largest max_connections accepted */
@@ -120,6 +138,12 @@ struct cd_http_config {
 	 * cd_http_invalidate() ends it early, and POST start/stop always do.
 	 */
 	unsigned cache_ms;
+	/*
+	 * Added by api/: where answered requests are counted, shared by the
+	 * servers of one daemon (systemd may pass two sockets) so each
+	 * /metrics shows them all; NULL = the server's own.  Must outlive it.
+	 */
+	struct cd_http_stats *stats;
 };
 
 void cd_http_config_init(struct cd_http_config *c);

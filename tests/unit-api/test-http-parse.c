@@ -247,6 +247,7 @@ static void test_routes(void)
 		{ "/sessions/7/samples", CD_ROUTE_SESSION_SAMPLES },
 		{ "/devices", CD_ROUTE_DEVICES },
 		{ "/healthz", CD_ROUTE_HEALTHZ },
+		{ "/metrics", CD_ROUTE_METRICS },
 		{ "/%73ession", CD_ROUTE_SESSION },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
@@ -283,7 +284,8 @@ static void test_routes(void)
 		{ "/a/b/c/d/e/f", 404, "not_found" },
 		{ "/session/../session", 404, "not_found" },
 		{ "/events", 404, "not_implemented" },
-		{ "/metrics", 404, "not_implemented" },
+		{ "/metrics/", 404, "not_found" },
+		{ "/metrics?x=1", 400, "bad_query" },
 		{ "/sessions/abc", 400, "bad_id" },
 		{ "/sessions/-1", 400, "bad_id" },
 		{ "/sessions/+1", 400, "bad_id" },
@@ -328,7 +330,8 @@ static void test_methods(void)
 	CHECK(m.head);
 
 	static const char *const get_only[] = { "/session", "/sessions", "/sessions/1",
-						"/sessions/1/samples", "/devices", "/healthz" };
+						"/sessions/1/samples", "/devices", "/healthz",
+						"/metrics" };
 	static const char *const methods[] = { "POST", "PUT", "DELETE", "OPTIONS", "PATCH",
 					       "get", "TRACE" };
 	for (size_t i = 0; i < ELEMENTSOF(get_only); i++)

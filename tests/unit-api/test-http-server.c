@@ -27,13 +27,14 @@
 #include "csv.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 
 /* ---- the fake daemon (parent) ---- */
 
 struct recorder {
 	unsigned session_calls, sessions_calls, samples_calls, devices_calls;
 	unsigned samples_opened, samples_freed;
-	unsigned start_calls, stop_calls, health_calls;
+	unsigned start_calls, stop_calls, health_calls, metrics_calls;
 	char last_device[64], last_kind[64];
 	bool active;
 };
@@ -195,6 +196,18 @@ static int fake_health(void *userdata, cJSON **ret)
 	return 0;
 }
 
+/* One family with a label that needs every escape; the third call fails. */
+static int fake_metrics(void *userdata, struct cd_metrics *w)
+{
+	struct recorder *rec = userdata;
+
+	if (++rec->metrics_calls == 3)
+		return -EIO;
+	cd_metrics_family(w, "cardiod_test_total", "counter", "A test.");
+	cd_metrics_sample(w, 2.5, "device", "a\"b\\c\nd", NULL);
+	return cd_metrics_error(w);
+}
+
 static const struct cd_http_ops fake_ops = {
 	.session = fake_session,
 	.sessions = fake_sessions,
@@ -202,6 +215,12 @@ static const struct cd_http_ops fake_ops = {
 	.devices = fake_devices,
 	.start = fake_start,
 	.stop = fake_stop,
+	.health = fake_health,
+	.metrics = fake_metrics,
+};
+
+/* A daemon without /metrics: 501. */
+static const struct cd_http_ops fake_ops_no_metrics = {
 	.health = fake_health,
 };
 
@@ -366,6 +385,7 @@ static const char *header(const struct reply *r, const char *name)
 }
 
 static unsigned port_a, port_b, port_c;
+static unsigned port_d, port_e; /* sharing one struct cd_http_stats; e has no metrics op */
 
 /*
  * Every response: no CORS at all; and on our own answers (not the few
@@ -537,7 +557,6 @@ static void test_gets(void)
 	cJSON_Delete(j);
 
 	cJSON_Delete(expect(p, GET("/events"), 404, "not_implemented"));
-	cJSON_Delete(expect(p, GET("/metrics"), 404, "not_implemented"));
 	cJSON_Delete(expect(p, GET("/nope"), 404, "not_found"));
 	cJSON_Delete(expect(p, GET("/session/"), 404, "not_found"));
 	cJSON_Delete(expect(p, GET("/%73ession"), 200, NULL));
@@ -1152,8 +1171,52 @@ static void test_samples(void)
 	cJSON_Delete(expect(p, GET("/healthz"), 200, NULL));
 }
 
+/*
+ * GET /metrics: Prometheus text with the daemon's families, then the
+ * requests answered by both servers sharing the stats, by status, not
+ * counting the scrape itself.  Host rules as everywhere.
+ */
+static void test_metrics(void)
+{
+	struct reply r;
+	const char *want =
+		"# HELP cardiod_test_total A test.\n"
+		"# TYPE cardiod_test_total counter\n"
+		"cardiod_test_total{device=\"a\\\"b\\\\c\\nd\"} 2.5\n"
+		"# HELP cardiod_http_requests_total HTTP requests answered since cardiod "
+		"started, by status code.\n"
+		"# TYPE cardiod_http_requests_total counter\n"
+		"cardiod_http_requests_total{code=\"200\"} 2\n"
+		"cardiod_http_requests_total{code=\"404\"} 1\n"
+		"cardiod_http_requests_total{code=\"421\"} 1\n"
+		"cardiod_http_requests_total{code=\"501\"} 1\n";
+	const char *evil = "GET /metrics HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n";
+
+	cJSON_Delete(expect((uint16_t)port_d, GET("/healthz"), 200, NULL));
+	cJSON_Delete(expect((uint16_t)port_d, GET("/healthz"), 200, NULL));
+	cJSON_Delete(expect((uint16_t)port_e, GET("/nope"), 404, "not_found"));
+	cJSON_Delete(expect((uint16_t)port_e, evil, 421, "misdirected_request"));
+	cJSON_Delete(expect((uint16_t)port_e, GET("/metrics"), 501, "not_implemented"));
+
+	request((uint16_t)port_d, GET("/metrics"), strlen(GET("/metrics")), &r);
+	CHECK_INT(r.status, 200);
+	check_common(&r, "metrics", true);
+	CHECK_STR(header(&r, "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+	CHECK_STR(r.body, want);
+	reply_done(&r);
+
+	expect((uint16_t)port_d, "HEAD /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+	       200, NULL);
+	/* The op's third call fails. */
+	cJSON_Delete(expect((uint16_t)port_d, GET("/metrics"), 500, "internal_error"));
+	cJSON_Delete(expect((uint16_t)port_d, "POST /metrics HTTP/1.1\r\nHost: localhost\r\n"
+			    "Connection: close\r\nContent-Length: 0\r\n\r\n", 405,
+			    "method_not_allowed"));
+}
+
 static int client(void)
 {
+	test_metrics();
 	test_gets();
 	test_samples();
 	test_cache();
@@ -1198,10 +1261,23 @@ static int start(sd_event *e, struct recorder *rec, unsigned max_conn, unsigned 
 	return cd_http_new(e, &c, &fake_ops, rec, ret);
 }
 
+static int start_shared(sd_event *e, struct recorder *rec, const struct cd_http_ops *ops,
+			struct cd_http_stats *stats, struct cd_http **ret)
+{
+	struct cd_http_config c;
+
+	cd_http_config_init(&c);
+	c.listen = "127.0.0.1:0";
+	c.stats = stats;
+	return cd_http_new(e, &c, ops, rec, ret);
+}
+
 int main(void)
 {
 	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
-	_cleanup_(cd_http_freep) struct cd_http *a = NULL, *b = NULL, *c = NULL;
+	_cleanup_(cd_http_freep) struct cd_http *a = NULL, *b = NULL, *c = NULL, *d = NULL,
+					  *f = NULL;
+	static struct cd_http_stats shared_stats;
 	struct recorder rec = {};
 	sigset_t mask;
 	int status = -1;
@@ -1218,8 +1294,12 @@ int main(void)
 	CHECK_INT(start(e, &rec, 64, 1, &a), 0);
 	CHECK_INT(start(e, &rec, 3, 10, &b), 0);
 	CHECK_INT(start(e, &rec, 64, 2, &c), 0);
-	if (!a || !b || !c)
+	CHECK_INT(start_shared(e, &rec, &fake_ops, &shared_stats, &d), 0);
+	CHECK_INT(start_shared(e, &rec, &fake_ops_no_metrics, &shared_stats, &f), 0);
+	if (!a || !b || !c || !d || !f)
 		return check_exit("test-http-server");
+	port_d = cd_http_port(d);
+	port_e = cd_http_port(f);
 	CHECK(cd_http_port(a) != 0);
 	port_a = cd_http_port(a);
 	port_b = cd_http_port(b);
@@ -1271,6 +1351,7 @@ int main(void)
 	CHECK_INT(rec.stop_calls, 4);
 	CHECK_STR(rec.last_device, "sim-9");
 	CHECK_INT(rec.devices_calls, 1);
+	CHECK_INT(rec.metrics_calls, 3); /* GET, HEAD, GET (failed) */
 	CHECK(rec.session_calls > 0 && rec.sessions_calls == 2 && rec.samples_calls == 11);
 	/* Every reader was freed: answered, failed, or left by its client. */
 	CHECK_INT(rec.samples_opened, 10);
