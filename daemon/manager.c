@@ -15,6 +15,7 @@
 #include "log.h"
 #include "manager.h"
 #include "monitor.h"
+#include "mqtt.h"
 #include "replay.h"
 #include "sim.h"
 #include "store.h"
@@ -34,6 +35,7 @@ struct manager {
 	struct ble *ble;
 	struct ant *ant;
 	struct replay *replay;
+	struct cd_mqtt *mqtt; /* [mqtt] url set */
 	struct cd_http *http[MAX_LISTEN]; /* one per socket: systemd may pass 127.0.0.1 and [::1] */
 	size_t n_http;
 
@@ -116,6 +118,7 @@ struct manager *manager_free(struct manager *m)
 	m->ble = ble_free(m->ble);
 	m->ant = ant_free(m->ant);
 	m->replay = replay_free(m->replay);
+	m->mqtt = cd_mqtt_free(m->mqtt);
 	if (m->store)
 		store_detach(m->store);
 	if (m->monitor && m->status_observer)
@@ -210,6 +213,14 @@ int manager_open_store(struct manager *m)
 	m->status_observer = monitor_observer_register(m->monitor, on_monitor_event, m, NULL);
 	if (m->status_observer == 0)
 		return log_oom();
+	/* MQTT (issue 15): before the sources, so it hears every strap appear. */
+	if (m->config->mqtt_url) {
+		r = cd_mqtt_new(m->event, m->config, &m->mqtt);
+		if (r < 0)
+			return r; /* cd_mqtt_new() said why */
+		if (cd_mqtt_attach_monitor(m->mqtt, m->monitor) < 0)
+			return log_oom();
+	}
 	return 0;
 }
 
@@ -534,6 +545,8 @@ int manager_shutdown(struct manager *m)
 	m->replay = replay_free(m->replay);
 	if (m->monitor)
 		monitor_close_all(m->monitor);
+	/* Status "offline" and a clean disconnect, after the last state changes. */
+	m->mqtt = cd_mqtt_free(m->mqtt);
 	if (!m->store)
 		return 0;
 	r = store_flush(m->store);
