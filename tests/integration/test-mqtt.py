@@ -3,7 +3,7 @@
 """MQTT and Home Assistant discovery (issue 15, DESIGN §9.6) against a real
 Mosquitto started on a free loopback port.
 
-Usage: test-mqtt.py CARDIOD
+Usage: test-mqtt.py CARDIOD MQTT_DRIVER [SCENARIO...]
 
 Scenarios, each with its own temp dir, broker and cardiod (--simulate):
   discovery   retained configs (heart rate, zone, battery, connectivity)
@@ -18,6 +18,9 @@ Scenarios, each with its own temp dir, broker and cardiod (--simulate):
               cardiod retries (a second TCP connection arrives)
   rooms       four cardiods (topic_prefix per instance), one broker: every
               strap appears once, with unique ids
+  forget      daemon/mqtt.c alone (mqtt-driver.c): a forgotten strap's
+              configs are removed with empty retained payloads; the
+              intensity-minute sensors appear once figures are given
 Mosquitto is installed when missing and running as root, else exit 77.
 """
 
@@ -130,6 +133,8 @@ class Sub:
     def _read(self):
         for line in self.proc.stdout:
             topic, _, payload = line.rstrip("\n").partition(" ")
+            if payload == "(null)":  # how mosquitto_sub -v shows an empty payload
+                payload = ""
             with self.lock:
                 self.msgs.append((topic, payload))
 
@@ -469,6 +474,45 @@ def scenario_rooms(exe, tmp):
         broker.stop()
 
 
+def scenario_forget(driver, tmp):
+    broker = Broker(tmp)
+    sub = Sub(broker.port)
+    try:
+        p = subprocess.run([driver, str(broker.port), "drv/x"], capture_output=True, text=True,
+                           timeout=60)
+        c.check(p.returncode == 0 and "forgot" in p.stdout,
+                "forget: the driver ran (%d, %s)" % (p.returncode, p.stderr[-300:]))
+        a = ["homeassistant/%s/drv_x_strap-a/%s/config"
+             % ("binary_sensor" if o == "connectivity" else "sensor", o) for o in OBJECTS]
+        msgs = sub.since()
+        for t in a:
+            seen = [pl for tt, pl in msgs if tt == t]
+            c.check(len(seen) >= 2 and seen[0] != "" and seen[-1] == "",
+                    "forget: %s published, then removed with an empty payload (%s)"
+                    % (t, [s[:20] for s in seen]))
+        cf = configs(sub)
+        summ = cf.get(("drv_x", "intensity_minutes_today")), cf.get(("drv_x", "intensity_minutes_week"))
+        c.check(all(summ), "forget: both intensity-minute configs published")
+        if all(summ):
+            c.check(all(s["state_topic"] == "drv/x/summary" and s.get("unit_of_measurement") == "min"
+                        for s in summ), "forget: intensity configs read drv/x/summary in min")
+        summary = sub.last("drv/x/summary")
+        c.check(summary and json.loads(summary) == {"intensity_minutes_today": 12,
+                                                    "intensity_minutes_week": 80},
+                "forget: drv/x/summary carries the two figures (%s)" % summary)
+        # Retained: a new subscriber sees strap-b and the summary, nothing of strap-a.
+        late = Sub(broker.port, topic="homeassistant/#")
+        c.check(wait_for(lambda: strap_configs_complete(late, 1), 20),
+                "forget: strap-b's configs are still retained")
+        time.sleep(0.5)
+        nodes = {node for (node, _) in configs(late)}
+        c.check(nodes == {"drv_x_strap-b", "drv_x"}, "forget: retained nodes now %s" % nodes)
+        late.stop()
+    finally:
+        sub.stop()
+        broker.stop()
+
+
 SCENARIOS = {
     "discovery": scenario_discovery,
     "restart": scenario_restart,
@@ -476,22 +520,23 @@ SCENARIOS = {
     "tls": scenario_tls,
     "silent": scenario_silent,
     "rooms": scenario_rooms,
+    "forget": scenario_forget,
 }
 
 
 def main():
-    if len(sys.argv) < 2:
+    if len(sys.argv) < 3:
         print(__doc__)
         return 2
-    exe = sys.argv[1]
-    names = sys.argv[2:] or list(SCENARIOS)
+    exe, driver = sys.argv[1:3]
+    names = sys.argv[3:] or list(SCENARIOS)
     if not ensure_tools():
         return SKIP
     for name in names:
         print("--- " + name, flush=True)
         with tempfile.TemporaryDirectory(prefix="cardiod-mqtt-") as tmp:
             try:
-                SCENARIOS[name](exe, tmp)
+                SCENARIOS[name](driver if name == "forget" else exe, tmp)
             except Exception as e:  # a broken scenario fails, the others still run
                 c.check(False, "%s: %r" % (name, e))
                 import traceback
