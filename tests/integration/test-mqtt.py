@@ -309,6 +309,7 @@ def scenario_restart(exe, tmp):
                 "restart: configs re-published after the broker restart")
         c.check(wait_for(lambda: sub.last("cardiod/test-r/sim-1/state"), 30),
                 "restart: states flow again")
+        c.check(d.stop() == 0, "restart: cardiod exits 0")
     finally:
         d.stop()
         sub.stop()
@@ -393,6 +394,7 @@ def scenario_tls(exe, tmp):
         st, _ = bad.get_json("/healthz")
         c.check(st == 200, "tls: /healthz answers while the broker refuses")
         c.check(sub.last("cardiod/test-t2/status") is None, "tls: nothing published when refused")
+        c.check(d.stop() == 0 and bad.stop() == 0, "tls: both cardiods exit 0")
     finally:
         d.stop()
         if bad:
@@ -434,6 +436,7 @@ def scenario_silent(exe, tmp):
                 % len(accepted))
         c.check("did not answer" in d.read_log(), "silent: the log says the broker did not answer")
         c.check(d.proc.poll() is None, "silent: cardiod still runs")
+        c.check(d.stop() == 0, "silent: cardiod exits 0 on SIGTERM")
     finally:
         d.stop()
         ls.close()
@@ -467,6 +470,8 @@ def scenario_rooms(exe, tmp):
                     "rooms: room%d online" % i)
             c.check(wait_for(lambda i=i: sub.last("gym/room%d/sim-2/state" % i), 30),
                     "rooms: room%d states" % i)
+        rcs = [d.stop() for d in daemons]
+        c.check(rcs == [0, 0, 0, 0], "rooms: every cardiod exits 0 (%s)" % rcs)
     finally:
         for d in daemons:
             d.stop()
