@@ -33,12 +33,12 @@
 #include "monitor.h"
 #include "mqtt.h"
 
-#define USEC_PER_SEC 1000000ULL
-#define KEEPALIVE_S 30
+#define USEC_PER_SEC	  1000000ULL
+#define KEEPALIVE_S	  30
 #define CONNECT_TIMEOUT_S 10
-#define BACKOFF_MIN_S 1
-#define BACKOFF_MAX_S 60
-#define PASSWORD_MAX 4096
+#define BACKOFF_MIN_S	  1
+#define BACKOFF_MAX_S	  60
+#define PASSWORD_MAX	  4096
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
@@ -80,10 +80,10 @@ struct cd_mqtt {
 	sd_event_source *io;
 	int io_fd;
 	uint32_t io_events;
-	sd_event_source *misc_timer;    /* 1 s, while a socket exists */
+	sd_event_source *misc_timer;	/* 1 s, while a socket exists */
 	sd_event_source *connect_timer; /* CONNACK deadline */
-	sd_event_source *retry_timer;   /* backoff */
-	sd_event_source *tick_timer;    /* publish_interval_s */
+	sd_event_source *retry_timer;	/* backoff */
+	sd_event_source *tick_timer;	/* publish_interval_s */
 	unsigned backoff_s;
 	bool connected;
 	bool was_connected; /* once: later failures are logged at debug until it works again */
@@ -225,8 +225,10 @@ static int on_connect_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	m->connect_timer = sd_event_source_disable_unref(m->connect_timer);
 	if (m->connected)
 		return 0;
-	log_full(failure_level(m), "MQTT: broker %s:%u did not answer within %d s; retrying with "
-		 "backoff.", m->host, m->port, CONNECT_TIMEOUT_S);
+	log_full(failure_level(m),
+		 "MQTT: broker %s:%u did not answer within %d s; retrying with "
+		 "backoff.",
+		 m->host, m->port, CONNECT_TIMEOUT_S);
 	schedule_retry(m);
 	return 0;
 }
@@ -294,9 +296,8 @@ static int publish_state(struct cd_mqtt *m, struct strap *s)
 }
 
 /* The "device" block and availability shared by every config. */
-static cJSON *config_base(struct cd_mqtt *m, const char *node, const char *object,
-			  const char *name, const char *state_topic, const char *device_name,
-			  const char *model)
+static cJSON *config_base(struct cd_mqtt *m, const char *node, const char *object, const char *name,
+			  const char *state_topic, const char *device_name, const char *model)
 {
 	_cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
 	_cleanup_free_ char *uid = sanitise(node, object);
@@ -328,20 +329,19 @@ struct sensor {
 };
 
 static const struct sensor strap_sensors[] = {
-	{ "sensor", "heart_rate", "Heart rate", "{{ value_json.bpm }}", "bpm", NULL,
-	  "measurement" },
-	{ "sensor", "zone", "Heart rate zone", "{{ value_json.zone }}", NULL, NULL, NULL },
-	{ "sensor", "battery", "Battery", "{{ value_json.battery_pct }}", "%", "battery",
-	  "measurement" },
-	{ "binary_sensor", "connectivity", "Heart rate signal",
-	  "{{ 'OFF' if value_json.stale else 'ON' }}", NULL, "connectivity", NULL },
+	{"sensor", "heart_rate", "Heart rate", "{{ value_json.bpm }}", "bpm", NULL, "measurement"},
+	{"sensor", "zone", "Heart rate zone", "{{ value_json.zone }}", NULL, NULL, NULL},
+	{"sensor", "battery", "Battery", "{{ value_json.battery_pct }}", "%", "battery",
+	 "measurement"},
+	{"binary_sensor", "connectivity", "Heart rate signal",
+	 "{{ 'OFF' if value_json.stale else 'ON' }}", NULL, "connectivity", NULL},
 };
 
 static const struct sensor summary_sensors[] = {
-	{ "sensor", "intensity_minutes_today", "Intensity minutes today",
-	  "{{ value_json.intensity_minutes_today }}", "min", NULL, "measurement" },
-	{ "sensor", "intensity_minutes_week", "Intensity minutes this week",
-	  "{{ value_json.intensity_minutes_week }}", "min", NULL, "measurement" },
+	{"sensor", "intensity_minutes_today", "Intensity minutes today",
+	 "{{ value_json.intensity_minutes_today }}", "min", NULL, "measurement"},
+	{"sensor", "intensity_minutes_week", "Intensity minutes this week",
+	 "{{ value_json.intensity_minutes_week }}", "min", NULL, "measurement"},
 };
 
 /* Publish (or remove, payload "") one sensor's config. */
@@ -398,7 +398,8 @@ static int publish_summary(struct cd_mqtt *m)
 	_cleanup_free_ char *topic = NULL, *payload = NULL;
 	int r;
 
-	if (!o || !add_num_or_null(o, "intensity_minutes_today", !isnan(m->today_min), m->today_min) ||
+	if (!o ||
+	    !add_num_or_null(o, "intensity_minutes_today", !isnan(m->today_min), m->today_min) ||
 	    !add_num_or_null(o, "intensity_minutes_week", !isnan(m->week_min), m->week_min))
 		return -ENOMEM;
 	payload = cJSON_PrintUnformatted(o);
@@ -456,7 +457,8 @@ static void flush(struct cd_mqtt *m)
 			strap_free(s);
 			continue;
 		}
-		if (s->state_dirty && (!s->ever_published || now >= s->published_us + m->interval_us) &&
+		if (s->state_dirty &&
+		    (!s->ever_published || now >= s->published_us + m->interval_us) &&
 		    publish_state(m, s) < 0)
 			break;
 		p = &s->next;
@@ -511,8 +513,10 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 
 	if (rc != 0) {
 		/* libmosquitto closes the socket next and calls on_disconnect. */
-		log_full(failure_level(m), "MQTT: broker %s:%u refused the connection: %s; "
-			 "retrying with backoff.", m->host, m->port, mosquitto_connack_string(rc));
+		log_full(failure_level(m),
+			 "MQTT: broker %s:%u refused the connection: %s; "
+			 "retrying with backoff.",
+			 m->host, m->port, mosquitto_connack_string(rc));
 		return;
 	}
 	m->connect_timer = sd_event_source_disable_unref(m->connect_timer);
@@ -526,9 +530,10 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 	if (m->discovery) {
 		rc = mosquitto_subscribe(m->mosq, NULL, m->birth_topic, 1);
 		if (rc != MOSQ_ERR_SUCCESS)
-			log_warning("MQTT: cannot subscribe to %s: %s; Home Assistant restarts will "
-				    "not re-publish the discovery configs.",
-				    m->birth_topic, mosquitto_strerror(rc));
+			log_warning(
+				"MQTT: cannot subscribe to %s: %s; Home Assistant restarts will "
+				"not re-publish the discovery configs.",
+				m->birth_topic, mosquitto_strerror(rc));
 	}
 	mark_all(m);
 	flush(m);
@@ -544,8 +549,10 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 		log_warning("MQTT: lost the broker %s:%u (%s); reconnecting with backoff.", m->host,
 			    m->port, mosquitto_strerror(rc));
 	else if (rc != MOSQ_ERR_CONN_REFUSED)
-		log_full(failure_level(m), "MQTT: cannot connect to %s:%u: %s; retrying with "
-			 "backoff.", m->host, m->port, mosquitto_strerror(rc));
+		log_full(failure_level(m),
+			 "MQTT: cannot connect to %s:%u: %s; retrying with "
+			 "backoff.",
+			 m->host, m->port, mosquitto_strerror(rc));
 	schedule_retry(m);
 }
 
@@ -604,8 +611,10 @@ static void connect_start(struct cd_mqtt *m)
 	}
 	rc = mosquitto_connect_async(m->mosq, m->host, (int)m->port, KEEPALIVE_S);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		log_full(failure_level(m), "MQTT: cannot connect to %s:%u: %s; retrying with "
-			 "backoff.", m->host, m->port,
+		log_full(failure_level(m),
+			 "MQTT: cannot connect to %s:%u: %s; retrying with "
+			 "backoff.",
+			 m->host, m->port,
 			 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
 		schedule_retry(m);
 		return;
@@ -651,8 +660,9 @@ static int read_password(const char *path, char **ret)
 	while ((n = read(fd, buf + len, PASSWORD_MAX + 1 - len)) > 0) {
 		len += (size_t)n;
 		if (len > PASSWORD_MAX)
-			return log_error_errno(EFBIG, "MQTT: [mqtt] password_file %s is longer "
-						      "than %d bytes.",
+			return log_error_errno(EFBIG,
+					       "MQTT: [mqtt] password_file %s is longer "
+					       "than %d bytes.",
 					       path, PASSWORD_MAX);
 	}
 	if (n < 0)
@@ -726,7 +736,8 @@ int cd_mqtt_new(sd_event *event, const struct cd_config *c, struct cd_mqtt **ret
 				       m->ca_file);
 	m->mosq = mosquitto_new(NULL, true, m);
 	if (!m->mosq)
-		return log_error_errno(errno ? errno : ENOMEM, "MQTT: cannot create the client: %m");
+		return log_error_errno(errno ? errno : ENOMEM,
+				       "MQTT: cannot create the client: %m");
 	r = sd_event_add_time_relative(event, &m->tick_timer, CLOCK_MONOTONIC, tick_us(m),
 				       USEC_PER_SEC / 20, on_tick, m);
 	if (r < 0)

@@ -40,8 +40,8 @@ struct monitor;
 
 /* One strap's state topic; NAN / -1 / 0 are JSON null. */
 struct cd_mqtt_strap_state {
-	double bpm;           /* NAN: null (stale or no session) */
-	int zone;             /* 0..5, −1: null */
+	double bpm; /* NAN: null (stale or no session) */
+	int zone;   /* 0..5, −1: null */
 	bool stale;
 	uint64_t session;     /* 0: null */
 	double mvpa_s, ecb_s; /* NAN: null */

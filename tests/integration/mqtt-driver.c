@@ -65,7 +65,12 @@ int main(int argc, char *argv[])
 {
 	_cleanup_free_ char *url = NULL, *err = NULL;
 	struct cd_mqtt_strap_state st = {
-		.bpm = 120, .zone = 2, .stale = false, .session = 7, .mvpa_s = 30, .ecb_s = 10,
+		.bpm = 120,
+		.zone = 2,
+		.stale = false,
+		.session = 7,
+		.mvpa_s = 30,
+		.ecb_s = 10,
 		.battery_pct = 88,
 	};
 	struct driver d = {};
