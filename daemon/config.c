@@ -5,6 +5,7 @@
  * Debian's build, so the text is fed through our own line reader, which
  * counts lines: the handler then knows the line of the key it is given.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -69,6 +70,8 @@ int cd_config_init(struct cd_config *c)
 		.ant_enabled = true,
 		.idle_timeout_s = 120,
 		.commit_interval_s = 5,
+		.mqtt_discovery = true,
+		.mqtt_publish_interval_s = 5,
 	};
 	cd_engine_config_init(&c->engine);
 	cd_profile_init(&c->default_profile.profile);
@@ -76,7 +79,8 @@ int cd_config_init(struct cd_config *c)
 	c->bus = strdup("system");
 	c->db_path = strdup(CD_CONFIG_DEFAULT_DB);
 	c->ant_device = strdup("auto");
-	if (!c->listen || !c->bus || !c->db_path || !c->ant_device) {
+	c->mqtt_discovery_prefix = strdup("homeassistant");
+	if (!c->listen || !c->bus || !c->db_path || !c->ant_device || !c->mqtt_discovery_prefix) {
 		cd_config_done(c);
 		return -ENOMEM;
 	}
@@ -97,6 +101,13 @@ void cd_config_done(struct cd_config *c)
 	free(c->ant_device);
 	free(c->ant_key_file);
 	free(c->ant_devices);
+	free(c->mqtt_url);
+	free(c->mqtt_host);
+	free(c->mqtt_username);
+	free(c->mqtt_password_file);
+	free(c->mqtt_ca_file);
+	free(c->mqtt_topic_prefix);
+	free(c->mqtt_discovery_prefix);
 	*c = (struct cd_config){};
 }
 
@@ -406,6 +417,144 @@ static int set_ant_devices(struct cd_config *c, const char *value, const char *o
 	return 0;
 }
 
+/*
+ * [mqtt] url: mqtt://HOST[:PORT] or mqtts://HOST[:PORT], HOST a numeric
+ * IPv4 address, [IPv6] or localhost.  Names are refused on purpose: a
+ * blocking getaddrinfo() would stall the event loop, and the unit's
+ * IPAddressAllow= drop-in needs the address anyway.
+ */
+static int set_mqtt_url(struct cd_config *c, const char *value, const char *origin,
+			unsigned line, char **ret_error)
+{
+	const char *rest, *port_s = NULL;
+	char host[INET6_ADDRSTRLEN + 2], buf[sizeof(struct in6_addr)];
+	unsigned long port;
+	bool tls;
+	size_t len;
+	char *h;
+
+	if (strncmp(value, "mqtt://", 7) == 0)
+		tls = false, rest = value + 7;
+	else if (strncmp(value, "mqtts://", 8) == 0)
+		tls = true, rest = value + 8;
+	else
+		goto bad;
+	if (rest[0] == '[') {
+		const char *end = strchr(rest, ']');
+
+		if (!end || (size_t)(end - rest - 1) >= sizeof(host))
+			goto bad;
+		memcpy(host, rest + 1, end - rest - 1);
+		host[end - rest - 1] = 0;
+		if (inet_pton(AF_INET6, host, buf) != 1)
+			goto bad;
+		rest = end + 1;
+		if (*rest == ':')
+			port_s = rest + 1;
+		else if (*rest && strcmp(rest, "/") != 0)
+			goto bad;
+	} else {
+		len = strcspn(rest, ":/");
+		if (len == 0 || len >= sizeof(host))
+			goto bad;
+		memcpy(host, rest, len);
+		host[len] = 0;
+		if (strcmp(host, "localhost") == 0)
+			strcpy(host, "127.0.0.1");
+		else if (inet_pton(AF_INET, host, buf) != 1)
+			goto bad;
+		rest += len;
+		if (*rest == ':')
+			port_s = rest + 1;
+		else if (*rest && strcmp(rest, "/") != 0)
+			goto bad;
+	}
+	port = tls ? 8883 : 1883;
+	if (port_s) {
+		char *end;
+
+		if (!(*port_s >= '0' && *port_s <= '9'))
+			goto bad;
+		errno = 0;
+		port = strtoul(port_s, &end, 10);
+		if (errno || port == 0 || port > 65535 || (*end && strcmp(end, "/") != 0))
+			goto bad;
+	}
+	h = strdup(host);
+	if (!h || set_string(&c->mqtt_url, value) < 0) {
+		free(h);
+		return -ENOMEM;
+	}
+	free(c->mqtt_host);
+	c->mqtt_host = h;
+	c->mqtt_port = (unsigned)port;
+	c->mqtt_tls = tls;
+	return 0;
+bad:
+	return fail(ret_error, origin, line,
+		    "url: expected mqtt://ADDRESS[:PORT] or mqtts://ADDRESS[:PORT] with a numeric "
+		    "IPv4 address, [IPv6] or localhost (no host names: they would need a blocking "
+		    "DNS lookup), got '%s'",
+		    value);
+}
+
+/* An MQTT topic prefix: not empty, no wildcards, no leading or trailing '/'. */
+static bool topic_prefix_valid(const char *s)
+{
+	return *s && !strpbrk(s, "+#") && s[0] != '/' && s[strlen(s) - 1] != '/' &&
+	       strlen(s) <= 200;
+}
+
+static int set_mqtt(struct cd_config *c, const char *key, const char *value, const char *origin,
+		    unsigned line, char **ret_error)
+{
+	int b;
+
+	if (strcmp(key, "url") == 0) {
+		if (!*value) {
+			free(c->mqtt_url);
+			c->mqtt_url = NULL;
+			return 0;
+		}
+		return set_mqtt_url(c, value, origin, line, ret_error);
+	}
+	if (strcmp(key, "username") == 0)
+		return set_string(&c->mqtt_username, value);
+	if (strcmp(key, "password_file") == 0 || strcmp(key, "ca_file") == 0) {
+		if (!*value)
+			return fail(ret_error, origin, line, "%s: expected a path", key);
+		return set_string(key[0] == 'p' ? &c->mqtt_password_file : &c->mqtt_ca_file,
+				  value);
+	}
+	if (strcmp(key, "topic_prefix") == 0 || strcmp(key, "discovery_prefix") == 0) {
+		if (!topic_prefix_valid(value))
+			return fail(ret_error, origin, line,
+				    "%s: expected an MQTT topic without + or # and without a leading "
+				    "or trailing '/', got '%s'",
+				    key, value);
+		return set_string(key[0] == 't' ? &c->mqtt_topic_prefix
+						: &c->mqtt_discovery_prefix,
+				  value);
+	}
+	if (strcmp(key, "discovery") == 0) {
+		b = parse_bool(value);
+		if (b < 0)
+			return fail(ret_error, origin, line, "discovery: expected yes or no, got '%s'",
+				    value);
+		c->mqtt_discovery = b;
+		return 0;
+	}
+	if (strcmp(key, "publish_interval_s") == 0) {
+		if (parse_number(value, 0.1, 3600, &c->mqtt_publish_interval_s) < 0)
+			return fail(ret_error, origin, line,
+				    "publish_interval_s: expected a number of seconds between 0.1 "
+				    "and 3600, got '%s'",
+				    value);
+		return 0;
+	}
+	return fail(ret_error, origin, line, "unknown key '%s' in [mqtt]", key);
+}
+
 int cd_config_set(struct cd_config *c, const char *section, const char *key, const char *value,
 		  const char *origin, unsigned line, char **ret_error)
 {
@@ -503,6 +652,8 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 			return fail(ret_error, origin, line, "path: expected a file name");
 		return set_string(&c->db_path, value);
 	}
+	if (strcmp(section, "mqtt") == 0)
+		return set_mqtt(c, key, value, origin, line, ret_error);
 	return fail(ret_error, origin, line, "unknown section [%s]", section);
 }
 

@@ -56,6 +56,19 @@ struct cd_config {
 	double idle_timeout_s;
 	struct cd_engine_config engine; /* max_gap_s, window_s, stale_after_s */
 	double commit_interval_s;
+
+	/* [mqtt] (DESIGN §9.6): off while mqtt_url is NULL.  Host, port and TLS from the url. */
+	char *mqtt_url;
+	char *mqtt_host;            /* numeric IPv4/IPv6 address; "localhost" became 127.0.0.1 */
+	unsigned mqtt_port;
+	bool mqtt_tls;              /* mqtts:// */
+	char *mqtt_username;        /* NULL: none */
+	char *mqtt_password_file;   /* NULL: none; read once at start */
+	char *mqtt_ca_file;         /* NULL: the system's CAs (mqtts://) */
+	char *mqtt_topic_prefix;    /* NULL: cardiod/<hostname> */
+	bool mqtt_discovery;
+	char *mqtt_discovery_prefix;
+	double mqtt_publish_interval_s;
 };
 
 /* Defaults of DESIGN §6 (and §3 for the session keys). */

@@ -16,6 +16,7 @@
 #include "manager.h"
 #include "monitor.h"
 #include "prometheus.h"
+#include "mqtt.h"
 #include "replay.h"
 #include "sim.h"
 #include "store.h"
@@ -35,6 +36,7 @@ struct manager {
 	struct ble *ble;
 	struct ant *ant;
 	struct replay *replay;
+	struct cd_mqtt *mqtt; /* [mqtt] url set */
 	struct cd_http *http[MAX_LISTEN]; /* one per socket: systemd may pass 127.0.0.1 and [::1] */
 	size_t n_http;
 	struct cd_http_stats http_stats; /* shared by m->http[], for /metrics */
@@ -119,6 +121,7 @@ struct manager *manager_free(struct manager *m)
 	m->ble = ble_free(m->ble);
 	m->ant = ant_free(m->ant);
 	m->replay = replay_free(m->replay);
+	m->mqtt = cd_mqtt_free(m->mqtt);
 	if (m->store)
 		store_detach(m->store);
 	if (m->monitor && m->status_observer)
@@ -222,6 +225,14 @@ int manager_open_store(struct manager *m)
 	r = prometheus_new(m->monitor, &m->prometheus);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up /metrics: %m");
+	/* MQTT (issue 15): before the sources, so it hears every strap appear. */
+	if (m->config->mqtt_url) {
+		r = cd_mqtt_new(m->event, m->config, &m->mqtt);
+		if (r < 0)
+			return r; /* cd_mqtt_new() said why */
+		if (cd_mqtt_attach_monitor(m->mqtt, m->monitor) < 0)
+			return log_oom();
+	}
 	return 0;
 }
 
@@ -555,6 +566,8 @@ int manager_shutdown(struct manager *m)
 	m->replay = replay_free(m->replay);
 	if (m->monitor)
 		monitor_close_all(m->monitor);
+	/* Status "offline" and a clean disconnect, after the last state changes. */
+	m->mqtt = cd_mqtt_free(m->mqtt);
 	if (!m->store)
 		return 0;
 	r = store_flush(m->store);

@@ -251,6 +251,65 @@ static void test_files(void)
 	unlink(path);
 }
 
+/* [mqtt] (issue 15): off by default; url parsed into host, port and TLS. */
+static void test_mqtt(void)
+{
+	struct cd_config c;
+	_cleanup_free_ char *err = NULL;
+
+	CHECK_INT(cd_config_init(&c), 0);
+	CHECK(c.mqtt_url == NULL);
+	CHECK(c.mqtt_discovery);
+	CHECK_STR(c.mqtt_discovery_prefix, "homeassistant");
+	CHECK(c.mqtt_topic_prefix == NULL);
+	CHECK_NEAR(c.mqtt_publish_interval_s, 5, 0);
+	CHECK_INT(cd_config_parse_string(&c,
+					 "[mqtt]\nurl = mqtt://192.168.1.10\nusername = hr\n"
+					 "password_file = /etc/cardiod/mqtt.pw\n"
+					 "topic_prefix = cardiod/gym-1\ndiscovery = no\n"
+					 "discovery_prefix = ha\npublish_interval_s = 2.5\n",
+					 "t.conf", &err),
+		  0);
+	CHECK_STR(c.mqtt_host, "192.168.1.10");
+	CHECK_INT(c.mqtt_port, 1883);
+	CHECK(!c.mqtt_tls);
+	CHECK_STR(c.mqtt_username, "hr");
+	CHECK_STR(c.mqtt_password_file, "/etc/cardiod/mqtt.pw");
+	CHECK_STR(c.mqtt_topic_prefix, "cardiod/gym-1");
+	CHECK(!c.mqtt_discovery);
+	CHECK_STR(c.mqtt_discovery_prefix, "ha");
+	CHECK_NEAR(c.mqtt_publish_interval_s, 2.5, 0);
+	CHECK_INT(cd_config_parse_string(&c, "[mqtt]\nurl = mqtts://[::1]:8884\nca_file = /ca.pem\n",
+					 "t.conf", &err),
+		  0);
+	CHECK_STR(c.mqtt_host, "::1");
+	CHECK_INT(c.mqtt_port, 8884);
+	CHECK(c.mqtt_tls);
+	CHECK_STR(c.mqtt_ca_file, "/ca.pem");
+	CHECK_INT(cd_config_parse_string(&c, "[mqtt]\nurl = mqtts://localhost\n", "t.conf", &err), 0);
+	CHECK_STR(c.mqtt_host, "127.0.0.1");
+	CHECK_INT(c.mqtt_port, 8883);
+	/* An empty url turns MQTT off again. */
+	CHECK_INT(cd_config_parse_string(&c, "[mqtt]\nurl =\n", "t.conf", &err), 0);
+	CHECK(c.mqtt_url == NULL);
+	cd_config_done(&c);
+
+	expect_error("[mqtt]\nurl = mqtt://broker.lan:1883\n", "t.conf:2: ", "no host names");
+	expect_error("[mqtt]\nurl = http://127.0.0.1\n", "t.conf:2: ", "mqtt://ADDRESS");
+	expect_error("[mqtt]\nurl = mqtt://127.0.0.1:0\n", "t.conf:2: ", "url");
+	expect_error("[mqtt]\nurl = mqtt://127.0.0.1:70000\n", "t.conf:2: ", "url");
+	expect_error("[mqtt]\nurl = mqtt://127.0.0.1:1883x\n", "t.conf:2: ", "url");
+	expect_error("[mqtt]\nurl = mqtt://[::1\n", "t.conf:2: ", "url");
+	expect_error("[mqtt]\nurl = mqtt://\n", "t.conf:2: ", "url");
+	expect_error("[mqtt]\ntopic_prefix = a/#\n", "t.conf:2: ", "topic_prefix");
+	expect_error("[mqtt]\ntopic_prefix = a/\n", "t.conf:2: ", "topic_prefix");
+	expect_error("[mqtt]\ndiscovery_prefix =\n", "t.conf:2: ", "discovery_prefix");
+	expect_error("[mqtt]\ndiscovery = perhaps\n", "t.conf:2: ", "discovery");
+	expect_error("[mqtt]\npublish_interval_s = 0\n", "t.conf:2: ", "publish_interval_s");
+	expect_error("[mqtt]\npassword_file =\n", "t.conf:2: ", "password_file");
+	expect_error("[mqtt]\nport = 1\n", "t.conf:2: ", "unknown key 'port' in [mqtt]");
+}
+
 int main(void)
 {
 	test_defaults();
@@ -259,5 +318,6 @@ int main(void)
 	test_ant();
 	test_cli_override();
 	test_files();
+	test_mqtt();
 	return check_exit("test-config");
 }

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * MQTT front end with Home Assistant discovery (DESIGN §9.6), through
+ * libmosquitto on cardiod's sd-event loop: the client's socket is an io
+ * source (EPOLLOUT only while libmosquitto has bytes to write), a 1 s timer
+ * runs mosquitto_loop_misc() (keep-alive), and no thread is ever started.
+ * The connect is non-blocking and the broker is a numeric address
+ * (daemon/config.c refuses names: no getaddrinfo() on the loop).
+ *
+ * Topics, with PREFIX = [mqtt] topic_prefix (default cardiod/<hostname>):
+ *   PREFIX/status              "online" / "offline" (retained, QoS 1; the will)
+ *   PREFIX/<device id>/state   {"bpm","zone","stale","session","mvpa_s","ecb_s",
+ *                               "battery_pct"} (QoS 0, not retained)
+ *   PREFIX/summary             {"intensity_minutes_today","intensity_minutes_week"}
+ *   DISCOVERY/sensor/<node>/<object>/config  and
+ *   DISCOVERY/binary_sensor/<node>/connectivity/config  (retained, QoS 1)
+ *
+ * Memory is bounded: nothing is published while disconnected (the state
+ * is re-published on connect), every connection attempt starts from a
+ * re-initialised client (nothing queued survives), and at most
+ * CD_MQTT_MAX_QUEUED messages may sit in libmosquitto at once; beyond
+ * that, publishes are skipped and retried at the next publish tick.
+ *
+ * The core below knows nothing of the monitor: straps come in through
+ * cd_mqtt_strap_update()/cd_mqtt_strap_forget(), and the glue from the
+ * monitor's observer interface is one function (cd_mqtt_attach_monitor).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+
+#define CD_MQTT_MAX_QUEUED 256
+
+struct cd_mqtt;
+struct monitor;
+
+/* One strap's state topic; NAN / -1 / 0 are JSON null. */
+struct cd_mqtt_strap_state {
+	double bpm; /* NAN: null (stale or no session) */
+	int zone;   /* 0..5, −1: null */
+	bool stale;
+	uint64_t session;     /* 0: null */
+	double mvpa_s, ecb_s; /* NAN: null */
+	int battery_pct;      /* −1: null */
+};
+
+/*
+ * Reads the password file (once, now), checks the CA file, and starts
+ * connecting; a broker that is down is retried with backoff.  Returns 0,
+ * or a negative errno after logging why (bad password or CA file).
+ */
+int cd_mqtt_new(sd_event *event, const struct cd_config *config, struct cd_mqtt **ret);
+/* Publishes "offline" when connected, disconnects cleanly, frees. */
+struct cd_mqtt *cd_mqtt_free(struct cd_mqtt *m);
+static inline void cd_mqtt_freep(struct cd_mqtt **m)
+{
+	if (*m)
+		cd_mqtt_free(*m);
+}
+
+/*
+ * A strap's state: published at once when zone or stale changed since the
+ * last publish, else at most every publish_interval_s.  name and model go
+ * into the discovery device block (name NULL: the id).
+ */
+int cd_mqtt_strap_update(struct cd_mqtt *m, const char *id, const char *name, const char *model,
+			 const struct cd_mqtt_strap_state *st);
+/* A strap forgotten: its discovery configs are removed (empty retained payloads). */
+void cd_mqtt_strap_forget(struct cd_mqtt *m, const char *id);
+
+/*
+ * Today's and this week's intensity minutes (the /summary figures).  The
+ * two discovery configs and PREFIX/summary appear once a figure was given;
+ * NAN: unknown.  cd_mqtt_set_intensity_source() installs a hook that is
+ * asked at every publish tick and feeds this function.
+ */
+void cd_mqtt_set_intensity_minutes(struct cd_mqtt *m, double today_min, double week_min);
+void cd_mqtt_set_intensity_source(struct cd_mqtt *m,
+				  int (*get)(void *userdata, double *ret_today_min,
+					     double *ret_week_min),
+				  void *userdata);
+
+/* The monitor → MQTT glue: one observer.  Returns 0 or -ENOMEM. */
+int cd_mqtt_attach_monitor(struct cd_mqtt *m, struct monitor *monitor);
+
+/* For tests and /healthz-like reporting: connected to the broker now. */
+bool cd_mqtt_connected(const struct cd_mqtt *m);
