@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <systemd/sd-event.h>
 
+#include "http-parse.h"
 #include "sample.h"
 
 struct cd_http;
@@ -88,6 +89,19 @@ struct cd_http_ops {
 	int (*stop)(void *userdata, const char *device, cJSON **ret);
 	/* {"status":"ok"|"degraded", "reason"?: …, …} */
 	int (*health)(void *userdata, cJSON **ret);
+	/*
+	 * GET /summary (DESIGN §9.4): the whole answer.  -EINVAL (from after
+	 * to) and -E2BIG (too many periods) are answered 400.
+	 */
+	int (*summary)(void *userdata, const struct cd_http_summary_query *q, cJSON **ret);
+	/*
+	 * POST /sessions/import (DESIGN §9.5): body[0..len) in q->format.
+	 * 0 and {"sessions": [...]} (answered 201), or with a one-line reason
+	 * in err: -EBADMSG / -EINVAL (400), -EEXIST (409, overlap),
+	 * -EOPNOTSUPP (415).
+	 */
+	int (*import)(void *userdata, const struct cd_http_import_query *q, const char *body,
+		      size_t len, cJSON **ret, char *err, size_t errlen);
 };
 
 #define CD_HTTP_MAX_CONNECTIONS 4096u /* largest max_connections accepted */
@@ -113,6 +127,7 @@ struct cd_http_config {
 	 */
 	unsigned timeout_s;
 	size_t max_body;            /* default 4096 */
+	size_t max_import;          /* POST /sessions/import bodies; default 64 MiB */
 	size_t memory_limit;        /* per-connection pool, default 32 KiB */
 	/*
 	 * Added by api/: how long (ms) a built answer to GET /session and GET

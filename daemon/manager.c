@@ -12,12 +12,14 @@
 #include "ble.h"
 #include "cleanup.h"
 #include "http.h"
+#include "session-import.h"
 #include "log.h"
 #include "manager.h"
 #include "monitor.h"
 #include "replay.h"
 #include "sim.h"
 #include "store.h"
+#include "summary.h"
 
 #define MAX_LISTEN 4
 
@@ -417,6 +419,38 @@ static int op_health(void *userdata, cJSON **ret)
 	return 0;
 }
 
+/* GET /summary and POST /sessions/import: the logic is in summary.c and import.c. */
+static int op_summary(void *userdata, const struct cd_http_summary_query *q, cJSON **ret)
+{
+	struct manager *m = userdata;
+	struct summary_query sq = {
+		.by = (enum cd_summary_by)q->by,
+		.has_from = q->has_from,
+		.has_to = q->has_to,
+		.from = q->from,
+		.to = q->to,
+		.profile = q->profile[0] ? q->profile : NULL,
+	};
+
+	return summary_json(m->store, m->monitor, m->config, &sq, monitor_now_us(), ret);
+}
+
+static int op_import(void *userdata, const struct cd_http_import_query *q, const char *body,
+		     size_t len, cJSON **ret, char *err, size_t errlen)
+{
+	struct manager *m = userdata;
+	struct import_request req = {
+		.format = (enum cd_import_format)q->format,
+		.has_started_at = q->has_started_at,
+		.started_at_us = q->started_at_us,
+		.device = q->device[0] ? q->device : NULL,
+		.kind = q->kind[0] ? q->kind : NULL,
+		.profile = q->profile[0] ? q->profile : NULL,
+	};
+
+	return import_run(m->store, m->monitor, m->config, &req, body, len, ret, err, errlen);
+}
+
 static const struct cd_http_ops http_ops = {
 	.session = op_session,
 	.sessions = op_sessions,
@@ -425,6 +459,8 @@ static const struct cd_http_ops http_ops = {
 	.start = op_start,
 	.stop = op_stop,
 	.health = op_health,
+	.summary = op_summary,
+	.import = op_import,
 };
 
 /*
@@ -473,6 +509,7 @@ int manager_start_http(struct manager *m)
 	cd_http_config_init(&hc);
 	hc.max_connections = m->config->http_max_connections;
 	hc.timeout_s = m->config->http_timeout_s;
+	hc.max_import = m->config->http_max_import_bytes;
 	n = listen_fds_from_systemd(fds);
 	if (n < 0)
 		return n;
