@@ -393,7 +393,9 @@ static int run(int argc, char *argv[])
 	/* Before the sources, so straps appear with InterfacesAdded; the name is owned
 	 * before READY=1 (a missing bus only logs and retries). */
 	r = cd_dbus_new(manager_get_event(m), manager_get_monitor(m), config.bus,
-			&(struct cd_dbus_ops){ .session = manager_session_json, .userdata = m }, &dbus);
+			&(struct cd_dbus_ops){ .session = manager_session_json,
+						.week = manager_week,
+						.userdata = m }, &dbus);
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = manager_start_sources(m);

@@ -276,6 +276,23 @@ int manager_session_json(void *userdata, uint64_t id, cJSON **ret)
 	return op_session(userdata, id, ret);
 }
 
+int manager_week(void *userdata, double *ret_today_min, double *ret_week_min,
+		 unsigned *ret_week_sessions, double *ret_goal_min)
+{
+	struct manager *m = userdata;
+	struct summary_week w;
+	int r;
+
+	r = summary_week(m->store, m->monitor, m->config, monitor_now_us(), &w);
+	if (r < 0)
+		return r;
+	*ret_today_min = w.today_min;
+	*ret_week_min = w.week_min;
+	*ret_week_sessions = w.week_sessions;
+	*ret_goal_min = w.goal_min;
+	return 0;
+}
+
 sd_event *manager_get_event(struct manager *m)
 {
 	return m->event;

@@ -161,6 +161,7 @@ int summary_json(struct store *store, struct monitor *monitor, const struct cd_c
 	};
 	int64_t today = summary_local_day(now_us), from, to;
 	struct collect c = { .today = today };
+	uint64_t end_us;
 	char tz[128];
 	int r;
 
@@ -171,19 +172,17 @@ int summary_json(struct store *store, struct monitor *monitor, const struct cd_c
 	r = cd_summary_init(&sum, q->by, from, to);
 	if (r < 0)
 		return r;
-	c.summary = &sum;
-	r = collect_range(&c, store, monitor, q->profile,
-			  day_start_us(sum.from) > USEC_PER_DAY ? day_start_us(sum.from) - USEC_PER_DAY
-								: 0,
-			  day_start_us(sum.to + 1) + USEC_PER_DAY, now_us);
-	if (r < 0)
-		return r;
-
-	/* The streak looks back over every week before this one. */
+	/*
+	 * One pass: the periods asked for, and the streak, which looks back
+	 * over every week before this one.
+	 */
 	cd_streak_init(&streak, today);
-	c = (struct collect){ .streak = &streak, .today = today };
-	r = collect_range(&c, store, monitor, q->profile, 0,
-			  day_start_us(streak.this_monday) + USEC_PER_DAY, now_us);
+	c.summary = &sum;
+	c.streak = &streak;
+	end_us = day_start_us(sum.to + 1);
+	if (end_us < day_start_us(streak.this_monday))
+		end_us = day_start_us(streak.this_monday);
+	r = collect_range(&c, store, monitor, q->profile, 0, end_us + USEC_PER_DAY, now_us);
 	if (r < 0)
 		return r;
 
