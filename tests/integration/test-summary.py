@@ -22,7 +22,9 @@ would put it on Sunday), one at 00:25 local on the Monday after.  Then:
     table (schema 1) is upgraded in place with every session kept;
   - an active session counts live.
 
-Usage: test-summary.py CARDIOD
+cardioctl week, report and import against the same daemon.
+
+Usage: test-summary.py CARDIOD CARDIOCTL
 """
 
 import datetime
@@ -30,6 +32,7 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import zoneinfo
@@ -37,7 +40,7 @@ import zoneinfo
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import Checker, Daemon, compare, wait_for  # noqa: E402
 
-CARDIOD = sys.argv[1]
+CARDIOD, CARDIOCTL = sys.argv[1:3]
 TZ = "Europe/Berlin"
 BERLIN = zoneinfo.ZoneInfo(TZ)
 FIELDS = ["active_s", "moderate_s", "vigorous_s", "mvpa_s", "ecb_s", "trimp_edwards"]
@@ -323,6 +326,50 @@ for ct in ["text/plain", "application/json"]:
 t.check(len(all_sessions(d)) == n_before, "nothing stored by the refused imports")
 t.check(summary(d, "from=2026-03-23&to=2026-03-29") == week_before,
         "the week is as before the refused imports")
+
+# ---------------------------------------------------------------- cardioctl
+
+def cardioctl(*args):
+    p = subprocess.run([CARDIOCTL, *args, "--url", "http://127.0.0.1:%d" % d.port],
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+csv_path = os.path.join(tmp, "jan.csv")
+with open(csv_path, "w") as f:
+    f.write(VIG30)
+rc, out, err = cardioctl("import", csv_path, "--start", "2026-01-15T08:00:00Z",
+                         "--device", "ble-aa:bb:cc:dd:ee:09", "--kind", "ride")
+t.check(rc == 0 and "Imported session" in out, "cardioctl import: %d %r %r" % (rc, out, err))
+jan = summary(d, "by=day&from=2026-01-15&to=2026-01-15")
+t.check(jan["periods"][0]["sessions"] == 1, "the imported file is in its day")
+rc, out, err = cardioctl("import", csv_path, "--start", "2026-01-15T08:10:00Z",
+                         "--device", "ble-aa:bb:cc:dd:ee:09")
+t.check(rc == 2 and "overlaps" in err, "cardioctl import of an overlap fails (%d %r)" % (rc, err))
+with open(csv_path, "w") as f:
+    f.write("t_s,bpm,rr_ms,contact\n0,100,,1\n1,100,,2\n")
+rc, out, err = cardioctl("import", csv_path, "--start", "2026-01-20T08:00:00Z")
+t.check(rc == 2 and "line 3" in err, "cardioctl import of a bad file names the line (%r)" % err)
+rc, out, err = cardioctl("import", csv_path)
+t.check(rc == 2 and "--start" in err, "a CSV needs --start (%r)" % err)
+
+rc, out, err = cardioctl("week", "--json")
+sunday = monday + datetime.timedelta(days=6)
+want = summary(d, "by=day&from=%s&to=%s" % (monday, sunday))
+t.check(rc == 0 and json.loads(out)["periods"] == want["periods"],
+        "cardioctl week --json is this week by day (%d %r)" % (rc, err))
+rc, out, err = cardioctl("week")
+t.check(rc == 0 and out.count("\n") >= 9 and "Mon" in out and "Sun" in out and
+        "of 150" in out, "cardioctl week draws a bar a day: %r %r" % (out, err))
+rc, out, err = cardioctl("report", "--weeks", "4", "--json")
+rep4 = json.loads(out) if rc == 0 else {}
+t.check(rc == 0 and len(rep4["periods"]) == 4 and rep4["periods"][-1]["start"] ==
+        monday.isoformat() and rep4["streak_weeks"] == 2, "cardioctl report --weeks 4 --json")
+rc, out, err = cardioctl("report", "--weeks", "4")
+t.check(rc == 0 and "Streak: 2 weeks" in out and out.count(" met") >= 2,
+        "cardioctl report draws the weeks and the streak: %r" % out)
+rc, out, err = cardioctl("report", "--weeks", "0")
+t.check(rc == 2, "cardioctl report --weeks 0 is a usage error")
 
 # A day at 4 Hz is about 10 MB; above [http] max_import_bytes is 413 (here a small cap).
 sessions = all_sessions(d)
