@@ -626,6 +626,40 @@ static bool route_takes(enum cd_http_route r, enum param p)
 	return false;
 }
 
+/*
+ * started_at: what cd_http_parse_time() takes, or an ISO 8601 time with a
+ * numeric offset, "…T23:50:00+02:00" (a '+' left unencoded in the query
+ * arrives as ' ', taken as '+').  0 or -EINVAL.
+ */
+static int parse_time_with_offset(const char *s, uint64_t *ret_us)
+{
+	char buf[64];
+	size_t n = strlen(s);
+	unsigned hh, mm;
+	uint64_t us, off;
+
+	if (cd_http_parse_time(s, ret_us) == 0)
+		return 0;
+	if (n < 7 || n >= sizeof(buf) || !strchr("+- ", s[n - 6]) || s[n - 3] != ':' ||
+	    !fixed_digits(s + n - 5, 2, &hh) || !fixed_digits(s + n - 2, 2, &mm) || hh > 23 ||
+	    mm > 59)
+		return -EINVAL;
+	memcpy(buf, s, n - 6);
+	buf[n - 6] = 'Z';
+	buf[n - 5] = '\0';
+	if (cd_http_parse_time(buf, &us) < 0 || !strchr(buf, 'T'))
+		return -EINVAL;
+	off = ((uint64_t)hh * 3600 + mm * 60) * 1000000;
+	if (s[n - 6] == '-')
+		us += off;
+	else if (us >= off)
+		us -= off;
+	else
+		return -EINVAL;
+	*ret_us = us;
+	return 0;
+}
+
 static unsigned parse_param(enum param p, const char *value, struct cd_http_match *m,
 			    struct cd_http_error *err)
 {
@@ -674,10 +708,10 @@ static unsigned parse_param(enum param p, const char *value, struct cd_http_matc
 			 CD_HTTP_PROFILE_MAX + 1, "%s", value);
 		return 0;
 	case PARAM_STARTED_AT:
-		if (cd_http_parse_time(value, &m->import.started_at_us) < 0)
+		if (parse_time_with_offset(value, &m->import.started_at_us) < 0)
 			return fail(err, 400, "bad_query",
-				    "started_at takes an ISO 8601 UTC time "
-				    "(YYYY-MM-DDTHH:MM:SS[.fff]Z) or integer Unix seconds");
+				    "started_at takes an ISO 8601 time (YYYY-MM-DDTHH:MM:SS[.fff] "
+				    "then Z or +HH:MM) or integer Unix seconds");
 		m->import.has_started_at = true;
 		return 0;
 	case PARAM_DEVICE:

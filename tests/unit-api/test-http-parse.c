@@ -720,6 +720,20 @@ static void test_dose_routes(void)
 	CHECK_INT(check(&req, &m, &e), 400);
 	req.target = "/sessions/import?started_at=yesterday";
 	CHECK_INT(check(&req, &m, &e), 400);
+	/* Numeric offsets: the same instant as 2026-03-29T07:00:00Z. */
+	req.target = "/sessions/import?started_at=2026-03-29T09:00:00%2B02:00";
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK_INT(m.import.started_at_us, 1774767600000000LL);
+	req.target = "/sessions/import?started_at=2026-03-29T09:00:00+02:00"; /* '+' as ' ' */
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK_INT(m.import.started_at_us, 1774767600000000LL);
+	req.target = "/sessions/import?started_at=2026-03-29T02:30:00.5-04:30";
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK_INT(m.import.started_at_us, 1774767600500000LL);
+	req.target = "/sessions/import?started_at=2026-03-29T09:00:00+24:00";
+	CHECK_INT(check(&req, &m, &e), 400);
+	req.target = "/sessions/import?started_at=1970-01-01T00:00:00+01:00";
+	CHECK_INT(check(&req, &m, &e), 400);
 	req.target = "/sessions/import?by=week";
 	CHECK_INT(check(&req, &m, &e), 400);
 	req.target = "/sessions/import";
