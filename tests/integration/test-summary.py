@@ -31,6 +31,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -402,7 +403,7 @@ d.stop()
 
 # ---------------------------------------------------------------- live
 
-d = start("--simulate=1")
+d = start("--simulate=1", "--commit-interval", "0.2")
 live = wait_for(lambda: (lambda s: s if s[0] == 200 and s[1]["state"] == "active" and
                          s[1]["samples"] >= 3 else None)(d.get_json("/session")), timeout=20)
 if t.check(live is not None, "a simulated session is active"):
@@ -410,6 +411,27 @@ if t.check(live is not None, "a simulated session is active"):
     cur = now["periods"][-1]
     t.check(cur["sessions"] == dflt1["periods"][-1]["sessions"] + 1 and cur["active_s"] > 0,
             "the active session counts in this week, live (%r)" % cur)
+d.stop()
+# Ended at shutdown: its figures were stored with it.
+d = start()
+sessions = all_sessions(d)
+check_periods(summary(d, ""), sessions, "after a live session ended")
+n_ended = len(sessions)
+d.stop()
+
+# Killed mid-session: recovered at the next start, figures included.
+d = start("--simulate=1", "--commit-interval", "0.2")
+wait_for(lambda: (lambda s: s[0] == 200 and s[1]["state"] == "active" and s[1]["samples"] >= 3)(
+    d.get_json("/session")), timeout=20)
+# Two commits after that: the session's row and samples are in the file.
+c0 = d.get_json("/healthz")[1]["store"]["commits"]
+wait_for(lambda: d.get_json("/healthz")[1]["store"]["commits"] >= c0 + 2, timeout=20)
+d.signal(signal.SIGKILL)
+d.wait()
+d = start()
+sessions = all_sessions(d)
+t.check(len(sessions) == n_ended + 1, "the killed session is recovered (%d)" % len(sessions))
+check_periods(summary(d, ""), sessions, "after recovery")
 d.stop()
 
 shutil.rmtree(tmp, ignore_errors=True)
