@@ -28,6 +28,7 @@ Usage: test-summary.py CARDIOD CARDIOCTL
 """
 
 import datetime
+import http.client
 import json
 import os
 import shutil
@@ -64,14 +65,23 @@ def start(*extra):
     return d
 
 
-def post(d, path, body, content_type):
-    """Every POST of this test (the place for an Authorization header)."""
-    status, data = d.request("POST", path, body=body,
-                             headers={"Content-Type": content_type})
+def post(d, path, body, content_type, chunked=False):
+    """Every POST of this test (the place for an Authorization header).
+    chunked: send the body with Transfer-Encoding: chunked, 64 KiB a chunk."""
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+    h = {"Host": "localhost:%d" % d.port, "Content-Type": content_type}
+    if chunked:
+        h["Transfer-Encoding"] = "chunked"
+        data = body
+        body = (data[i:i + 65536] for i in range(0, len(data), 65536))
+    c.request("POST", path, body=body, headers=h, encode_chunked=chunked)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
     try:
-        return status, json.loads(data)
+        return r.status, json.loads(data)
     except ValueError:
-        return status, None
+        return r.status, None
 
 
 def csv_text(parts, rate=1.0):
@@ -303,6 +313,14 @@ t.check(status == 409 and j and j["error"]["code"] == "overlap",
         "an overlap with the same device: 409 (%d %r)" % (status, j))
 status, j = imp(d, when - datetime.timedelta(minutes=29), SHORT)
 t.check(status == 201, "the same device just before it does not overlap (%d %r)" % (status, j))
+# Two hours at 4 Hz (about 0.5 MB), sent in chunks: far above the 4 KiB of other POSTs.
+big = csv_text([(3600, 130), (3600, 165)], rate=4)
+for chunked in (False, True):
+    status, j = post(d, "/sessions/import?started_at=2026-05-%02dT06:00:00Z&device=ble-big"
+                     % (10 + chunked), big.encode(), "text/csv", chunked=chunked)
+    t.check(status == 201 and j["sessions"][0]["samples"] == 28800,
+            "a %d-byte import%s: 201 with every sample (%d)" % (len(big), chunked and
+                                                                  " (chunked)" or "", status))
 n_before = len(all_sessions(d))
 week_before = summary(d, "from=2026-03-23&to=2026-03-29")
 
