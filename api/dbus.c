@@ -429,8 +429,13 @@ static int on_week_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct cd_dbus *d = userdata;
 
+	uint64_t now;
+
 	week_refresh(d);
-	sd_event_source_set_time(s, usec + CD_DBUS_WEEK_S * 1000000ULL);
+	/* From now, not from usec: with the timer's slack, never sooner than 10 s. */
+	if (sd_event_now(d->event, CLOCK_MONOTONIC, &now) < 0)
+		now = usec;
+	sd_event_source_set_time(s, now + CD_DBUS_WEEK_S * 1000000ULL);
 	return 0;
 }
 
@@ -1063,7 +1068,8 @@ int cd_dbus_new(sd_event *event, struct monitor *monitor, const char *bus,
 		r = sd_event_now(event, CLOCK_MONOTONIC, &now);
 		if (r >= 0)
 			r = sd_event_add_time(event, &d->week_timer, CLOCK_MONOTONIC,
-					      now + CD_DBUS_WEEK_S * 1000000ULL, 0, on_week_timer, d);
+					      now + CD_DBUS_WEEK_S * 1000000ULL, 1000000, on_week_timer,
+					      d);
 		if (r < 0)
 			return log_error_errno(r, "Failed to add the D-Bus week timer: %m");
 		sd_event_source_set_enabled(d->week_timer, SD_EVENT_ON);
