@@ -44,6 +44,10 @@ enum {
 	ROOT_ACTIVE_SECONDS,
 	ROOT_MVPA_SECONDS,
 	ROOT_ECB_SECONDS,
+	ROOT_TODAY_MIN,
+	ROOT_WEEK_MIN,
+	ROOT_WEEK_SESSIONS,
+	ROOT_WEEK_GOAL_MIN,
 	_ROOT_MAX,
 };
 
@@ -56,6 +60,10 @@ static const char *const root_property_names[_ROOT_MAX] = {
 	[ROOT_ACTIVE_SECONDS] = "ActiveSeconds",
 	[ROOT_MVPA_SECONDS] = "MvpaSeconds",
 	[ROOT_ECB_SECONDS] = "EcbSeconds",
+	[ROOT_TODAY_MIN] = "TodayIntensityMinutes",
+	[ROOT_WEEK_MIN] = "WeekIntensityMinutes",
+	[ROOT_WEEK_SESSIONS] = "WeekSessions",
+	[ROOT_WEEK_GOAL_MIN] = "WeekGoalMinutes",
 };
 
 enum {
@@ -108,6 +116,9 @@ struct root_props {
 	uint64_t session_id;
 	const char *session_state;
 	double active_s, mvpa_s, ecb_s;
+	/* The week (DESIGN §9.4), refreshed every CD_DBUS_WEEK_S by ops.week. */
+	double today_min, week_min, week_goal_min;
+	uint32_t week_sessions;
 };
 
 struct cd_dbus {
@@ -123,6 +134,7 @@ struct cd_dbus {
 	bool complained;       /* the one "cannot connect" line was logged */
 	sd_event_source *retry;
 	sd_event_source *defer;
+	sd_event_source *week_timer;
 
 	struct root_props root;
 	unsigned root_dirty;
@@ -214,6 +226,14 @@ static const sd_bus_vtable root_vtable[] = {
 	SD_BUS_PROPERTY("MvpaSeconds", "d", NULL, ROOT_OFFSET(mvpa_s),
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("EcbSeconds", "d", NULL, ROOT_OFFSET(ecb_s),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("TodayIntensityMinutes", "d", NULL, ROOT_OFFSET(today_min),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("WeekIntensityMinutes", "d", NULL, ROOT_OFFSET(week_min),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("WeekSessions", "u", NULL, ROOT_OFFSET(week_sessions),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("WeekGoalMinutes", "d", NULL, ROOT_OFFSET(week_goal_min),
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_METHOD_WITH_ARGS("StartSession", SD_BUS_ARGS("s", device), SD_BUS_RESULT("t", id),
 				method_start_session, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -380,6 +400,43 @@ static void root_refresh(struct cd_dbus *d)
 		d->root_dirty |= changed;
 		schedule_emit(d);
 	}
+}
+
+/*
+ * The week's figures: asked of the daemon (a summary of the stored
+ * figures plus the active sessions) every CD_DBUS_WEEK_S, so
+ * PropertiesChanged for them comes at most that often.
+ */
+static void week_refresh(struct cd_dbus *d)
+{
+	struct root_props *p = &d->root;
+	double today = 0, week = 0, goal = 0;
+	unsigned sessions = 0, changed = 0;
+
+	if (!d->ops.week || d->ops.week(d->ops.userdata, &today, &week, &sessions, &goal) < 0)
+		return;
+	SET(p, today_min, today, ROOT_TODAY_MIN);
+	SET(p, week_min, week, ROOT_WEEK_MIN);
+	SET(p, week_sessions, (uint32_t)sessions, ROOT_WEEK_SESSIONS);
+	SET(p, week_goal_min, goal, ROOT_WEEK_GOAL_MIN);
+	if (changed) {
+		d->root_dirty |= changed;
+		schedule_emit(d);
+	}
+}
+
+static int on_week_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct cd_dbus *d = userdata;
+
+	uint64_t now;
+
+	week_refresh(d);
+	/* From now, not from usec: with the timer's slack, never sooner than 10 s. */
+	if (sd_event_now(d->event, CLOCK_MONOTONIC, &now) < 0)
+		now = usec;
+	sd_event_source_set_time(s, now + CD_DBUS_WEEK_S * 1000000ULL);
+	return 0;
 }
 
 /* Objects. */
@@ -1003,7 +1060,21 @@ int cd_dbus_new(sd_event *event, struct monitor *monitor, const char *bus,
 		if (!device_new(d, dev))
 			return log_oom();
 	root_refresh(d);
+	week_refresh(d);
 	d->root_dirty = 0;
+	{
+		uint64_t now;
+
+		r = sd_event_now(event, CLOCK_MONOTONIC, &now);
+		if (r >= 0)
+			r = sd_event_add_time(event, &d->week_timer, CLOCK_MONOTONIC,
+					      now + CD_DBUS_WEEK_S * 1000000ULL, 1000000, on_week_timer,
+					      d);
+		if (r < 0)
+			return log_error_errno(r, "Failed to add the D-Bus week timer: %m");
+		sd_event_source_set_enabled(d->week_timer, SD_EVENT_ON);
+		sd_event_source_set_description(d->week_timer, "dbus-week");
+	}
 
 	d->observer = monitor_observer_register(monitor, on_monitor_event, d, NULL);
 	if (d->observer == 0)
@@ -1037,6 +1108,7 @@ struct cd_dbus *cd_dbus_free(struct cd_dbus *d)
 	bus_drop(d); /* flushes queued signals (SessionEnded at shutdown); closing frees the name */
 	sd_event_source_disable_unref(d->defer);
 	sd_event_source_disable_unref(d->retry);
+	sd_event_source_disable_unref(d->week_timer);
 	while (d->devices) {
 		struct dbus_device *dd = d->devices;
 

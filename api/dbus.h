@@ -35,6 +35,8 @@
 
 /* Seconds between attempts to (re)connect to the bus. */
 #define CD_DBUS_RETRY_S 10
+/* Seconds between refreshes of the week properties (DESIGN §9.4: at most every 10 s). */
+#define CD_DBUS_WEEK_S 10
 
 struct cd_dbus;
 
@@ -46,6 +48,13 @@ struct cd_dbus_ops {
 	 * frees it), -ENOENT when there is no such session, -ENOMEM or -EIO.
 	 */
 	int (*session)(void *userdata, uint64_t id, cJSON **ret);
+	/*
+	 * This week (DESIGN §9.4), active sessions included: today's and the
+	 * week's intensity minutes, the week's sessions and the goal.  May be
+	 * NULL (the properties stay 0).  0 or a negative errno.
+	 */
+	int (*week)(void *userdata, double *ret_today_min, double *ret_week_min,
+		    unsigned *ret_week_sessions, double *ret_goal_min);
 	void *userdata;
 };
 

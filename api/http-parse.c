@@ -9,6 +9,8 @@
 #include <strings.h>
 
 #include "civil-time.h"
+#include "dose.h"
+#include "import.h"
 #include "cleanup.h"
 #include "http-parse.h"
 
@@ -28,6 +30,8 @@ static const char *const route_names[_CD_ROUTE_MAX] = {
 	[CD_ROUTE_SESSION_STOP] = "session-stop",
 	[CD_ROUTE_HEALTHZ] = "healthz",
 	[CD_ROUTE_METRICS] = "metrics",
+	[CD_ROUTE_SUMMARY] = "summary",
+	[CD_ROUTE_SESSIONS_IMPORT] = "sessions-import",
 };
 
 const char *cd_http_route_to_string(enum cd_http_route r)
@@ -294,6 +298,47 @@ bool cd_http_content_type_is_json(const char *ct)
 	return true;
 }
 
+bool cd_http_profile_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > CD_HTTP_PROFILE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) ||
+		      c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* Media type ct is exactly type (case-insensitive), with any parameters after it. */
+static bool media_type_is(const char *ct, const char *type)
+{
+	size_t n = strlen(type);
+	const char *p = skip_ows(ct);
+
+	if (strncasecmp(p, type, n) != 0)
+		return false;
+	p = skip_ows(p + n);
+	return *p == '\0' || *p == ';';
+}
+
+int cd_http_import_format(const char *ct)
+{
+	if (!ct)
+		return -1;
+	if (media_type_is(ct, "text/csv"))
+		return CD_IMPORT_CSV;
+	if (media_type_is(ct, "application/vnd.ant.fit"))
+		return CD_IMPORT_FIT;
+	if (media_type_is(ct, "application/vnd.garmin.tcx+xml"))
+		return CD_IMPORT_TCX;
+	return -1;
+}
+
 bool cd_http_kind_valid(const char *kind)
 {
 	size_t n;
@@ -506,6 +551,10 @@ static enum cd_http_route route_path(const struct segments *segs, const char **r
 		return CD_ROUTE_HEALTHZ;
 	if (n == 1 && streq(s[0], "metrics"))
 		return CD_ROUTE_METRICS;
+	if (n == 1 && streq(s[0], "summary"))
+		return CD_ROUTE_SUMMARY;
+	if (n == 2 && streq(s[0], "sessions") && streq(s[1], "import"))
+		return CD_ROUTE_SESSIONS_IMPORT;
 	if (n == 2 && streq(s[0], "session") && streq(s[1], "start"))
 		return CD_ROUTE_SESSION_START;
 	if (n == 2 && streq(s[0], "session") && streq(s[1], "stop"))
@@ -521,7 +570,8 @@ static enum cd_http_route route_path(const struct segments *segs, const char **r
 
 static bool route_is_post(enum cd_http_route r)
 {
-	return r == CD_ROUTE_SESSION_START || r == CD_ROUTE_SESSION_STOP;
+	return r == CD_ROUTE_SESSION_START || r == CD_ROUTE_SESSION_STOP ||
+	       r == CD_ROUTE_SESSIONS_IMPORT;
 }
 
 /* Query parameters each route takes; anything else is a 400. */
@@ -530,6 +580,13 @@ enum param {
 	PARAM_BEFORE,
 	PARAM_SINCE,
 	PARAM_FORMAT,
+	PARAM_BY,
+	PARAM_FROM,
+	PARAM_TO,
+	PARAM_PROFILE,
+	PARAM_STARTED_AT,
+	PARAM_DEVICE,
+	PARAM_KIND,
 	_PARAM_MAX,
 };
 
@@ -538,6 +595,13 @@ static const char *const param_names[_PARAM_MAX] = {
 	[PARAM_BEFORE] = "before",
 	[PARAM_SINCE] = "since",
 	[PARAM_FORMAT] = "format",
+	[PARAM_BY] = "by",
+	[PARAM_FROM] = "from",
+	[PARAM_TO] = "to",
+	[PARAM_PROFILE] = "profile",
+	[PARAM_STARTED_AT] = "started_at",
+	[PARAM_DEVICE] = "device",
+	[PARAM_KIND] = "kind",
 };
 
 static bool route_takes(enum cd_http_route r, enum param p)
@@ -549,10 +613,54 @@ static bool route_takes(enum cd_http_route r, enum param p)
 		return r == CD_ROUTE_SESSIONS;
 	case PARAM_FORMAT:
 		return r == CD_ROUTE_SESSION_SAMPLES;
+	case PARAM_BY:
+	case PARAM_FROM:
+	case PARAM_TO:
+		return r == CD_ROUTE_SUMMARY;
+	case PARAM_PROFILE:
+		return r == CD_ROUTE_SUMMARY || r == CD_ROUTE_SESSIONS_IMPORT;
+	case PARAM_STARTED_AT:
+	case PARAM_DEVICE:
+	case PARAM_KIND:
+		return r == CD_ROUTE_SESSIONS_IMPORT;
 	case _PARAM_MAX:
 		break;
 	}
 	return false;
+}
+
+/*
+ * started_at: what cd_http_parse_time() takes, or an ISO 8601 time with a
+ * numeric offset, "…T23:50:00+02:00" (a '+' left unencoded in the query
+ * arrives as ' ', taken as '+').  0 or -EINVAL.
+ */
+static int parse_time_with_offset(const char *s, uint64_t *ret_us)
+{
+	char buf[64];
+	size_t n = strlen(s);
+	unsigned hh, mm;
+	uint64_t us, off;
+
+	if (cd_http_parse_time(s, ret_us) == 0)
+		return 0;
+	if (n < 7 || n >= sizeof(buf) || !strchr("+- ", s[n - 6]) || s[n - 3] != ':' ||
+	    !fixed_digits(s + n - 5, 2, &hh) || !fixed_digits(s + n - 2, 2, &mm) || hh > 23 ||
+	    mm > 59)
+		return -EINVAL;
+	memcpy(buf, s, n - 6);
+	buf[n - 6] = 'Z';
+	buf[n - 5] = '\0';
+	if (cd_http_parse_time(buf, &us) < 0 || !strchr(buf, 'T'))
+		return -EINVAL;
+	off = ((uint64_t)hh * 3600 + mm * 60) * 1000000;
+	if (s[n - 6] == '-')
+		us += off;
+	else if (us >= off)
+		us -= off;
+	else
+		return -EINVAL;
+	*ret_us = us;
+	return 0;
 }
 
 static unsigned parse_param(enum param p, const char *value, struct cd_http_match *m,
@@ -581,6 +689,45 @@ static unsigned parse_param(enum param p, const char *value, struct cd_http_matc
 			m->csv = false;
 		else
 			return fail(err, 400, "bad_query", "format must be json or csv");
+		return 0;
+	case PARAM_BY:
+		m->summary.by = cd_summary_by_from_string(value);
+		if (m->summary.by < 0)
+			return fail(err, 400, "bad_query", "by must be day, week or month");
+		return 0;
+	case PARAM_FROM:
+	case PARAM_TO:
+		if (cd_parse_date(value, p == PARAM_FROM ? &m->summary.from : &m->summary.to) < 0)
+			return fail(err, 400, "bad_query",
+				    "from and to take a date YYYY-MM-DD (1970-01-01 or later)");
+		*(p == PARAM_FROM ? &m->summary.has_from : &m->summary.has_to) = true;
+		return 0;
+	case PARAM_PROFILE:
+		if (!cd_http_profile_valid(value))
+			return fail(err, 400, "bad_query",
+				    "profile must be a profile name (letters, digits, _ . -; at "
+				    "most 63)");
+		snprintf(m->route == CD_ROUTE_SUMMARY ? m->summary.profile : m->import.profile,
+			 CD_HTTP_PROFILE_MAX + 1, "%s", value);
+		return 0;
+	case PARAM_STARTED_AT:
+		if (parse_time_with_offset(value, &m->import.started_at_us) < 0)
+			return fail(err, 400, "bad_query",
+				    "started_at takes an ISO 8601 time (YYYY-MM-DDTHH:MM:SS[.fff] "
+				    "then Z or +HH:MM) or integer Unix seconds");
+		m->import.has_started_at = true;
+		return 0;
+	case PARAM_DEVICE:
+		if (!cd_http_device_valid(value))
+			return fail(err, 400, "bad_query",
+				    "device must be a device id ([A-Za-z0-9:._-], at most 64)");
+		snprintf(m->import.device, sizeof(m->import.device), "%s", value);
+		return 0;
+	case PARAM_KIND:
+		if (!cd_http_kind_valid(value))
+			return fail(err, 400, "bad_query",
+				    "kind must be a tag: [a-z][a-z0-9_-]*, at most 32");
+		snprintf(m->import.kind, sizeof(m->import.kind), "%s", value);
 		return 0;
 	case _PARAM_MAX:
 		break;
@@ -632,7 +779,8 @@ unsigned cd_http_check_request(const struct cd_http_request *req, size_t max_bod
 			       struct cd_http_match *ret, struct cd_http_error *err)
 {
 	_cleanup_(segments_done) struct segments segs = {};
-	struct cd_http_match m = { .limit = CD_HTTP_LIMIT_DEFAULT };
+	struct cd_http_match m = { .limit = CD_HTTP_LIMIT_DEFAULT,
+				   .summary = { .by = CD_SUMMARY_WEEK } };
 	const char *t = req->target, *path_end, *p, *id_seg;
 	bool get, head, post;
 	unsigned r;
@@ -706,6 +854,19 @@ unsigned cd_http_check_request(const struct cd_http_request *req, size_t max_bod
 	if (req->has_content_length && req->chunked)
 		return fail(err, 400, "bad_request",
 			    "Content-Length and Transfer-Encoding together");
+	if (m.route == CD_ROUTE_SUMMARY && m.summary.has_from && m.summary.has_to &&
+	    m.summary.from > m.summary.to)
+		return fail(err, 400, "bad_query", "from is after to");
+	if (m.route == CD_ROUTE_SESSIONS_IMPORT) {
+		/* Its own size cap ([http] max_import_bytes) is the glue's. */
+		m.import.format = cd_http_import_format(req->content_type);
+		if (req->n_content_type != 1 || m.import.format < 0)
+			return fail(err, 415, "unsupported_media_type",
+				    "an import needs Content-Type text/csv, "
+				    "application/vnd.ant.fit or application/vnd.garmin.tcx+xml");
+		*ret = m;
+		return 0;
+	}
 	if (req->has_content_length && req->content_length > max_body)
 		return fail(err, 413, "body_too_large", "request body too large");
 	if (post) {

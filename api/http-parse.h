@@ -28,6 +28,8 @@ enum cd_http_route {
 	CD_ROUTE_SESSION_STOP,    /* POST /session/stop */
 	CD_ROUTE_HEALTHZ,         /* GET /healthz */
 	CD_ROUTE_METRICS,         /* GET /metrics */
+	CD_ROUTE_SUMMARY,         /* GET /summary (DESIGN §9.4) */
+	CD_ROUTE_SESSIONS_IMPORT, /* POST /sessions/import (DESIGN §9.5) */
 	_CD_ROUTE_MAX,
 	_CD_ROUTE_INVALID = -1,
 };
@@ -48,6 +50,33 @@ struct cd_http_request {
 	bool chunked;             /* Transfer-Encoding: chunked */
 };
 
+#define CD_HTTP_PROFILE_MAX 63u /* longest profile name in a query */
+
+/* GET /summary?by=&from=&to=&profile= */
+struct cd_http_summary_query {
+	int by;                 /* enum cd_summary_by (lib/dose.h); default week */
+	bool has_from, has_to;
+	int64_t from, to;       /* local day numbers (YYYY-MM-DD), from ≤ to */
+	char profile[CD_HTTP_PROFILE_MAX + 1]; /* "" = every profile */
+};
+
+/* POST /sessions/import?started_at=&device=&kind=&profile= */
+struct cd_http_import_query {
+	int format; /* enum cd_import_format (lib/import.h), from the Content-Type */
+	bool has_started_at;
+	uint64_t started_at_us;
+	char device[CD_HTTP_DEVICE_MAX + 1];   /* "" = not given */
+	char kind[CD_HTTP_KIND_MAX + 1];
+	char profile[CD_HTTP_PROFILE_MAX + 1];
+};
+
+/*
+ * Content-Type of an import (parameters allowed): text/csv,
+ * application/vnd.ant.fit, application/vnd.garmin.tcx+xml → enum
+ * cd_import_format, anything else → -1.
+ */
+int cd_http_import_format(const char *ct);
+
 /* The request, once accepted. */
 struct cd_http_match {
 	enum cd_http_route route;
@@ -57,6 +86,9 @@ struct cd_http_match {
 	uint64_t before_us; /* /sessions: µs since the epoch, 0 = no bound */
 	uint64_t since_us;
 	bool csv;           /* /samples?format=csv */
+	struct cd_http_summary_query summary; /* CD_ROUTE_SUMMARY */
+	struct cd_http_import_query import;   /* CD_ROUTE_SESSIONS_IMPORT; its body is not
+						 bounded by max_body (the glue caps it) */
 };
 
 /*
@@ -74,6 +106,8 @@ struct cd_http_error {
 struct cd_http_body {
 	char *device;
 	char *kind;
+	const char *raw; /* POST /sessions/import: the body as sent (not owned) */
+	size_t raw_len;
 };
 
 /*
@@ -98,6 +132,8 @@ unsigned cd_http_parse_body(enum cd_http_route route, const char *body, size_t l
 			    struct cd_http_body *ret, struct cd_http_error *err);
 void cd_http_body_done(struct cd_http_body *b);
 
+/* Profile name in a query: [A-Za-z0-9_.-]+, at most CD_HTTP_PROFILE_MAX. */
+bool cd_http_profile_valid(const char *name);
 /* Session kind tag: [a-z][a-z0-9_-]*, at most CD_HTTP_KIND_MAX bytes. */
 bool cd_http_kind_valid(const char *kind);
 /* Device id as DESIGN §6 spells them: [A-Za-z0-9:._-]+, at most CD_HTTP_DEVICE_MAX. */

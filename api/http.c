@@ -78,6 +78,7 @@ struct cd_http {
 	void *userdata;
 	sd_event_source *sweep; /* the oldest waiting connection's deadline */
 	size_t max_body;
+	size_t max_import; /* POST /sessions/import */
 	uint16_t port;
 	uint64_t cache_usec;
 	unsigned soft_cap;     /* config.max_connections: evict above this */
@@ -108,6 +109,7 @@ struct request {
 	struct cd_http_match match;
 	char *body;
 	size_t body_len;
+	size_t body_cap; /* import bodies grow; others get max_body at once */
 	size_t discarded; /* bytes of an oversize body thrown away */
 };
 
@@ -119,6 +121,7 @@ void cd_http_config_init(struct cd_http_config *c)
 		.max_connections = CD_HTTP_DEFAULT_MAX_CONNECTIONS,
 		.timeout_s = CD_HTTP_DEFAULT_TIMEOUT_S,
 		.max_body = 4096,
+		.max_import = 64u << 20,
 		.memory_limit = 32 * 1024,
 		.cache_ms = 100,
 	};
@@ -865,6 +868,35 @@ static enum MHD_Result respond_wrapped(struct cd_http *h, struct MHD_Connection 
 	return respond_cacheable(h, c, m, root);
 }
 
+static enum MHD_Result respond_import(struct cd_http *h, struct MHD_Connection *c,
+				      const struct cd_http_match *m, const struct cd_http_body *body)
+{
+	_cleanup_(cJSON_Deletep) cJSON *j = NULL;
+	char err[256] = "";
+	int r;
+
+	r = h->ops->import(h->userdata, &m->import, body->raw, body->raw_len, &j, err,
+			   sizeof(err));
+	cd_http_invalidate(h);
+	switch (r) {
+	case 0:
+		if (!j)
+			return respond_ops_error(c, m->route, -EIO);
+		return respond_json(c, 201, j, NULL);
+	case -EBADMSG:
+	case -EINVAL:
+		return respond_simple_error(c, 400, "bad_import", err[0] ? err : "malformed file");
+	case -EEXIST:
+		return respond_simple_error(c, 409, "overlap",
+					    err[0] ? err : "overlaps a stored session");
+	case -EOPNOTSUPP:
+		return respond_simple_error(c, 415, "unsupported_media_type",
+					    err[0] ? err : "format not supported yet");
+	default:
+		return respond_ops_error(c, m->route, r);
+	}
+}
+
 static enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c,
 				const struct cd_http_match *m, const struct cd_http_body *body)
 {
@@ -922,6 +954,20 @@ static enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c,
 		if (!ops->metrics)
 			break;
 		return respond_metrics(h, c, m);
+	case CD_ROUTE_SUMMARY:
+		if (!ops->summary)
+			break;
+		r = ops->summary(h->userdata, &m->summary, &j);
+		if (r == -EINVAL)
+			return respond_simple_error(c, 400, "bad_query", "from is after to");
+		if (r == -E2BIG)
+			return respond_simple_error(c, 400, "bad_query",
+						    "range too long: at most 4000 periods");
+		return respond_object(c, m->route, r, j);
+	case CD_ROUTE_SESSIONS_IMPORT:
+		if (!ops->import)
+			break;
+		return respond_import(h, c, m, body);
 	case _CD_ROUTE_MAX:
 	case _CD_ROUTE_INVALID:
 		break;
@@ -995,6 +1041,37 @@ static unsigned check_framing(const struct header_scan *scan, struct cd_http_err
 	return 0;
 }
 
+/* An import body grows as it comes, up to max_import (then 413, as above). */
+static enum MHD_Result import_collect(struct cd_http *h, struct request *r,
+				      const char *upload_data, size_t *upload_data_size)
+{
+	size_t n = *upload_data_size;
+
+	*upload_data_size = 0;
+	if (r->too_large || n > h->max_import - r->body_len) {
+		r->too_large = true;
+		r->discarded += n;
+		return r->discarded > h->max_import ? MHD_NO : MHD_YES;
+	}
+	if (r->body_len + n > r->body_cap) {
+		size_t cap = r->body_cap ? r->body_cap : 64 * 1024;
+		char *b;
+
+		while (cap < r->body_len + n)
+			cap *= 2;
+		if (cap > h->max_import)
+			cap = h->max_import;
+		b = realloc(r->body, cap);
+		if (!b)
+			return MHD_NO;
+		r->body = b;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, upload_data, n);
+	r->body_len += n;
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **req_cls)
@@ -1031,6 +1108,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			conn_answering(h, c);
 			return respond_error(c, &err);
 		}
+		if (r->match.route == CD_ROUTE_SESSIONS_IMPORT && scan.req.has_content_length &&
+		    scan.req.content_length > h->max_import) {
+			r->answered = true;
+			conn_answering(h, c);
+			return respond_simple_error(c, 413, "body_too_large",
+						    "import larger than [http] max_import_bytes");
+		}
 		log_debug("HTTP %s %s", method, cd_http_route_to_string(r->match.route));
 		/*
 		 * Answer on the next call, once MHD has read the whole request:
@@ -1041,6 +1125,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 
+	if (*upload_data_size > 0 && r->match.route == CD_ROUTE_SESSIONS_IMPORT)
+		return import_collect(h, r, upload_data, upload_data_size);
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 
@@ -1071,6 +1157,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		status = cd_http_parse_body(r->match.route, r->body, r->body_len, &body, &err);
 		if (status)
 			return respond_error(c, &err);
+	}
+	if (r->match.route == CD_ROUTE_SESSIONS_IMPORT) {
+		body.raw = r->body;
+		body.raw_len = r->body_len;
 	}
 	/* A body on GET has no meaning (RFC 9110 §9.3.1); it was capped and is ignored. */
 	return dispatch(h, c, &r->match, &body);
@@ -1211,6 +1301,7 @@ int cd_http_new(sd_event *event, const struct cd_http_config *config,
 	h->ops = ops;
 	h->userdata = userdata;
 	h->max_body = config->max_body;
+	h->max_import = config->max_import ? config->max_import : 64u << 20;
 	h->cache_usec = (uint64_t)config->cache_ms * 1000;
 	h->soft_cap = config->max_connections;
 	h->request_usec = (uint64_t)config->timeout_s * 1000000;

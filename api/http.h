@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <systemd/sd-event.h>
 
+#include "http-parse.h"
 #include "sample.h"
 
 struct cd_http;
@@ -95,6 +96,19 @@ struct cd_http_ops {
 	 * 0 or a negative errno (answered 500).  NULL: 501.
 	 */
 	int (*metrics)(void *userdata, struct cd_metrics *w);
+	/*
+	 * GET /summary (DESIGN §9.4): the whole answer.  -EINVAL (from after
+	 * to) and -E2BIG (too many periods) are answered 400.
+	 */
+	int (*summary)(void *userdata, const struct cd_http_summary_query *q, cJSON **ret);
+	/*
+	 * POST /sessions/import (DESIGN §9.5): body[0..len) in q->format.
+	 * 0 and {"sessions": [...]} (answered 201), or with a one-line reason
+	 * in err: -EBADMSG / -EINVAL (400), -EEXIST (409, overlap),
+	 * -EOPNOTSUPP (415).
+	 */
+	int (*import)(void *userdata, const struct cd_http_import_query *q, const char *body,
+		      size_t len, cJSON **ret, char *err, size_t errlen);
 };
 
 /*
@@ -131,6 +145,7 @@ struct cd_http_config {
 	 */
 	unsigned timeout_s;
 	size_t max_body;            /* default 4096 */
+	size_t max_import;          /* POST /sessions/import bodies; default 64 MiB */
 	size_t memory_limit;        /* per-connection pool, default 32 KiB */
 	/*
 	 * Added by api/: how long (ms) a built answer to GET /session and GET

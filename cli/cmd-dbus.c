@@ -165,6 +165,8 @@ struct root_state {
 	uint64_t session_id;
 	char session_state[16];
 	double active_s, mvpa_s, ecb_s;
+	double today_min, week_min, week_goal_min; /* DESIGN §9.4 */
+	uint32_t week_sessions;
 };
 
 /* Read an a{sv} of root properties into st; unknown keys are skipped. */
@@ -200,6 +202,14 @@ static int read_root_props(sd_bus_message *m, struct root_state *st)
 			r = sd_bus_message_read(m, "v", "d", &st->mvpa_s);
 		else if (strcmp(key, "EcbSeconds") == 0)
 			r = sd_bus_message_read(m, "v", "d", &st->ecb_s);
+		else if (strcmp(key, "TodayIntensityMinutes") == 0)
+			r = sd_bus_message_read(m, "v", "d", &st->today_min);
+		else if (strcmp(key, "WeekIntensityMinutes") == 0)
+			r = sd_bus_message_read(m, "v", "d", &st->week_min);
+		else if (strcmp(key, "WeekGoalMinutes") == 0)
+			r = sd_bus_message_read(m, "v", "d", &st->week_goal_min);
+		else if (strcmp(key, "WeekSessions") == 0)
+			r = sd_bus_message_read(m, "v", "u", &st->week_sessions);
 		else
 			r = sd_bus_message_skip(m, "v");
 		if (r < 0)
@@ -512,6 +522,15 @@ static void print_waybar(struct monitor_ctx *c)
 				 st->device, st->heart_rate, cd_zone_label((enum cd_zone)zone),
 				 cd_zone_name((enum cd_zone)zone));
 		snprintf(cls, sizeof(cls), "zone%u", zone);
+	}
+	if (c->online) {
+		size_t n = strlen(tooltip);
+
+		/* The week against the goal (DESIGN §9.4), whatever the strap does. */
+		snprintf(tooltip + n, sizeof(tooltip) - n,
+			 "\nWeek: %.0f of %.0f intensity min, %" PRIu32 " session%s (today %.0f)",
+			 st->week_min, st->week_goal_min, st->week_sessions,
+			 st->week_sessions == 1 ? "" : "s", st->today_min);
 	}
 	if (!o || !cJSON_AddStringToObject(o, "text", text) ||
 	    !cJSON_AddStringToObject(o, "tooltip", tooltip) ||

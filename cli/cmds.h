@@ -26,6 +26,14 @@ int run_show(int argc, char *argv[]);
 void help_export(FILE *f);
 int run_export(int argc, char *argv[]);
 
+/* cmd-dose.c: the dose over weeks and imports (HTTP). */
+void help_week(FILE *f);
+int run_week(int argc, char *argv[]);
+void help_report(FILE *f);
+int run_report(int argc, char *argv[]);
+void help_import(FILE *f);
+int run_import(int argc, char *argv[]);
+
 void help_status(FILE *f);
 int run_status(int argc, char *argv[]);
 void help_start(FILE *f);

@@ -197,6 +197,14 @@ static ssize_t dechunk(char *body, size_t size)
 int http_request(const char *base_url, const char *method, const char *path, const char *body,
 		 unsigned timeout_s, struct http_response *ret, char **ret_error)
 {
+	return http_request_typed(base_url, method, path, body, body ? strlen(body) : 0,
+				  "application/json", timeout_s, ret, ret_error);
+}
+
+int http_request_typed(const char *base_url, const char *method, const char *path,
+		       const void *body, size_t body_len, const char *content_type,
+		       unsigned timeout_s, struct http_response *ret, char **ret_error)
+{
 	_cleanup_free_ char *host = NULL, *port = NULL, *req = NULL, *raw = NULL, *clen = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	struct http_response resp = {};
@@ -214,8 +222,8 @@ int http_request(const char *base_url, const char *method, const char *path, con
 	fd = connect_to(host, port, timeout_s, ret_error);
 	if (fd < 0)
 		return fd;
-	if (body && asprintf(&clen, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
-			     strlen(body)) < 0)
+	if (body && asprintf(&clen, "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type,
+			     body_len) < 0)
 		return -ENOMEM;
 	/* Host: the URL's authority (a loopback name or address for cardiod's Host check). */
 	n = asprintf(&req,
@@ -225,12 +233,14 @@ int http_request(const char *base_url, const char *method, const char *path, con
 		     "Accept: */*\r\n"
 		     "User-Agent: cardioctl\r\n"
 		     "%s"
-		     "\r\n%s",
+		     "\r\n",
 		     method, path, strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-		     port, clen ? clen : "", body ? body : "");
+		     port, clen ? clen : "");
 	if (n < 0)
 		return -ENOMEM;
 	r = write_all(fd, req, (size_t)n);
+	if (r >= 0 && body && body_len > 0)
+		r = write_all(fd, body, body_len);
 	if (r >= 0)
 		r = read_all(fd, &raw, &raw_size);
 	if (r == -ENOMEM)

@@ -27,3 +27,7 @@ void http_response_done(struct http_response *r);
  */
 int http_request(const char *base_url, const char *method, const char *path, const char *body,
 		 unsigned timeout_s, struct http_response *ret, char **ret_error);
+/* The same with a body of any type (e.g. text/csv for an import); body may hold NULs. */
+int http_request_typed(const char *base_url, const char *method, const char *path,
+		       const void *body, size_t body_len, const char *content_type,
+		       unsigned timeout_s, struct http_response *ret, char **ret_error);

@@ -72,6 +72,9 @@ int cd_config_init(struct cd_config *c)
 		.commit_interval_s = 5,
 		.mqtt_discovery = true,
 		.mqtt_publish_interval_s = 5,
+		.http_max_import_bytes = CD_CONFIG_DEFAULT_MAX_IMPORT_BYTES,
+		.goal_weekly_intensity_min = 150,
+		.goal_weekly_sessions = 3,
 	};
 	cd_engine_config_init(&c->engine);
 	cd_profile_init(&c->default_profile.profile);
@@ -329,6 +332,31 @@ static int set_session(struct cd_config *c, const char *key, const char *value,
 	return fail(ret_error, origin, line, "unknown key '%s' in [session]", key);
 }
 
+/* [goals]: the weekly dose of DESIGN §9.4. */
+static int set_goals(struct cd_config *c, const char *key, const char *value, const char *origin,
+		     unsigned line, char **ret_error)
+{
+	double v;
+
+	if (strcmp(key, "weekly_intensity_min") == 0) {
+		if (parse_number(value, 0, 10080, &v) < 0)
+			return fail(ret_error, origin, line,
+				    "%s: expected minutes between 0 and 10080, got '%s'", key, value);
+		c->goal_weekly_intensity_min = v;
+		return 0;
+	}
+	if (strcmp(key, "weekly_sessions") == 0) {
+		if (strspn(value, "0123456789") != strlen(value) ||
+		    parse_number(value, 0, 1000, &v) < 0)
+			return fail(ret_error, origin, line,
+				    "%s: expected a whole number from 0 to 1000, got '%s'", key,
+				    value);
+		c->goal_weekly_sessions = (unsigned)v;
+		return 0;
+	}
+	return fail(ret_error, origin, line, "unknown key '%s' in [goals]", key);
+}
+
 static int set_http(struct cd_config *c, const char *key, const char *value, const char *origin,
 		    unsigned line, char **ret_error)
 {
@@ -342,6 +370,8 @@ static int set_http(struct cd_config *c, const char *key, const char *value, con
 		{ "max_connections", offsetof(struct cd_config, http_max_connections), 1,
 		  CD_HTTP_MAX_CONNECTIONS, "connections" },
 		{ "timeout_s", offsetof(struct cd_config, http_timeout_s), 1, 3600, "seconds" },
+		{ "max_import_bytes", offsetof(struct cd_config, http_max_import_bytes), 4096,
+		  1u << 30, "bytes" },
 	};
 
 	if (strcmp(key, "listen") == 0) {
@@ -645,6 +675,8 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 	}
 	if (strcmp(section, "session") == 0)
 		return set_session(c, key, value, origin, line, ret_error);
+	if (strcmp(section, "goals") == 0)
+		return set_goals(c, key, value, origin, line, ret_error);
 	if (strcmp(section, "storage") == 0) {
 		if (strcmp(key, "path") != 0)
 			return fail(ret_error, origin, line, "unknown key '%s' in [storage]", key);

@@ -20,6 +20,7 @@
 #define CD_CONFIG_DEFAULT_LISTEN "127.0.0.1:8080"
 /* Used when a profile gives neither hr_max nor age: Tanaka(40) = 180 bpm. */
 #define CD_CONFIG_DEFAULT_AGE 40
+#define CD_CONFIG_DEFAULT_MAX_IMPORT_BYTES (64u << 20)
 
 /* One [profile] or [profile NAME] section. */
 struct cd_config_profile {
@@ -35,6 +36,7 @@ struct cd_config {
 	char *listen; /* "ADDR:PORT" */
 	unsigned http_max_connections; /* soft cap, 1..CD_HTTP_MAX_CONNECTIONS (api/http.h) */
 	unsigned http_timeout_s;       /* a whole request within it; idle keep-alives closed */
+	unsigned http_max_import_bytes; /* largest POST /sessions/import body */
 	char *bus;    /* "system", "session", "none" or a D-Bus address */
 	char *db_path;
 
@@ -69,6 +71,9 @@ struct cd_config {
 	bool mqtt_discovery;
 	char *mqtt_discovery_prefix;
 	double mqtt_publish_interval_s;
+	/* [goals] (DESIGN §9.4) */
+	double goal_weekly_intensity_min; /* default 150 (WHO) */
+	unsigned goal_weekly_sessions;    /* default 3 */
 };
 
 /* Defaults of DESIGN §6 (and §3 for the session keys). */

@@ -76,6 +76,11 @@ static void help(void)
 	       "Sessions ([session] twins, seconds):\n"
 	       "      --idle-timeout S  --max-gap S  --stale-after S  --window S\n"
 	       "      --commit-interval S\n"
+	       "Weekly goals ([goals] twins):\n"
+	       "      --goal-minutes MIN     weekly intensity minutes (default 150)\n"
+	       "      --goal-sessions N      weekly sessions (default 3)\n"
+	       "      --http-max-import-bytes N\n"
+	       "                             largest POST /sessions/import body (default 64 MiB)\n"
 	       "\n"
 	       "  -v, --verbose              debug logging\n"
 	       "  -h, --help                 show this help\n"
@@ -141,6 +146,9 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		ARG_SIM_RATE,
 		ARG_HTTP_MAX_CONNECTIONS,
 		ARG_HTTP_TIMEOUT,
+		ARG_HTTP_MAX_IMPORT,
+		ARG_GOAL_MINUTES,
+		ARG_GOAL_SESSIONS,
 		ARG_VERSION,
 	};
 	static const struct option options[] = {
@@ -172,6 +180,9 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		{ "sim-rate", required_argument, NULL, ARG_SIM_RATE }, /* hidden: benchmarks */
 		{ "http-max-connections", required_argument, NULL, ARG_HTTP_MAX_CONNECTIONS },
 		{ "http-timeout", required_argument, NULL, ARG_HTTP_TIMEOUT },
+		{ "http-max-import-bytes", required_argument, NULL, ARG_HTTP_MAX_IMPORT },
+		{ "goal-minutes", required_argument, NULL, ARG_GOAL_MINUTES },
+		{ "goal-sessions", required_argument, NULL, ARG_GOAL_SESSIONS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -204,6 +215,9 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		{ ARG_STALE_AFTER, "session", "stale_after_s", NULL },
 		{ ARG_WINDOW, "session", "window_s", NULL },
 		{ ARG_COMMIT_INTERVAL, "session", "commit_interval_s", NULL },
+		{ ARG_HTTP_MAX_IMPORT, "http", "max_import_bytes", NULL },
+		{ ARG_GOAL_MINUTES, "goals", "weekly_intensity_min", NULL },
+		{ ARG_GOAL_SESSIONS, "goals", "weekly_sessions", NULL },
 	};
 	unsigned long long v;
 	int c, idx;
@@ -379,7 +393,9 @@ static int run(int argc, char *argv[])
 	/* Before the sources, so straps appear with InterfacesAdded; the name is owned
 	 * before READY=1 (a missing bus only logs and retries). */
 	r = cd_dbus_new(manager_get_event(m), manager_get_monitor(m), config.bus,
-			&(struct cd_dbus_ops){ .session = manager_session_json, .userdata = m }, &dbus);
+			&(struct cd_dbus_ops){ .session = manager_session_json,
+						.week = manager_week,
+						.userdata = m }, &dbus);
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = manager_start_sources(m);

@@ -12,6 +12,7 @@
 #include "ble.h"
 #include "cleanup.h"
 #include "http.h"
+#include "session-import.h"
 #include "log.h"
 #include "manager.h"
 #include "monitor.h"
@@ -20,6 +21,7 @@
 #include "replay.h"
 #include "sim.h"
 #include "store.h"
+#include "summary.h"
 
 #define MAX_LISTEN 4
 
@@ -192,6 +194,30 @@ static void on_store_health(void *userdata)
 	update_status(userdata);
 }
 
+/* Today's and this week's intensity minutes (GET /summary's figures), for /metrics and MQTT. */
+static int week_figures(struct manager *m, double *ret_today, double *ret_week)
+{
+	struct summary_week w;
+	int r;
+
+	r = summary_week(m->store, m->monitor, m->config, monitor_now_us(), &w);
+	if (r < 0)
+		return r;
+	*ret_today = w.today_min;
+	*ret_week = w.week_min;
+	return 0;
+}
+
+static int prometheus_intensity(void *userdata, struct prometheus_intensity *ret)
+{
+	return week_figures(userdata, &ret->today_min, &ret->week_min);
+}
+
+static int mqtt_intensity(void *userdata, double *ret_today_min, double *ret_week_min)
+{
+	return week_figures(userdata, ret_today_min, ret_week_min);
+}
+
 int manager_open_store(struct manager *m)
 {
 	struct store_config sc = {
@@ -217,14 +243,11 @@ int manager_open_store(struct manager *m)
 	m->status_observer = monitor_observer_register(m->monitor, on_monitor_event, m, NULL);
 	if (m->status_observer == 0)
 		return log_oom();
-	/*
-	 * cardiod_intensity_minutes: prometheus_set_intensity() with the
-	 * weekly summary (§9.4) once it exists; until then the family is
-	 * left out (prometheus_intensity_unsupported).
-	 */
+	/* cardiod_intensity_minutes: the weekly summary's today and week (§9.4). */
 	r = prometheus_new(m->monitor, &m->prometheus);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up /metrics: %m");
+	prometheus_set_intensity(m->prometheus, prometheus_intensity, m);
 	/* MQTT (issue 15): before the sources, so it hears every strap appear. */
 	if (m->config->mqtt_url) {
 		r = cd_mqtt_new(m->event, m->config, &m->mqtt);
@@ -232,6 +255,7 @@ int manager_open_store(struct manager *m)
 			return r; /* cd_mqtt_new() said why */
 		if (cd_mqtt_attach_monitor(m->mqtt, m->monitor) < 0)
 			return log_oom();
+		cd_mqtt_set_intensity_source(m->mqtt, mqtt_intensity, m);
 	}
 	return 0;
 }
@@ -295,6 +319,23 @@ static int op_session(void *userdata, uint64_t id, cJSON **ret)
 int manager_session_json(void *userdata, uint64_t id, cJSON **ret)
 {
 	return op_session(userdata, id, ret);
+}
+
+int manager_week(void *userdata, double *ret_today_min, double *ret_week_min,
+		 unsigned *ret_week_sessions, double *ret_goal_min)
+{
+	struct manager *m = userdata;
+	struct summary_week w;
+	int r;
+
+	r = summary_week(m->store, m->monitor, m->config, monitor_now_us(), &w);
+	if (r < 0)
+		return r;
+	*ret_today_min = w.today_min;
+	*ret_week_min = w.week_min;
+	*ret_week_sessions = w.week_sessions;
+	*ret_goal_min = w.goal_min;
+	return 0;
 }
 
 sd_event *manager_get_event(struct manager *m)
@@ -447,6 +488,38 @@ static int op_metrics(void *userdata, struct cd_metrics *w)
 	return prometheus_write(m->prometheus, w);
 }
 
+/* GET /summary and POST /sessions/import: the logic is in summary.c and import.c. */
+static int op_summary(void *userdata, const struct cd_http_summary_query *q, cJSON **ret)
+{
+	struct manager *m = userdata;
+	struct summary_query sq = {
+		.by = (enum cd_summary_by)q->by,
+		.has_from = q->has_from,
+		.has_to = q->has_to,
+		.from = q->from,
+		.to = q->to,
+		.profile = q->profile[0] ? q->profile : NULL,
+	};
+
+	return summary_json(m->store, m->monitor, m->config, &sq, monitor_now_us(), ret);
+}
+
+static int op_import(void *userdata, const struct cd_http_import_query *q, const char *body,
+		     size_t len, cJSON **ret, char *err, size_t errlen)
+{
+	struct manager *m = userdata;
+	struct import_request req = {
+		.format = (enum cd_import_format)q->format,
+		.has_started_at = q->has_started_at,
+		.started_at_us = q->started_at_us,
+		.device = q->device[0] ? q->device : NULL,
+		.kind = q->kind[0] ? q->kind : NULL,
+		.profile = q->profile[0] ? q->profile : NULL,
+	};
+
+	return import_run(m->store, m->monitor, m->config, &req, body, len, ret, err, errlen);
+}
+
 static const struct cd_http_ops http_ops = {
 	.session = op_session,
 	.sessions = op_sessions,
@@ -456,6 +529,8 @@ static const struct cd_http_ops http_ops = {
 	.stop = op_stop,
 	.health = op_health,
 	.metrics = op_metrics,
+	.summary = op_summary,
+	.import = op_import,
 };
 
 /*
@@ -505,6 +580,7 @@ int manager_start_http(struct manager *m)
 	hc.max_connections = m->config->http_max_connections;
 	hc.timeout_s = m->config->http_timeout_s;
 	hc.stats = &m->http_stats;
+	hc.max_import = m->config->http_max_import_bytes;
 	n = listen_fds_from_systemd(fds);
 	if (n < 0)
 		return n;

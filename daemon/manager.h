@@ -46,6 +46,9 @@ int manager_start_http(struct manager *m);
 sd_event *manager_get_event(struct manager *m);
 struct monitor *manager_get_monitor(struct manager *m);
 int manager_session_json(void *userdata, uint64_t id, struct cJSON **ret);
+/* This week for the D-Bus week properties (struct cd_dbus_ops.week). */
+int manager_week(void *userdata, double *ret_today_min, double *ret_week_min,
+		 unsigned *ret_week_sessions, double *ret_goal_min);
 /* READY=1 and the first STATUS= line. */
 void manager_notify_ready(struct manager *m);
 /* Run until SIGTERM/SIGINT; returns the loop's exit code. */

@@ -796,3 +796,8 @@ cJSON *monitor_devices_to_json(struct monitor *m)
 	}
 	return a;
 }
+
+uint64_t monitor_take_session_id(struct monitor *m)
+{
+	return m->next_session_id++;
+}

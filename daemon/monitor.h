@@ -181,6 +181,9 @@ cJSON *monitor_session_to_json(const struct monitor_session *s, uint64_t now_us)
 /* Devices of GET /devices. */
 cJSON *monitor_devices_to_json(struct monitor *m);
 
+/* A session id for a session recorded elsewhere (import): ids stay unique. */
+uint64_t monitor_take_session_id(struct monitor *m);
+
 /* Engine time of realtime at_us in session s: (at_us − started_at_us) / 1e6, from integers. */
 double monitor_session_time(const struct monitor_session *s, uint64_t at_us);
 uint64_t monitor_now_us(void);

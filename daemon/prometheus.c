@@ -208,10 +208,16 @@ int prometheus_write(struct prometheus *p, struct cd_metrics *w)
 
 	r = p->intensity(p->intensity_userdata, &in);
 	if (r >= 0) {
-		cd_metrics_family(w, "cardiod_intensity_minutes", "gauge",
-				  "Intensity minutes of today and of this week so far.");
-		cd_metrics_sample(w, in.today_min, "period", "today", NULL);
-		cd_metrics_sample(w, in.week_min, "period", "week", NULL);
+		/*
+		 * DESIGN §9.6 names it cardiod_intensity_minutes, but promtool
+		 * (and the same paragraph) want base units: intensity minutes
+		 * × 60, so a dashboard divides by 60 to show minutes.
+		 */
+		cd_metrics_family(w, "cardiod_intensity_seconds", "gauge",
+				  "Intensity minutes ((moderate + 2 x vigorous) / 60 of GET /summary) "
+				  "of today and of this week so far, times 60.");
+		cd_metrics_sample(w, in.today_min * 60.0, "period", "today", NULL);
+		cd_metrics_sample(w, in.week_min * 60.0, "period", "week", NULL);
 	} else if (r != -EOPNOTSUPP)
 		log_debug_errno(r, "No intensity minutes for /metrics: %m, leaving them out");
 	return cd_metrics_error(w);

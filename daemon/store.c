@@ -21,6 +21,7 @@
 #include "csv.h"
 #include "log.h"
 #include "store.h"
+#include "store-internal.h"
 
 #define USEC_PER_SEC 1000000ULL
 #define DEFAULT_MAX_PENDING 65536
@@ -60,6 +61,8 @@ static const char *const migrations[] = {
 	"  contact INTEGER,"
 	"  energy_kj REAL);"
 	"CREATE INDEX samples_session ON samples (session_id);",
+	/* 1 → 2: figures of each ended session, for summaries (store-summary.c) */
+	STORE_FIGURES_SCHEMA,
 };
 
 struct pending_sample {
@@ -911,6 +914,12 @@ static int recover(struct store *s)
 		bind_text_or_null(upd, 2, text);
 		sqlite3_bind_int64(upd, 3, (sqlite3_int64)row.id);
 		r = step_done(upd);
+		if (r >= 0) {
+			int f = store_figures_put(s->db, row.id, row.started_us, row.device_id, text);
+
+			if (f < 0 && f != -EBADMSG)
+				r = f;
+		}
 		if (r < 0) {
 			session_row_done(&row);
 			break;
@@ -1045,6 +1054,9 @@ int store_open(sd_event *event, const struct store_config *config, struct store 
 	r = recover(s);
 	if (r < 0)
 		log_warning_errno(r, "Recovery of unfinished sessions postponed: %m");
+	r = store_figures_backfill(s);
+	if (r < 0)
+		log_warning_errno(r, "Summary figures of earlier sessions postponed: %m");
 	r = max_session_id(s, &max_id);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read %s: %s", s->path, sqlite3_errmsg(s->db));
@@ -1264,6 +1276,15 @@ static int flush_locked(struct store *s)
 		sqlite3_bind_int64(upd, 3, (sqlite3_int64)ss->id);
 		r = step_done(upd);
 		if (r < 0)
+			return r;
+	}
+
+	/* Ended in this commit (inserted ended, or updated): its summary figures too. */
+	for (struct store_session *ss = s->sessions; ss; ss = ss->next) {
+		if (!ss->ended || (ss->inserted && !ss->dirty) || !ss->summary)
+			continue;
+		r = store_figures_put(s->db, ss->id, ss->started_us, ss->device_id, ss->summary);
+		if (r < 0 && r != -EBADMSG)
 			return r;
 	}
 	return 0;
@@ -1814,4 +1835,52 @@ int store_devices_json(struct store *s, cJSON *array)
 			return -ENOMEM;
 	}
 	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+/* For store-summary.c (store-internal.h). */
+
+sqlite3 *store_db(struct store *s)
+{
+	return s->db;
+}
+
+char *store_profile_to_json(const struct cd_profile *p)
+{
+	return profile_to_json(p);
+}
+
+char *store_rr_to_text(const double *rr, size_t n)
+{
+	return rr_to_text(rr, n);
+}
+
+int store_errno(int sqlite_rc)
+{
+	return sqlite_to_errno(sqlite_rc);
+}
+
+void store_note_session_id(struct store *s, uint64_t id)
+{
+	if (id >= s->next_id)
+		s->next_id = id + 1;
+}
+
+int store_each_memory_session(struct store *s,
+			      int (*cb)(void *ud, const struct store_memory_session *ms), void *ud)
+{
+	for (struct store_session *ss = s->sessions; ss; ss = ss->next) {
+		struct store_memory_session ms = {
+			.id = ss->id,
+			.device_id = ss->device_id,
+			.started_us = ss->started_us,
+			.ended_us = ss->ended_us,
+			.ended = ss->ended,
+			.summary = ss->summary,
+		};
+		int r = cb(ud, &ms);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }

@@ -82,7 +82,9 @@ def test_main(bus):
     want_root = {"HeartRate": dbus.UInt16, "Zone": dbus.Byte, "Device": dbus.String,
                  "SessionId": dbus.UInt64, "SessionState": dbus.String,
                  "ActiveSeconds": dbus.Double, "MvpaSeconds": dbus.Double,
-                 "EcbSeconds": dbus.Double}
+                 "EcbSeconds": dbus.Double, "TodayIntensityMinutes": dbus.Double,
+                 "WeekIntensityMinutes": dbus.Double, "WeekSessions": dbus.UInt32,
+                 "WeekGoalMinutes": dbus.Double}
     t.check(set(root) == set(want_root), "root GetAll keys: %r" % sorted(root))
     for k, ty in want_root.items():
         t.check(isinstance(root.get(k), ty), "root %s is %s" % (k, ty.__name__))

@@ -8,7 +8,9 @@
 
 #include "check.h"
 #include "cleanup.h"
+#include "dose.h"
 #include "http-parse.h"
+#include "import.h"
 
 static void test_host(void)
 {
@@ -640,6 +642,110 @@ static void test_validators(void)
 		CHECK(cd_http_route_to_string(r) != NULL);
 }
 
+/* GET /summary and POST /sessions/import (DESIGN §9.4, §9.5). */
+static void test_dose_routes(void)
+{
+	struct cd_http_request req;
+	struct cd_http_match m;
+	struct cd_http_error e;
+
+	req = get("/summary");
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK_INT(m.route, CD_ROUTE_SUMMARY);
+	CHECK_INT(m.summary.by, CD_SUMMARY_WEEK);
+	CHECK(!m.summary.has_from && !m.summary.has_to && m.summary.profile[0] == '\0');
+	req = get("/summary?by=day&from=2026-03-23&to=2026-03-29&profile=alice.b-2");
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK_INT(m.summary.by, CD_SUMMARY_DAY);
+	CHECK(m.summary.has_from && m.summary.has_to);
+	CHECK_INT(m.summary.to - m.summary.from, 6);
+	CHECK_INT(m.summary.from, 20535); /* days from 1970-01-01 to 2026-03-23 */
+	CHECK_STR(m.summary.profile, "alice.b-2");
+	req = get("/summary?from=2026-03-29&to=2026-03-29");
+	CHECK_INT(check(&req, &m, &e), 0);
+
+	static const char *const bad[] = {
+		"/summary?by=year", "/summary?by=", "/summary?from=2026-02-29",
+		"/summary?from=2026-3-01", "/summary?to=1969-12-31", "/summary?from=yesterday",
+		"/summary?from=2026-04-02&to=2026-04-01", "/summary?profile=a%20b",
+		"/summary?profile=", "/summary?limit=3", "/summary?by=day&by=week",
+		"/summary?started_at=2026-03-29T07:00:00Z",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		req = get(bad[i]);
+		if (check(&req, &m, &e) != 400) {
+			fprintf(stderr, "should be 400: %s\n", bad[i]);
+			CHECK(false);
+		}
+	}
+	req = get("/summary");
+	req.method = "POST";
+	CHECK_INT(check(&req, &m, &e), 405);
+
+	/* Import: its content types, its parameters, no max_body (the glue caps it). */
+	req = get("/sessions/import?started_at=2026-03-29T07:00:00Z&device=ble-aa:bb:cc:dd:ee:ff"
+		  "&kind=run&profile=alice");
+	req.method = "POST";
+	req.content_type = "text/csv; charset=utf-8";
+	req.n_content_type = 1;
+	req.has_content_length = true;
+	req.content_length = 10u << 20;
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK_INT(m.route, CD_ROUTE_SESSIONS_IMPORT);
+	CHECK_INT(m.import.format, CD_IMPORT_CSV);
+	CHECK(m.import.has_started_at);
+	CHECK_INT(m.import.started_at_us, 1774767600000000LL);
+	CHECK_STR(m.import.device, "ble-aa:bb:cc:dd:ee:ff");
+	CHECK_STR(m.import.kind, "run");
+	CHECK_STR(m.import.profile, "alice");
+	req.content_type = "application/vnd.ant.fit";
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK_INT(m.import.format, CD_IMPORT_FIT);
+	req.content_type = "Application/Vnd.Garmin.Tcx+Xml";
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK_INT(m.import.format, CD_IMPORT_TCX);
+	static const char *const types[] = { "application/json", "text/plain", "text/csvx",
+					     "application/x-www-form-urlencoded", "" };
+	for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+		req.content_type = types[i];
+		if (check(&req, &m, &e) != 415) {
+			fprintf(stderr, "import should be 415: %s\n", types[i]);
+			CHECK(false);
+		}
+	}
+	req.content_type = "text/csv";
+	req.n_content_type = 2;
+	CHECK_INT(check(&req, &m, &e), 415);
+	req.n_content_type = 1;
+	req.target = "/sessions/import?device=bad%20id";
+	CHECK_INT(check(&req, &m, &e), 400);
+	req.target = "/sessions/import?kind=Run";
+	CHECK_INT(check(&req, &m, &e), 400);
+	req.target = "/sessions/import?started_at=yesterday";
+	CHECK_INT(check(&req, &m, &e), 400);
+	/* Numeric offsets: the same instant as 2026-03-29T07:00:00Z. */
+	req.target = "/sessions/import?started_at=2026-03-29T09:00:00%2B02:00";
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK_INT(m.import.started_at_us, 1774767600000000LL);
+	req.target = "/sessions/import?started_at=2026-03-29T09:00:00+02:00"; /* '+' as ' ' */
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK_INT(m.import.started_at_us, 1774767600000000LL);
+	req.target = "/sessions/import?started_at=2026-03-29T02:30:00.5-04:30";
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK_INT(m.import.started_at_us, 1774767600500000LL);
+	req.target = "/sessions/import?started_at=2026-03-29T09:00:00+24:00";
+	CHECK_INT(check(&req, &m, &e), 400);
+	req.target = "/sessions/import?started_at=1970-01-01T00:00:00+01:00";
+	CHECK_INT(check(&req, &m, &e), 400);
+	req.target = "/sessions/import?by=week";
+	CHECK_INT(check(&req, &m, &e), 400);
+	req.target = "/sessions/import";
+	req.method = "GET";
+	CHECK_INT(check(&req, &m, &e), 405);
+	CHECK_INT(cd_http_import_format(NULL), -1);
+	CHECK(cd_http_profile_valid("default") && !cd_http_profile_valid("a/b"));
+}
+
 int main(void)
 {
 	test_host();
@@ -655,5 +761,6 @@ int main(void)
 	test_post_checks();
 	test_body();
 	test_validators();
+	test_dose_routes();
 	return check_exit("test-http-parse");
 }
