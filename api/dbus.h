@@ -47,6 +47,12 @@ struct cd_dbus_ops {
 	 */
 	int (*session)(void *userdata, uint64_t id, cJSON **ret);
 	void *userdata;
+	/*
+	 * DESIGN §9.7, checked by the service on every call (api/dbus-auth.h):
+	 * groups allowed to start/stop and to read; NULL: "cardiod" and
+	 * "cardiod-readers".
+	 */
+	const char *manage_group, *read_group;
 };
 
 /*

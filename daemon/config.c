@@ -5,7 +5,9 @@
  * Debian's build, so the text is fed through our own line reader, which
  * counts lines: the handler then knows the line of the key it is given.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 
 #include "cleanup.h"
 #include "config.h"
+#include "http-parse.h"
 #include "http.h"
 
 static void strv_free(char **v)
@@ -74,9 +77,13 @@ int cd_config_init(struct cd_config *c)
 	cd_profile_init(&c->default_profile.profile);
 	c->listen = strdup(CD_CONFIG_DEFAULT_LISTEN);
 	c->bus = strdup("system");
+	c->http_token_file = strdup(CD_CONFIG_DEFAULT_TOKEN_FILE);
+	c->bus_manage_group = strdup(CD_CONFIG_DEFAULT_MANAGE_GROUP);
+	c->bus_read_group = strdup(CD_CONFIG_DEFAULT_READ_GROUP);
 	c->db_path = strdup(CD_CONFIG_DEFAULT_DB);
 	c->ant_device = strdup("auto");
-	if (!c->listen || !c->bus || !c->db_path || !c->ant_device) {
+	if (!c->listen || !c->bus || !c->db_path || !c->ant_device || !c->http_token_file ||
+	    !c->bus_manage_group || !c->bus_read_group) {
 		cd_config_done(c);
 		return -ENOMEM;
 	}
@@ -92,6 +99,9 @@ void cd_config_done(struct cd_config *c)
 	for (size_t i = 0; i < c->n_profiles; i++)
 		config_profile_done(&c->profiles[i]);
 	free(c->profiles);
+	free(c->http_token_file);
+	free(c->bus_manage_group);
+	free(c->bus_read_group);
 	free(c->ble_adapter);
 	strv_free(c->ble_devices);
 	free(c->ant_device);
@@ -164,6 +174,16 @@ static bool listen_valid(const char *s)
 	if (parse_number(colon + 1, 0, 65535, &port) < 0 || port != floor(port))
 		return false;
 	return strspn(colon + 1, "0123456789") == strlen(colon + 1);
+}
+
+/* A group name as useradd(8) takes them: [a-z_][a-z0-9_-]*, at most 32 bytes. */
+static bool group_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 32 || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
 static int set_string(char **dst, const char *value)
@@ -340,6 +360,28 @@ static int set_http(struct cd_config *c, const char *key, const char *value, con
 				    value);
 		return set_string(&c->listen, value);
 	}
+	if (strcmp(key, "token_file") == 0) {
+		if (value[0] != '/')
+			return fail(ret_error, origin, line,
+				    "token_file: expected an absolute path, got '%s'", value);
+		return set_string(&c->http_token_file, value);
+	}
+	if (strcmp(key, "read_access") == 0) {
+		if (strcmp(value, "open") != 0 && strcmp(value, "token") != 0)
+			return fail(ret_error, origin, line,
+				    "read_access: expected open or token, got '%s'", value);
+		c->http_read_token = strcmp(value, "token") == 0;
+		return 0;
+	}
+	if (strcmp(key, "allow_remote") == 0) {
+		int b = parse_bool(value);
+
+		if (b < 0)
+			return fail(ret_error, origin, line,
+				    "allow_remote: expected true or false, got '%s'", value);
+		c->http_allow_remote = b;
+		return 0;
+	}
 	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
 		double v;
 
@@ -419,6 +461,14 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 	if (strcmp(section, "http") == 0)
 		return set_http(c, key, value, origin, line, ret_error);
 	if (strcmp(section, "bus") == 0) {
+		if (strcmp(key, "manage_group") == 0 || strcmp(key, "read_group") == 0) {
+			if (!group_name_valid(value))
+				return fail(ret_error, origin, line,
+					    "%s: expected a group name, got '%s'", key, value);
+			return set_string(strcmp(key, "manage_group") == 0 ? &c->bus_manage_group
+									  : &c->bus_read_group,
+					  value);
+		}
 		if (strcmp(key, "bus") != 0)
 			return fail(ret_error, origin, line, "unknown key '%s' in [bus]", key);
 		if (strcmp(value, "system") != 0 && strcmp(value, "session") != 0 &&
@@ -637,6 +687,21 @@ int cd_config_load_file(struct cd_config *c, const char *path, bool must_exist,
 	return cd_config_parse_string(c, text, path, ret_error);
 }
 
+/* What cd_http_parse_listen() makes of "ADDR:PORT" is 127.0.0.0/8 or ::1. */
+static bool listen_is_loopback(const char *listen)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+
+	if (cd_http_parse_listen(listen, &sa, &len) < 0)
+		return true; /* not ours to judge: the server refuses it with its own error */
+	if (sa.ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)&sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa.ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&sa)->sin6_addr);
+	return false;
+}
+
 static int finish_profile(struct cd_config_profile *cp, const char *fallback, char **ret_error)
 {
 	const char *origin = cp->origin ? cp->origin : fallback;
@@ -670,6 +735,11 @@ int cd_config_finish(struct cd_config *c, const char *origin, char **ret_error)
 		if (r < 0)
 			return r;
 	}
+	if (!c->http_allow_remote && !listen_is_loopback(c->listen))
+		return fail(ret_error, origin, 0,
+			    "[http]: listen %s is not a loopback address; set [http] allow_remote = "
+			    "true to serve other machines (every request then needs the token)",
+			    c->listen);
 	if (c->engine.stale_after_s > c->idle_timeout_s)
 		return fail(ret_error, origin, 0,
 			    "[session]: stale_after_s (%g) must not exceed idle_timeout_s (%g)",
