@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
+#include <strings.h>
 
 #include "cleanup.h"
 #include "cmds.h"
@@ -26,6 +27,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 struct http_args {
 	const char *url;
 	const char *token_file;
+	bool token_file_given; /* --token-file or $CARDIOD_TOKEN_FILE */
 	bool json;
 	const char *format;
 	unsigned long long limit;
@@ -68,6 +70,25 @@ static char *read_token(const char *path, const char **why, char *buf, size_t si
 	}
 }
 
+/*
+ * Whether url ("http://HOST[:PORT]") names this machine's loopback: the
+ * default token file is sent there only, so a --url elsewhere never gets
+ * the local daemon's token unless a token file was named.
+ */
+static bool url_is_loopback(const char *url)
+{
+	const char *h = url + (strncasecmp(url, "http://", 7) == 0 ? 7 : 0);
+	size_t n = strcspn(h, ":/?#");
+
+	if (h[0] == '[')
+		return strncmp(h, "[::1]", 5) == 0 && strchr(":/", h[5] ? h[5] : '/');
+	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
+		return true;
+	if (strncmp(h, "127.", 4) != 0)
+		return false;
+	return strspn(h, "0123456789.") == n;
+}
+
 static void free_token(char **t)
 {
 	if (*t) {
@@ -86,9 +107,12 @@ static int fetch(const struct http_args *a, const char *method, const char *path
 	char whybuf[512];
 	int r;
 
-	token = read_token(a->token_file, &why, whybuf, sizeof(whybuf));
-	if (!token && !why)
-		return cli_fail(EXIT_FAILURE, "out of memory");
+	if (a->token_file_given || url_is_loopback(url)) {
+		token = read_token(a->token_file, &why, whybuf, sizeof(whybuf));
+		if (!token && !why)
+			return cli_fail(EXIT_FAILURE, "out of memory");
+	} else
+		why = "cardioctl sends the default token file to a loopback --url only";
 	r = http_request(url, method, path, body, token, TIMEOUT_S, ret, &error);
 	if (r == -ENOMEM)
 		return cli_fail(EXIT_FAILURE, "out of memory");
@@ -165,7 +189,8 @@ static int parse_http(int argc, char *argv[], struct http_args *a, bool want_id,
 
 	a->url = CARDIOCTL_DEFAULT_URL;
 	a->token_file = getenv("CARDIOD_TOKEN_FILE");
-	if (!a->token_file || !*a->token_file)
+	a->token_file_given = a->token_file && *a->token_file;
+	if (!a->token_file_given)
 		a->token_file = DEFAULT_TOKEN_FILE;
 	a->limit = 20;
 	optind = 0;
@@ -177,6 +202,7 @@ static int parse_http(int argc, char *argv[], struct http_args *a, bool want_id,
 			break;
 		case ARG_TOKEN_FILE:
 			a->token_file = optarg;
+			a->token_file_given = true;
 			break;
 		case ARG_JSON:
 			a->json = true;

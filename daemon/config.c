@@ -18,7 +18,6 @@
 
 #include "cleanup.h"
 #include "config.h"
-#include "http-parse.h"
 #include "http.h"
 
 static void strv_free(char **v)
@@ -687,19 +686,36 @@ int cd_config_load_file(struct cd_config *c, const char *path, bool must_exist,
 	return cd_config_parse_string(c, text, path, ret_error);
 }
 
-/* What cd_http_parse_listen() makes of "ADDR:PORT" is 127.0.0.0/8 or ::1. */
+/*
+ * Whether "ADDR:PORT" names loopback: localhost, 127.0.0.0/8 or [::1].  A
+ * name other than localhost is not ours to judge: the HTTP server refuses
+ * it with its own error (it resolves no names).
+ */
 static bool listen_is_loopback(const char *listen)
 {
-	struct sockaddr_storage sa;
-	socklen_t len;
+	const char *colon = strrchr(listen, ':');
+	char host[64];
+	struct in_addr a4;
+	struct in6_addr a6;
+	size_t n;
 
-	if (cd_http_parse_listen(listen, &sa, &len) < 0)
-		return true; /* not ours to judge: the server refuses it with its own error */
-	if (sa.ss_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)&sa)->sin_addr.s_addr) >> 24) == 127;
-	if (sa.ss_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&sa)->sin6_addr);
-	return false;
+	if (!colon)
+		return true;
+	n = (size_t)(colon - listen);
+	if (listen[0] == '[' && n >= 2 && listen[n - 1] == ']') {
+		if (n - 2 >= sizeof(host))
+			return true;
+		memcpy(host, listen + 1, n - 2);
+		host[n - 2] = '\0';
+		return inet_pton(AF_INET6, host, &a6) != 1 || IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	if (n >= sizeof(host))
+		return true;
+	memcpy(host, listen, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return true;
 }
 
 static int finish_profile(struct cd_config_profile *cp, const char *fallback, char **ret_error)

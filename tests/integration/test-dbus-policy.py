@@ -23,6 +23,7 @@ Usage: test-dbus-policy.py CARDIOD POLICY
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -188,6 +189,7 @@ tmp = tempfile.mkdtemp(prefix="cardiod-policy-")
 os.chmod(tmp, 0o755)
 created_users, created_groups = [], []
 procs = []
+daemons = []  # (name, Popen) of every cardiod, whose exit status is checked at the end
 
 
 def sh(*cmd):
@@ -280,6 +282,7 @@ def start_cardiod(addr, name):
                 "--manage-group", GROUP, "--read-group", RGROUP,
                 "--no-ble", "--no-ant", stdout=subprocess.DEVNULL, stderr=log)
     procs.append(d)
+    daemons.append((name, d))
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and "Ready:" not in open(log_path).read():
         if d.poll() is not None:
@@ -408,6 +411,22 @@ try:
         t.check(r.isdigit(), "no policy: group member may StartSession (got %r)" % r)
         r = client("root", "getsession", open_address)
         t.check(r.isdigit(), "no policy: root may GetSession (got %r)" % r)
+    # Every cardiod stops cleanly (under ASan: no leak, no error in the checks).
+    for name, d in daemons:
+        # SIGTERM to cardiod itself: runuser passes on its child's exit status,
+        # but re-raises a signal it gets itself, which would hide that status.
+        try:
+            with open("/proc/%d/task/%d/children" % (d.pid, d.pid)) as f:
+                children = [int(x) for x in f.read().split()]
+        except OSError:
+            children = []
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+        try:
+            rc = d.wait(20)
+        except subprocess.TimeoutExpired:
+            rc = None
+        t.check(rc == 0, "cardiod (%s) exits 0 at SIGTERM (got %r)" % (name, rc))
 except SystemExit:
     pass
 finally:
