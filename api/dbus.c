@@ -196,9 +196,9 @@ static int method_get_session(sd_bus_message *m, void *userdata, sd_bus_error *e
 
 /*
  * Methods are UNPRIVILEGED as far as sd-bus is concerned: who may call
- * StartSession/StopSession is the bus policy's decision
- * (units/org.cardiod.Cardiod1.conf: root and group cardiod), which sd-bus's
- * own CAP_SYS_ADMIN check would otherwise override.
+ * what is decided by the bus policy (units/org.cardiod.Cardiod1.conf) and
+ * by our own check of the caller in on_bus_message() (api/dbus-auth.h),
+ * which sd-bus's CAP_SYS_ADMIN check would otherwise override.
  */
 static const sd_bus_vtable root_vtable[] = {
 	SD_BUS_VTABLE_START(0),
