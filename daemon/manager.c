@@ -478,7 +478,9 @@ int manager_start_http(struct manager *m)
 	hc.max_connections = m->config->http_max_connections;
 	hc.timeout_s = m->config->http_timeout_s;
 	/* DESIGN §9.7: each server keeps a copy; a token that cannot be written refuses all. */
-	hc.token = cd_token_setup(m->config->http_token_file, token) >= 0 ? token : NULL;
+	hc.token = cd_token_setup(m->config->http_token_file, m->config->bus_manage_group, token) >= 0
+			   ? token
+			   : NULL;
 	hc.read_token = m->config->http_read_token;
 	hc.allow_remote = m->config->http_allow_remote;
 	r = start_http_servers(m, &hc);

@@ -13,8 +13,6 @@
 #include "log.h"
 #include "token.h"
 
-/* The group that may read the token besides the service user (units/cardiod.sysusers). */
-#define TOKEN_GROUP "cardiod"
 
 static int token_generate(char ret[static CD_HTTP_TOKEN_LEN + 1])
 {
@@ -41,22 +39,22 @@ static int token_generate(char ret[static CD_HTTP_TOKEN_LEN + 1])
 	return 0;
 }
 
-/* Group TOKEN_GROUP, when it exists and is not ours already; failure is no error. */
-static void token_chgrp(int fd, const char *path)
+/* Group group, when it exists and is not the file's already; failure is no error. */
+static void token_chgrp(int fd, const char *path, const char *group)
 {
 	struct group grp, *g = NULL;
 	char buf[4096];
 	struct stat st;
 
-	if (getgrnam_r(TOKEN_GROUP, &grp, buf, sizeof(buf), &g) != 0 || !g)
+	if (getgrnam_r(group, &grp, buf, sizeof(buf), &g) != 0 || !g)
 		return;
 	if (fstat(fd, &st) == 0 && st.st_gid == g->gr_gid)
 		return;
 	if (fchown(fd, (uid_t)-1, g->gr_gid) < 0)
-		log_debug_errno(errno, "Cannot give %s to group %s: %m", path, TOKEN_GROUP);
+		log_debug_errno(errno, "Cannot give %s to group %s: %m", path, group);
 }
 
-static int token_write(const char *path, const char *token)
+static int token_write(const char *path, const char *group, const char *token)
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -EBADF;
@@ -73,7 +71,7 @@ static int token_write(const char *path, const char *token)
 		return -errno;
 	memcpy(line, token, len);
 	line[len] = '\n';
-	token_chgrp(fd, path);
+	token_chgrp(fd, path, group);
 	if (fchmod(fd, 0640) < 0 || write(fd, line, len + 1) != (ssize_t)(len + 1))
 		r = errno ? -errno : -EIO;
 	explicit_bzero(line, sizeof(line));
@@ -84,7 +82,7 @@ static int token_write(const char *path, const char *token)
 	return r;
 }
 
-int cd_token_setup(const char *path, char ret[static CD_HTTP_TOKEN_LEN + 1])
+int cd_token_setup(const char *path, const char *group, char ret[static CD_HTTP_TOKEN_LEN + 1])
 {
 	int r;
 
@@ -94,7 +92,7 @@ int cd_token_setup(const char *path, char ret[static CD_HTTP_TOKEN_LEN + 1])
 		return log_error_errno(r, "Cannot make the API token (getrandom): %m; requests "
 					  "that need it will be refused.");
 	errno = 0;
-	r = token_write(path, ret);
+	r = token_write(path, group ? group : "cardiod", ret);
 	if (r < 0) {
 		explicit_bzero(ret, CD_HTTP_TOKEN_LEN + 1);
 		return log_warning_errno(r, "Cannot write the API token to %s: %m. Every POST "

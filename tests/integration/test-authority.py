@@ -61,8 +61,17 @@ def test_token_and_writes():
     tok = d.token
     t.check(tok is not None and re.fullmatch(r"[0-9a-f]{64}", tok),
             "the token is 64 hex digits: %r" % tok)
-    mode = stat.S_IMODE(os.stat(d.token_file).st_mode)
+    st = os.stat(d.token_file)
+    mode = stat.S_IMODE(st.st_mode)
     t.check(mode == 0o640, "token file mode 0640 (got %o)" % mode)
+    import grp
+    want = os.getegid()
+    if _group("cardiod"):
+        g = grp.getgrnam("cardiod").gr_gid
+        if os.geteuid() == 0 or g in os.getgroups():
+            want = g
+    t.check(st.st_gid == want, "token file group: cardiod when it exists and may be given, "
+            "else ours (want %d, got %d)" % (want, st.st_gid))
     t.check(token_of(d) == tok and token_of(d.token_file) == tok, "token_of() reads it")
 
     # Writes without the token, with a wrong one, or twice: 401, JSON, WWW-Authenticate.
@@ -102,6 +111,31 @@ def test_token_and_writes():
     d2 = start("open2")
     t.check(d2.token and d2.token != tok, "every start makes a new token")
     t.check(d2.stop() == 0 and d.stop() == 0, "clean exits")
+
+
+def test_token_group():
+    """As root the file goes to [bus] manage_group (default cardiod) when it exists."""
+    import grp
+    if os.geteuid() != 0:
+        print("token group: not root, only the default checked")
+        return
+    other = next((g for g in ("daemon", "nogroup", "bin") if _group(g)), None)
+    if not t.check(other is not None, "a system group to hand the token to"):
+        return
+    d = start("group", "--manage-group", other)
+    gid = os.stat(d.token_file).st_gid
+    t.check(gid == grp.getgrnam(other).gr_gid,
+            "token file group follows manage_group %s (got gid %d)" % (other, gid))
+    t.check(d.stop() == 0, "clean exit")
+
+
+def _group(name):
+    import grp
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
 
 
 def test_read_token():
@@ -162,6 +196,7 @@ def test_unwritable_token():
 
 
 test_token_and_writes()
+test_token_group()
 test_read_token()
 test_remote_refused()
 test_unwritable_token()
