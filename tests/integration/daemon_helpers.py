@@ -79,21 +79,23 @@ def auth_headers(token, headers=None):
 class Daemon:
     """cardiod in the background, stderr in a file, its port parsed from the log.
 
-    The daemon writes its API token to self.token_file, a fresh file in
-    workdir, unless token_file=None (then the daemon's default or the
-    test's own --token-file applies).  request() sends the token with
-    every request but GET and HEAD unless auth=False; auth=True sends it
-    with reads too."""
+    The daemon writes its API token to self.token_file: the test's own
+    --token-file in args if it passes one, else a fresh file in workdir, or
+    with token_file=None the daemon's default (the config's token_file).
+    request() sends the token with every request but GET and HEAD unless
+    auth=False; auth=True sends it with reads too."""
 
     def __init__(self, exe, args, workdir, env=None, token_file=True):
         stamp = time.monotonic_ns()
         self.token_file = None
-        if token_file is True:
-            token_file = os.path.join(workdir, "api-token-%d" % stamp)
         extra = []
-        if token_file:
-            self.token_file = token_file
-            extra = ["--token-file", token_file]
+        if "--token-file" in args[:-1]:
+            self.token_file = args[args.index("--token-file") + 1]
+        elif token_file:
+            if token_file is True:
+                token_file = os.path.join(workdir, "api-token-%d" % stamp)
+            self.token_file = os.path.abspath(token_file)
+            extra = ["--token-file", self.token_file]
         self.log_path = os.path.join(workdir, "cardiod-%d.log" % stamp)
         self.log = open(self.log_path, "w")
         e = dict(os.environ)
