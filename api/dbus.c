@@ -27,6 +27,7 @@
 #include <systemd/sd-bus.h>
 
 #include "cleanup.h"
+#include "dbus-auth.h"
 #include "dbus.h"
 #include "log.h"
 
@@ -125,6 +126,7 @@ struct cd_dbus {
 	sd_event *event;
 	struct monitor *monitor;
 	struct cd_dbus_ops ops;
+	struct cd_dbus_auth *auth; /* who may read, who may start and stop */
 	char *bus_spec;
 	char *bus_label; /* "the system bus", "the session bus", "the bus at ADDRESS" */
 	unsigned observer;
@@ -206,9 +208,9 @@ static int method_get_session(sd_bus_message *m, void *userdata, sd_bus_error *e
 
 /*
  * Methods are UNPRIVILEGED as far as sd-bus is concerned: who may call
- * StartSession/StopSession is the bus policy's decision
- * (units/org.cardiod.Cardiod1.conf: root and group cardiod), which sd-bus's
- * own CAP_SYS_ADMIN check would otherwise override.
+ * what is decided by the bus policy (units/org.cardiod.Cardiod1.conf) and
+ * by our own check of the caller in on_bus_message() (api/dbus-auth.h),
+ * which sd-bus's CAP_SYS_ADMIN check would otherwise override.
  */
 static const sd_bus_vtable root_vtable[] = {
 	SD_BUS_VTABLE_START(0),
@@ -878,6 +880,8 @@ static int on_bus_message(sd_bus_message *m, void *userdata, sd_bus_error *error
 {
 	struct cd_dbus *d = userdata;
 
+	if (cd_dbus_auth_filter(d->auth, m) > 0)
+		return 1; /* answered AccessDenied */
 	if (!sd_bus_message_is_signal(m, "org.freedesktop.DBus.Local", "Disconnected"))
 		return 0;
 	/* Not freed here: we are inside its dispatch.  The retry timer drops it. */
@@ -1028,6 +1032,10 @@ int cd_dbus_new(sd_event *event, struct monitor *monitor, const char *bus,
 	d->monitor = monitor;
 	if (ops)
 		d->ops = *ops;
+	r = cd_dbus_auth_new(d->ops.manage_group, d->ops.read_group, &d->auth);
+	if (r < 0)
+		return log_oom();
+	d->ops.manage_group = d->ops.read_group = NULL; /* not owned; d->auth has copies */
 	d->root.device = "";
 	d->root.session_state = "idle";
 	d->bus_spec = strdup(bus);
@@ -1118,6 +1126,7 @@ struct cd_dbus *cd_dbus_free(struct cd_dbus *d)
 	sd_event_unref(d->event);
 	free(d->bus_spec);
 	free(d->bus_label);
+	cd_dbus_auth_free(d->auth);
 	free(d);
 	return NULL;
 }

@@ -56,6 +56,12 @@ struct cd_dbus_ops {
 	int (*week)(void *userdata, double *ret_today_min, double *ret_week_min,
 		    unsigned *ret_week_sessions, double *ret_goal_min);
 	void *userdata;
+	/*
+	 * DESIGN §9.7, checked by the service on every call (api/dbus-auth.h):
+	 * groups allowed to start/stop and to read; NULL: "cardiod" and
+	 * "cardiod-readers".
+	 */
+	const char *manage_group, *read_group;
 };
 
 /*

@@ -791,7 +791,7 @@ unsigned cd_http_check_request(const struct cd_http_request *req, size_t max_bod
 	if (!req->host || req->host[0] == '\0') {
 		if (req->http11)
 			return fail(err, 400, "bad_host", "HTTP/1.1 request without a Host header");
-	} else if (!cd_http_host_is_loopback(req->host))
+	} else if (!req->any_host && !cd_http_host_is_loopback(req->host))
 		return fail(err, 421, "misdirected_request",
 			    "the Host header must name this machine's loopback interface");
 	if (req->n_origin > 1 || (req->origin && !cd_http_origin_is_loopback(req->origin)))

@@ -48,6 +48,7 @@ struct cd_http_request {
 	bool has_content_length;  /* a Content-Length header was sent … */
 	uint64_t content_length;  /* … with this value */
 	bool chunked;             /* Transfer-Encoding: chunked */
+	bool any_host;            /* skip the loopback Host check (remote, token-guarded) */
 };
 
 #define CD_HTTP_PROFILE_MAX 63u /* longest profile name in a query */

@@ -43,6 +43,7 @@
 
 #include "cleanup.h"
 #include "csv.h"
+#include "http-auth.h"
 #include "http-parse.h"
 #include "http.h"
 #include "log.h"
@@ -82,6 +83,9 @@ struct cd_http {
 	uint16_t port;
 	uint64_t cache_usec;
 	unsigned soft_cap;     /* config.max_connections: evict above this */
+	char *token;           /* config.token (a copy), NULL: refuse what needs it */
+	bool read_token;       /* reads need the token too (read_token, or not loopback) */
+	bool remote;           /* bound to a non-loopback address (allow_remote) */
 	uint64_t request_usec; /* timeout_s: a complete request within this, or cut */
 	struct conn_list waiting, busy;
 	unsigned n_conns;   /* tracked, evicted ones included */
@@ -978,6 +982,8 @@ static enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c,
 /* What the headers said, for http-parse and the framing checks below. */
 struct header_scan {
 	struct cd_http_request req;
+	const char *authorization; /* the first Authorization header */
+	unsigned n_authorization;
 	unsigned n_content_length, n_transfer_encoding;
 	bool te_chunked; /* the (single) Transfer-Encoding is exactly "chunked" */
 };
@@ -1008,6 +1014,9 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 		req->has_content_length = true;
 		req->content_length = v;
 		scan->n_content_length++;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0) {
+		if (scan->n_authorization++ == 0)
+			scan->authorization = value;
 	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
 		req->chunked = true;
 		scan->n_transfer_encoding++;
@@ -1072,6 +1081,57 @@ static enum MHD_Result import_collect(struct cd_http *h, struct request *r,
 	return MHD_YES;
 }
 
+/*
+ * Authority (DESIGN §9.7), the one check every route passes before
+ * routing, so a route added later gets the same rule: GET and HEAD are
+ * reads, everything else writes.  Writes always need the bearer token;
+ * reads need it with read_access = token or on a non-loopback socket.
+ * Repeated Authorization headers are refused.  True when allowed.
+ */
+static bool authorized(const struct cd_http *h, const char *method, const struct header_scan *scan)
+{
+	bool read = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+		    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+
+	if (read && !h->read_token)
+		return true;
+	return scan->n_authorization == 1 && cd_http_bearer_matches(scan->authorization, h->token);
+}
+
+/* Host and Origin refusals (http-parse.h) are answered whatever the token. */
+static bool refused_before_auth(unsigned status, const struct cd_http_error *err)
+{
+	return status == 421 || (status == 400 && strcmp(err->code, "bad_host") == 0) ||
+	       (status == 403 && strcmp(err->code, "forbidden_origin") == 0);
+}
+
+/* 401 with the JSON error and WWW-Authenticate (RFC 6750 §3). */
+static enum MHD_Result respond_unauthorized(struct MHD_Connection *c, bool sent)
+{
+	_cleanup_(cJSON_Deletep) cJSON *root = cJSON_CreateObject();
+	struct MHD_Response *resp;
+	cJSON *err;
+
+	if (!root || !(err = cJSON_AddObjectToObject(root, "error")) ||
+	    !cJSON_AddStringToObject(err, "code", "unauthorized") ||
+	    !cJSON_AddStringToObject(err, "message",
+				     sent ? "the bearer token is wrong"
+					  : "this request needs Authorization: Bearer TOKEN, the "
+					    "token being the content of the daemon's token_file"))
+		return MHD_NO;
+	resp = make_json_response(root, NULL);
+	if (!resp)
+		return MHD_NO;
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				    sent ? "Bearer realm=\"cardiod\", error=\"invalid_token\""
+					 : "Bearer realm=\"cardiod\"") != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	log_debug("HTTP 401 unauthorized");
+	return queue(c, 401, resp);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **req_cls)
@@ -1081,6 +1141,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	_cleanup_(cd_http_body_done) struct cd_http_body body = {};
 	struct cd_http_error err;
 	unsigned status;
+	bool framing;
 
 	if (!r)
 		return MHD_NO; /* OOM in on_uri: drop the connection */
@@ -1095,13 +1156,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				.method = method,
 				.target = r->target,
 				.http11 = strcmp(version, MHD_HTTP_VERSION_1_0) != 0,
+				.any_host = h->remote,
 			},
 		};
 
 		MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &scan);
 		status = check_framing(&scan, &err);
+		framing = status != 0;
 		if (!status)
 			status = cd_http_check_request(&scan.req, h->max_body, &r->match, &err);
+		/*
+		 * The token next: only broken framing and the refusals that keep
+		 * foreign pages and rebound names out (Host, Origin) come before
+		 * it; without the token nothing else is told (route, method…).
+		 */
+		if (!framing && !refused_before_auth(status, &err) &&
+		    !authorized(h, method, &scan)) {
+			r->checked = r->answered = true;
+			conn_answering(h, c);
+			return respond_unauthorized(c, scan.n_authorization > 0);
+		}
 		r->checked = true;
 		if (status) {
 			r->answered = true;
@@ -1223,7 +1297,16 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	return run(userdata);
 }
 
-static int bind_listen(const char *address, int *ret_fd)
+static bool sockaddr_is_loopback(const struct sockaddr_storage *sa)
+{
+	if (sa->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return false;
+}
+
+static int bind_listen(const char *address, bool allow_remote, int *ret_fd)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct sockaddr_storage sa;
@@ -1234,6 +1317,11 @@ static int bind_listen(const char *address, int *ret_fd)
 		return log_error_errno(EINVAL, "Invalid HTTP listen address '%s' "
 					       "(want IPV4:PORT, [IPV6]:PORT or localhost:PORT)",
 				       address ? address : "(null)");
+	if (!allow_remote && !sockaddr_is_loopback(&sa))
+		return log_error_errno(EPERM, "Refusing to serve the HTTP API on %s, which is not a "
+					      "loopback address: set [http] allow_remote = true "
+					      "to serve other machines (every request then needs "
+					      "the token)", address);
 	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return log_error_errno(errno, "Failed to create the HTTP socket: %m");
@@ -1251,7 +1339,7 @@ static int bind_listen(const char *address, int *ret_fd)
 }
 
 /* Log where we listen, and remember the port (":0" picks one). */
-static int log_bound(struct cd_http *h, int fd)
+static int log_bound(struct cd_http *h, int fd, bool allow_remote)
 {
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
@@ -1271,12 +1359,20 @@ static int log_bound(struct cd_http *h, int fd)
 		h->port = ntohs(a6->sin6_port);
 		loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
 	}
+	if (!loopback && !allow_remote)
+		return log_error_errno(EPERM, "Refusing to serve the HTTP API on %s, which is not a "
+					      "loopback address: set [http] allow_remote = true "
+					      "to serve other machines (every request then needs "
+					      "the token)", ip);
 	log_info(sa.ss_family == AF_INET6 ? "HTTP API listening on http://[%s]:%u/"
 					  : "HTTP API listening on http://%s:%u/",
 		 ip, h->port);
-	if (!loopback)
-		log_warning("HTTP API is bound to a non-loopback address; it still answers only "
-			    "requests whose Host names loopback (DESIGN §4)");
+	if (!loopback) {
+		log_warning("HTTP API is bound to a non-loopback address (allow_remote): every "
+			    "request, reads too, needs the bearer token");
+		h->remote = true;
+		h->read_token = true;
+	}
 	return 0;
 }
 
@@ -1316,12 +1412,15 @@ int cd_http_new(sd_event *event, const struct cd_http_config *config,
 						       "stream socket");
 		fd = config->listen_fd;
 	} else {
-		r = bind_listen(config->listen, &own_fd);
+		r = bind_listen(config->listen, config->allow_remote, &own_fd);
 		if (r < 0)
 			return r;
 		fd = own_fd;
 	}
-	r = log_bound(h, fd);
+	h->read_token = config->read_token;
+	if (config->token && !(h->token = strdup(config->token)))
+		return log_oom();
+	r = log_bound(h, fd, config->allow_remote);
 	if (r < 0)
 		return r;
 
@@ -1395,6 +1494,9 @@ struct cd_http *cd_http_free(struct cd_http *h)
 	h->sweep = sd_event_source_disable_unref(h->sweep);
 	cd_http_invalidate(h);
 	sd_event_unref(h->event);
+	if (h->token)
+		explicit_bzero(h->token, strlen(h->token));
+	free(h->token);
 	free(h);
 	return NULL;
 }

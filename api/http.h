@@ -159,6 +159,22 @@ struct cd_http_config {
 	 * /metrics shows them all; NULL = the server's own.  Must outlive it.
 	 */
 	struct cd_http_stats *stats;
+	/*
+	 * Authority (DESIGN §9.7), checked in one place before routing:
+	 * every request but GET and HEAD needs "Authorization: Bearer
+	 * token"; reads need it too when read_token is set or when the
+	 * socket is bound to a non-loopback address.  Otherwise 401 with
+	 * WWW-Authenticate: Bearer.  token NULL: nothing matches, so every
+	 * such request is refused.
+	 */
+	const char *token;
+	bool read_token;   /* [http] read_access = token */
+	/*
+	 * [http] allow_remote: serve a non-loopback address (refused
+	 * otherwise, -EPERM); its requests may name any Host, since the
+	 * token, not the Host check, guards them.
+	 */
+	bool allow_remote;
 };
 
 void cd_http_config_init(struct cd_http_config *c);

@@ -29,6 +29,7 @@ struct dose_args {
 	bool json;
 	unsigned long weeks;
 	const char *start, *device, *profile, *kind, *file;
+	const char *token_file; /* --token-file; NULL: $CARDIOD_TOKEN_FILE or the default */
 };
 
 /* The server's error message, or ours; 0 when the status is 2xx. */
@@ -54,13 +55,19 @@ static int check_response(const char *url, int r, const char *error, struct http
 	return 0;
 }
 
-static int get_json(const char *url, const char *path, cJSON **ret)
+static int get_json(const char *url, const char *token_file, const char *path, cJSON **ret)
 {
 	_cleanup_free_ char *error = NULL;
+	_cleanup_(cli_token_free) char *token = NULL;
 	struct http_response resp = {};
+	const char *why = NULL;
+	char whybuf[512];
 	int r;
 
-	r = http_request(url, "GET", path, NULL, TIMEOUT_S, &resp, &error);
+	token = cli_token_for(url, token_file, &why, whybuf, sizeof(whybuf));
+	if (!token && !why)
+		return cli_fail(EXIT_FAILURE, "out of memory");
+	r = http_request(url, "GET", path, NULL, token, TIMEOUT_S, &resp, &error);
 	r = check_response(url, r, error, &resp);
 	if (r != 0)
 		return r;
@@ -98,7 +105,16 @@ static const char *str(const cJSON *o, const char *key)
 static int parse_args(int argc, char *argv[], struct dose_args *a, bool want_weeks,
 		      bool want_import)
 {
-	enum { ARG_URL = 0x100, ARG_JSON, ARG_WEEKS, ARG_START, ARG_DEVICE, ARG_PROFILE, ARG_KIND };
+	enum {
+		ARG_URL = 0x100,
+		ARG_JSON,
+		ARG_WEEKS,
+		ARG_START,
+		ARG_DEVICE,
+		ARG_PROFILE,
+		ARG_KIND,
+		ARG_TOKEN_FILE,
+	};
 	static const struct option options[] = {
 		{ "url", required_argument, NULL, ARG_URL },
 		{ "json", no_argument, NULL, ARG_JSON },
@@ -107,6 +123,7 @@ static int parse_args(int argc, char *argv[], struct dose_args *a, bool want_wee
 		{ "device", required_argument, NULL, ARG_DEVICE },
 		{ "profile", required_argument, NULL, ARG_PROFILE },
 		{ "kind", required_argument, NULL, ARG_KIND },
+		{ "token-file", required_argument, NULL, ARG_TOKEN_FILE },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -148,6 +165,9 @@ static int parse_args(int argc, char *argv[], struct dose_args *a, bool want_wee
 			break;
 		case ARG_PROFILE:
 			a->profile = optarg;
+			break;
+		case ARG_TOKEN_FILE:
+			a->token_file = optarg;
 			break;
 		case 'h':
 			return -1;
@@ -259,7 +279,7 @@ int run_week(int argc, char *argv[])
 	if (add_param(path, sizeof(path), "profile", a.profile) < 0)
 		return cli_fail(EXIT_USAGE, "--profile: too long");
 	/* The server's current week: the last of its default range. */
-	r = get_json(a.url, path, &weeks);
+	r = get_json(a.url, a.token_file, path, &weeks);
 	if (r != 0)
 		return r;
 	list = cJSON_GetObjectItemCaseSensitive(weeks, "periods");
@@ -272,7 +292,7 @@ int run_week(int argc, char *argv[])
 	    add_param(path, sizeof(path), "to", str(week, "end")) < 0 ||
 	    add_param(path, sizeof(path), "profile", a.profile) < 0)
 		return cli_fail(EXIT_USAGE, "--profile: too long");
-	r = get_json(a.url, path, &days);
+	r = get_json(a.url, a.token_file, path, &days);
 	if (r != 0)
 		return r;
 	if (a.json)
@@ -340,7 +360,7 @@ int run_report(int argc, char *argv[])
 		return r;
 	if (add_param(path, sizeof(path), "profile", a.profile) < 0)
 		return cli_fail(EXIT_USAGE, "--profile: too long");
-	r = get_json(a.url, path, &cur);
+	r = get_json(a.url, a.token_file, path, &cur);
 	if (r != 0)
 		return r;
 	list = cJSON_GetObjectItemCaseSensitive(cur, "periods");
@@ -355,7 +375,7 @@ int run_report(int argc, char *argv[])
 	    add_param(path, sizeof(path), "to", str(p, "end")) < 0 ||
 	    add_param(path, sizeof(path), "profile", a.profile) < 0)
 		return cli_fail(EXIT_USAGE, "--profile: too long");
-	r = get_json(a.url, path, &o);
+	r = get_json(a.url, a.token_file, path, &o);
 	if (r != 0)
 		return r;
 	if (a.json)
@@ -400,6 +420,8 @@ void help_import(FILE *f)
 		   "      --profile NAME  compute it with this [profile NAME]\n"
 		   "      --kind KIND     a session kind tag (run, ride...)\n"
 		   "      --url URL       cardiod's HTTP API (default " CARDIOCTL_DEFAULT_URL ")\n"
+		   "      --token-file F  cardiod's API token (default $CARDIOD_TOKEN_FILE, else\n"
+		   "                      /run/cardiod/api-token, sent to a loopback URL only)\n"
 		   "      --json          print cardiod's JSON answer\n"
 		   "\n"
 		   "A session overlapping one of the same device is refused, and so is the\n"
@@ -458,6 +480,9 @@ int run_import(int argc, char *argv[])
 {
 	_cleanup_(cJSON_Deletep) cJSON *o = NULL;
 	_cleanup_free_ char *data = NULL, *error = NULL;
+	_cleanup_(cli_token_free) char *token = NULL;
+	const char *why = NULL;
+	char whybuf[512];
 	struct http_response resp = {};
 	struct dose_args a = {};
 	const char *type;
@@ -487,8 +512,13 @@ int run_import(int argc, char *argv[])
 	    add_param(path, sizeof(path), "profile", a.profile) < 0 ||
 	    add_param(path, sizeof(path), "kind", a.kind) < 0)
 		return cli_fail(EXIT_USAGE, "import: an option is too long");
-	r = http_request_typed(a.url, "POST", path, data, size, type, IMPORT_TIMEOUT_S, &resp,
-			       &error);
+	token = cli_token_for(a.url, a.token_file, &why, whybuf, sizeof(whybuf));
+	if (!token && !why)
+		return cli_fail(EXIT_FAILURE, "out of memory");
+	r = http_request_typed(a.url, "POST", path, data, size, type, token, IMPORT_TIMEOUT_S,
+			       &resp, &error);
+	if (r == 0 && resp.status == 401 && why)
+		fprintf(stderr, "cardioctl: %s\n", why);
 	r = check_response(a.url, r, error, &resp);
 	if (r != 0)
 		return r;

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
+#include <strings.h>
 
 #include "cleanup.h"
 #include "cmds.h"
@@ -19,8 +20,14 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 #define TIMEOUT_S 15
 
+/* DESIGN §9.7: where cardiod writes its API token (its [http] token_file default). */
+#define DEFAULT_TOKEN_FILE "/run/cardiod/api-token"
+#define TOKEN_MAX 256
+
 struct http_args {
 	const char *url;
+	const char *token_file;
+	bool token_file_given; /* --token-file or $CARDIOD_TOKEN_FILE */
 	bool json;
 	const char *format;
 	unsigned long long limit;
@@ -28,14 +35,112 @@ struct http_args {
 	const char *id;
 };
 
+/*
+ * The API token, when the file is readable: sent with every request (POSTs
+ * need it; reads too with read_access = token).  NULL and the reason in
+ * *why (static or in buf) otherwise: that is no error until cardiod asks.
+ */
+static char *read_token(const char *path, const char **why, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	char t[TOKEN_MAX + 2];
+	size_t n;
+
+	if (!f) {
+		snprintf(buf, size, "cannot read %s: %s", path, strerror(errno));
+		*why = buf;
+		return NULL;
+	}
+	n = fread(t, 1, sizeof(t) - 1, f);
+	fclose(f);
+	t[n] = '\0';
+	t[strcspn(t, "\r\n")] = '\0';
+	if (n > TOKEN_MAX || !*t || strspn(t, "0123456789abcdefABCDEF") != strlen(t)) {
+		snprintf(buf, size, "%s does not hold a token", path);
+		*why = buf;
+		explicit_bzero(t, sizeof(t));
+		return NULL;
+	}
+	*why = NULL;
+	{
+		char *copy = strdup(t); /* NULL: out of memory, *why NULL */
+
+		explicit_bzero(t, sizeof(t));
+		return copy;
+	}
+}
+
+/*
+ * Whether url ("http://HOST[:PORT]") names this machine's loopback: the
+ * default token file is sent there only, so a --url elsewhere never gets
+ * the local daemon's token unless a token file was named.
+ */
+static bool url_is_loopback(const char *url)
+{
+	const char *h = url + (strncasecmp(url, "http://", 7) == 0 ? 7 : 0);
+	size_t n = strcspn(h, ":/?#");
+
+	if (h[0] == '[')
+		return strncmp(h, "[::1]", 5) == 0 && strchr(":/", h[5] ? h[5] : '/');
+	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
+		return true;
+	if (strncmp(h, "127.", 4) != 0)
+		return false;
+	return strspn(h, "0123456789.") == n;
+}
+
+static void free_token(char **t)
+{
+	if (*t) {
+		explicit_bzero(*t, strlen(*t));
+		free(*t);
+	}
+}
+
+/*
+ * The token to send to url, for commands outside this file: token_file
+ * (--token-file), else $CARDIOD_TOKEN_FILE, else the default file, which
+ * goes to a loopback url only.  NULL with *why set when there is none (no
+ * error until cardiod asks for it); NULL with *why NULL: out of memory.
+ */
+char *cli_token_for(const char *url, const char *token_file, const char **why, char *buf,
+		    size_t size)
+{
+	bool given = token_file && *token_file;
+
+	if (!given) {
+		token_file = getenv("CARDIOD_TOKEN_FILE");
+		given = token_file && *token_file;
+	}
+	if (!given && !url_is_loopback(url)) {
+		*why = "cardioctl sends the default token file to a loopback --url only";
+		return NULL;
+	}
+	return read_token(given ? token_file : DEFAULT_TOKEN_FILE, why, buf, size);
+}
+
+void cli_token_free(char **t)
+{
+	free_token(t);
+}
+
 /* GET/POST and check the status; the server's error message on failure. */
-static int fetch(const char *url, const char *method, const char *path, const char *body,
-		 const char *what, struct http_response *ret)
+static int fetch(const struct http_args *a, const char *method, const char *path,
+		 const char *body, const char *what, struct http_response *ret)
 {
 	_cleanup_free_ char *error = NULL;
+	_cleanup_(free_token) char *token = NULL;
+	const char *url = a->url, *why = NULL;
+	char whybuf[512];
 	int r;
 
-	r = http_request(url, method, path, body, TIMEOUT_S, ret, &error);
+	if (a->token_file_given || url_is_loopback(url)) {
+		token = read_token(a->token_file, &why, whybuf, sizeof(whybuf));
+		if (!token && !why)
+			return cli_fail(EXIT_FAILURE, "out of memory");
+	} else
+		why = "cardioctl sends the default token file to a loopback --url only";
+	r = http_request(url, method, path, body, token, TIMEOUT_S, ret, &error);
 	if (r == -ENOMEM)
 		return cli_fail(EXIT_FAILURE, "out of memory");
 	if (r == -EINVAL)
@@ -49,6 +154,15 @@ static int fetch(const char *url, const char *method, const char *path, const ch
 		cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
 		int status = ret->status;
 
+		if (status == 401) {
+			http_response_done(ret);
+			return cli_fail(EXIT_FAILURE,
+					"%s%scardiod wants its API token (HTTP 401): %s; run as root "
+					"or a member of group cardiod, or pass --token-file",
+					what ? what : "", what ? ": " : "",
+					why ? why : "the token in the token file was refused (did "
+						    "cardiod restart?)");
+		}
 		http_response_done(ret);
 		return cli_fail(status == 404 || status == 400 ? EXIT_USAGE : EXIT_FAILURE,
 				"%s%scardiod: %s (HTTP %d)", what ? what : "", what ? ": " : "",
@@ -57,12 +171,13 @@ static int fetch(const char *url, const char *method, const char *path, const ch
 	return 0;
 }
 
-static int fetch_json(const char *url, const char *path, const char *what, cJSON **ret)
+static int fetch_json(const struct http_args *a, const char *path, const char *what,
+		      cJSON **ret)
 {
 	struct http_response resp = {};
 	int r;
 
-	r = fetch(url, "GET", path, NULL, what, &resp);
+	r = fetch(a, "GET", path, NULL, what, &resp);
 	if (r != 0)
 		return r;
 	*ret = cJSON_ParseWithLength(resp.body, resp.size);
@@ -86,9 +201,10 @@ static int print_json(const cJSON *o)
 static int parse_http(int argc, char *argv[], struct http_args *a, bool want_id, bool want_list,
 		      bool want_format)
 {
-	enum { ARG_URL = 0x100, ARG_JSON, ARG_FORMAT, ARG_LIMIT, ARG_BEFORE };
+	enum { ARG_URL = 0x100, ARG_JSON, ARG_FORMAT, ARG_LIMIT, ARG_BEFORE, ARG_TOKEN_FILE };
 	static const struct option options[] = {
 		{ "url", required_argument, NULL, ARG_URL },
+		{ "token-file", required_argument, NULL, ARG_TOKEN_FILE },
 		{ "json", no_argument, NULL, ARG_JSON },
 		{ "format", required_argument, NULL, ARG_FORMAT },
 		{ "limit", required_argument, NULL, ARG_LIMIT },
@@ -99,6 +215,10 @@ static int parse_http(int argc, char *argv[], struct http_args *a, bool want_id,
 	int c;
 
 	a->url = CARDIOCTL_DEFAULT_URL;
+	a->token_file = getenv("CARDIOD_TOKEN_FILE");
+	a->token_file_given = a->token_file && *a->token_file;
+	if (!a->token_file_given)
+		a->token_file = DEFAULT_TOKEN_FILE;
 	a->limit = 20;
 	optind = 0;
 	opterr = 0;
@@ -106,6 +226,10 @@ static int parse_http(int argc, char *argv[], struct http_args *a, bool want_id,
 		switch (c) {
 		case ARG_URL:
 			a->url = optarg;
+			break;
+		case ARG_TOKEN_FILE:
+			a->token_file = optarg;
+			a->token_file_given = true;
 			break;
 		case ARG_JSON:
 			a->json = true;
@@ -218,13 +342,16 @@ static const char *when(const char *iso, char *buf, size_t size)
 
 void help_sessions(FILE *f)
 {
-	fprintf(f, "Usage: cardioctl sessions [--limit N] [--before TIME] [--url URL] [--json]\n"
+	fprintf(f, "Usage: cardioctl sessions [--limit N] [--before TIME] [--url URL] [--token-file PATH] [--json]\n"
 		   "\n"
 		   "List logged sessions, newest first (HTTP GET /sessions).\n"
 		   "\n"
 		   "      --limit N     at most N sessions (default 20)\n"
 		   "      --before TIME sessions started before TIME (next_before of a page)\n"
 		   "      --url URL     cardiod's HTTP API (default " CARDIOCTL_DEFAULT_URL ")\n"
+		   "      --token-file PATH\n"
+		   "                    cardiod's API token, sent when readable (default\n"
+		   "                    $CARDIOD_TOKEN_FILE or " DEFAULT_TOKEN_FILE ")\n"
 		   "      --json        print cardiod's JSON answer\n");
 }
 
@@ -245,7 +372,7 @@ int run_sessions(int argc, char *argv[])
 		return r;
 	snprintf(path, sizeof(path), "/sessions?limit=%llu%s%s", a.limit, a.before ? "&before=" : "",
 		 a.before ? a.before : "");
-	r = fetch_json(a.url, path, NULL, &o);
+	r = fetch_json(&a, path, NULL, &o);
 	if (r != 0)
 		return r;
 	if (a.json)
@@ -282,11 +409,14 @@ int run_sessions(int argc, char *argv[])
 
 void help_show(FILE *f)
 {
-	fprintf(f, "Usage: cardioctl show ID [--url URL] [--json]\n"
+	fprintf(f, "Usage: cardioctl show ID [--url URL] [--token-file PATH] [--json]\n"
 		   "\n"
 		   "Show one session's figures (HTTP GET /sessions/ID).\n"
 		   "\n"
 		   "      --url URL     cardiod's HTTP API (default " CARDIOCTL_DEFAULT_URL ")\n"
+		   "      --token-file PATH\n"
+		   "                    cardiod's API token, sent when readable (default\n"
+		   "                    $CARDIOD_TOKEN_FILE or " DEFAULT_TOKEN_FILE ")\n"
 		   "      --json        print the session object of DESIGN §4\n");
 }
 
@@ -354,7 +484,7 @@ int run_show(int argc, char *argv[])
 		return r;
 	snprintf(path, sizeof(path), "/sessions/%s", a.id);
 	snprintf(what, sizeof(what), "session %s", a.id);
-	r = fetch_json(a.url, path, what, &o);
+	r = fetch_json(&a, path, what, &o);
 	if (r != 0)
 		return r;
 	if (a.json)
@@ -367,7 +497,7 @@ int run_show(int argc, char *argv[])
 
 void help_export(FILE *f)
 {
-	fprintf(f, "Usage: cardioctl export ID [--format csv|json] [--url URL] [--json]\n"
+	fprintf(f, "Usage: cardioctl export ID [--format csv|json] [--url URL] [--token-file PATH] [--json]\n"
 		   "\n"
 		   "Write a session's samples to standard output (HTTP GET\n"
 		   "/sessions/ID/samples): CSV t_s,bpm,rr_ms,contact, the format that\n"
@@ -375,6 +505,9 @@ void help_export(FILE *f)
 		   "\n"
 		   "      --format F    csv (default) or json; tcx is not available yet\n"
 		   "      --url URL     cardiod's HTTP API (default " CARDIOCTL_DEFAULT_URL ")\n"
+		   "      --token-file PATH\n"
+		   "                    cardiod's API token, sent when readable (default\n"
+		   "                    $CARDIOD_TOKEN_FILE or " DEFAULT_TOKEN_FILE ")\n"
 		   "      --json        same as --format json\n");
 }
 
@@ -403,7 +536,7 @@ int run_export(int argc, char *argv[])
 	csv = strcmp(a.format, "csv") == 0;
 	snprintf(path, sizeof(path), "/sessions/%s/samples%s", a.id, csv ? "?format=csv" : "");
 	snprintf(what, sizeof(what), "session %s", a.id);
-	r = fetch(a.url, "GET", path, NULL, what, &resp);
+	r = fetch(&a, "GET", path, NULL, what, &resp);
 	if (r != 0)
 		return r;
 	fwrite(resp.body, 1, resp.size, stdout);

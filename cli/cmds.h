@@ -79,3 +79,8 @@ static inline int cli_parse_id(const char *s, unsigned long long *ret)
 	*ret = v;
 	return 0;
 }
+
+/* The API token for url (cmd-http.c): see there.  Free with cli_token_free. */
+char *cli_token_for(const char *url, const char *token_file, const char **why, char *buf,
+		    size_t size);
+void cli_token_free(char **t);

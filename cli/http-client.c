@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include <curl/curl.h>
 #include <errno.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 #include "cleanup.h"
 #include "http-client.h"
@@ -37,24 +34,27 @@ __attribute__((format(printf, 3, 4))) static int fail(char **ret_error, int r, c
 	return r;
 }
 
-/* "http://host:port" → host, port.  IPv6 literals in brackets. */
-static int parse_url(const char *url, char **ret_host, char **ret_port)
+/*
+ * "http://HOST[:PORT][/]": HOST a name, an IPv4 address or [IPv6], PORT
+ * decimal.  Checked here so that a typo is a usage error with our own
+ * words, and so that nothing but plain HTTP at the root is ever asked of
+ * libcurl.
+ */
+static int check_url(const char *url)
 {
 	const char *p, *end, *colon = NULL;
-	_cleanup_free_ char *host = NULL, *port = NULL;
 
 	if (strncasecmp(url, "http://", 7) != 0)
 		return -EINVAL;
 	p = url + 7;
 	end = p + strcspn(p, "/?#");
-	if (end < p + 1)
+	if (end == p || memchr(p, '@', (size_t)(end - p)))
 		return -EINVAL;
 	if (*p == '[') {
 		const char *rb = memchr(p, ']', (size_t)(end - p));
 
-		if (!rb)
+		if (!rb || rb == p + 1)
 			return -EINVAL;
-		host = strndup(p + 1, (size_t)(rb - p - 1));
 		if (rb + 1 < end) {
 			if (rb[1] != ':')
 				return -EINVAL;
@@ -62,223 +62,203 @@ static int parse_url(const char *url, char **ret_host, char **ret_port)
 		}
 	} else {
 		colon = memchr(p, ':', (size_t)(end - p));
-		host = strndup(p, (size_t)((colon ? colon : end) - p));
+		if (colon == p)
+			return -EINVAL;
 	}
-	if (!host)
-		return -ENOMEM;
-	if (!*host)
-		return -EINVAL;
-	port = colon ? strndup(colon + 1, (size_t)(end - colon - 1)) : strdup("80");
-	if (!port)
-		return -ENOMEM;
-	if (!*port || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5)
-		return -EINVAL;
+	if (colon) {
+		size_t n = (size_t)(end - colon - 1);
+
+		if (n == 0 || n > 5 || strspn(colon + 1, "0123456789") < n)
+			return -EINVAL;
+	}
 	if (*end && strcmp(end, "/") != 0)
 		return -EINVAL; /* no path prefix: cardiod serves at the root */
-	*ret_host = TAKE_PTR(host);
-	*ret_port = TAKE_PTR(port);
 	return 0;
 }
 
-static int connect_to(const char *host, const char *port, unsigned timeout_s, char **ret_error)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
-	struct addrinfo *res = NULL;
-	struct timeval tv = { .tv_sec = timeout_s };
-	int fd = -1, r, err = ECONNREFUSED;
+struct sink {
+	char *buf;
+	size_t len, cap;
+	bool too_large;
+};
 
-	r = getaddrinfo(host, port, &hints, &res);
-	if (r != 0)
-		return fail(ret_error, -EHOSTUNREACH, "cannot resolve %s: %s", host, gai_strerror(r));
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		err = errno;
-		close(fd);
-		fd = -1;
+static size_t on_data(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct sink *s = userdata;
+	size_t n = size * nmemb;
+
+	if (n > MAX_RESPONSE - s->len) {
+		s->too_large = true;
+		return 0; /* libcurl stops with CURLE_WRITE_ERROR */
 	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return fail(ret_error, -err, "cannot connect to %s:%s: %s", host, port,
-			    strerror(err));
-	return fd;
+	if (s->len + n + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap : 16384;
+		char *b;
+
+		while (cap < s->len + n + 1)
+			cap *= 2;
+		b = realloc(s->buf, cap);
+		if (!b)
+			return 0;
+		s->buf = b;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, data, n);
+	s->len += n;
+	s->buf[s->len] = '\0';
+	return n;
 }
 
-static int write_all(int fd, const char *buf, size_t n)
+static int errno_of(CURLcode c)
 {
-	while (n > 0) {
-		ssize_t k = send(fd, buf, n, MSG_NOSIGNAL);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		}
-		buf += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-static int read_all(int fd, char **ret, size_t *ret_size)
-{
-	_cleanup_free_ char *buf = NULL;
-	size_t size = 0, cap = 0;
-
-	for (;;) {
-		ssize_t k;
-
-		if (cap - size < 16384) {
-			char *nb;
-
-			if (cap >= MAX_RESPONSE)
-				return -EFBIG;
-			cap = cap ? cap * 2 : 65536;
-			nb = realloc(buf, cap + 1);
-			if (!nb)
-				return -ENOMEM;
-			buf = nb;
-		}
-		k = recv(fd, buf + size, cap - size, 0);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		}
-		if (k == 0)
-			break;
-		size += (size_t)k;
-	}
-	if (!buf && !(buf = malloc(1)))
+	switch (c) {
+	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
-	buf[size] = '\0';
-	*ret = TAKE_PTR(buf);
-	*ret_size = size;
-	return 0;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return -EHOSTUNREACH;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_URL_MALFORMAT:
+		return -EINVAL;
+	case CURLE_WRITE_ERROR:
+		return -EFBIG;
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_BAD_CONTENT_ENCODING:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+		return -EBADMSG;
+	default:
+		return -EIO;
+	}
 }
 
-/* Decode a chunked body in place.  Returns the decoded size, or -EBADMSG. */
-static ssize_t dechunk(char *body, size_t size)
+static void slist_freep(struct curl_slist **l)
 {
-	size_t in = 0, out = 0;
+	curl_slist_free_all(*l);
+}
 
-	for (;;) {
-		char *end;
-		unsigned long n;
-
-		if (in >= size)
-			return -EBADMSG;
-		n = strtoul(body + in, &end, 16);
-		if (end == body + in)
-			return -EBADMSG;
-		end = strstr(end, "\r\n");
-		if (!end)
-			return -EBADMSG;
-		in = (size_t)(end - body) + 2;
-		if (n == 0)
-			break;
-		if (n > size - in || size - in - n < 2)
-			return -EBADMSG;
-		memmove(body + out, body + in, n);
-		out += n;
-		in += n + 2;
-	}
-	body[out] = '\0';
-	return (ssize_t)out;
+static void easy_cleanupp(CURL **c)
+{
+	if (*c)
+		curl_easy_cleanup(*c);
 }
 
 int http_request(const char *base_url, const char *method, const char *path, const char *body,
-		 unsigned timeout_s, struct http_response *ret, char **ret_error)
+		 const char *token, unsigned timeout_s, struct http_response *ret,
+		 char **ret_error)
 {
 	return http_request_typed(base_url, method, path, body, body ? strlen(body) : 0,
-				  "application/json", timeout_s, ret, ret_error);
+				  body ? "application/json" : NULL, token, timeout_s, ret,
+				  ret_error);
 }
 
 int http_request_typed(const char *base_url, const char *method, const char *path,
 		       const void *body, size_t body_len, const char *content_type,
-		       unsigned timeout_s, struct http_response *ret, char **ret_error)
+		       const char *token, unsigned timeout_s, struct http_response *ret,
+		       char **ret_error)
 {
-	_cleanup_free_ char *host = NULL, *port = NULL, *req = NULL, *raw = NULL, *clen = NULL;
-	_cleanup_close_ int fd = -EBADF;
-	struct http_response resp = {};
-	const char *p, *headers_end, *line;
-	bool chunked = false;
-	size_t raw_size = 0;
-	int r, n;
+	static bool initialized;
+	_cleanup_(easy_cleanupp) CURL *curl = NULL;
+	_cleanup_(slist_freep) struct curl_slist *headers = NULL;
+	_cleanup_free_ char *url = NULL, *auth = NULL, *ctype = NULL;
+	struct sink sink = {};
+	char errbuf[CURL_ERROR_SIZE] = "";
+	const char *ct = NULL;
+	size_t n = strlen(base_url);
+	long status = 0;
+	CURLcode c;
+	int r;
 
-	r = parse_url(base_url, &host, &port);
-	if (r == -ENOMEM)
-		return r;
-	if (r < 0)
-		return fail(ret_error, r, "bad URL '%s' (expected http://HOST:PORT)", base_url);
-
-	fd = connect_to(host, port, timeout_s, ret_error);
-	if (fd < 0)
-		return fd;
-	if (body && asprintf(&clen, "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type,
-			     body_len) < 0)
+	if (check_url(base_url) < 0)
+		return fail(ret_error, -EINVAL, "bad URL '%s' (expected http://HOST:PORT)", base_url);
+	if (n > 0 && base_url[n - 1] == '/')
+		n--;
+	if (asprintf(&url, "%.*s%s", (int)n, base_url, path) < 0) {
+		url = NULL;
 		return -ENOMEM;
-	/* Host: the URL's authority (a loopback name or address for cardiod's Host check). */
-	n = asprintf(&req,
-		     "%s %s HTTP/1.1\r\n"
-		     "Host: %s%s%s:%s\r\n"
-		     "Connection: close\r\n"
-		     "Accept: */*\r\n"
-		     "User-Agent: cardioctl\r\n"
-		     "%s"
-		     "\r\n",
-		     method, path, strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-		     port, clen ? clen : "");
-	if (n < 0)
-		return -ENOMEM;
-	r = write_all(fd, req, (size_t)n);
-	if (r >= 0 && body && body_len > 0)
-		r = write_all(fd, body, body_len);
-	if (r >= 0)
-		r = read_all(fd, &raw, &raw_size);
-	if (r == -ENOMEM)
-		return r;
-	if (r < 0)
-		return fail(ret_error, r, "%s:%s: %s", host, port, strerror(-r));
-
-	/* Status line and headers. */
-	if (sscanf(raw, "HTTP/1.%*1[01] %3d", &resp.status) != 1 || resp.status < 100)
-		return fail(ret_error, -EBADMSG, "%s:%s: not an HTTP response", host, port);
-	headers_end = strstr(raw, "\r\n\r\n");
-	if (!headers_end)
-		return fail(ret_error, -EBADMSG, "%s:%s: truncated HTTP response", host, port);
-	for (line = strstr(raw, "\r\n") + 2; line < headers_end; line = strstr(line, "\r\n") + 2) {
-		size_t len = strcspn(line, "\r");
-
-		if (strncasecmp(line, "Content-Type:", 13) == 0 && !resp.content_type) {
-			p = line + 13 + strspn(line + 13, " \t");
-			resp.content_type = strndup(p, len - (size_t)(p - line));
-			if (!resp.content_type)
-				return -ENOMEM;
-		} else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 &&
-			   strstr(line, "chunked") && (size_t)(strstr(line, "chunked") - line) < len)
-			chunked = true;
 	}
-	p = headers_end + 4;
-	resp.size = raw_size - (size_t)(p - raw);
-	memmove(raw, p, resp.size + 1);
-	if (chunked) {
-		ssize_t k = dechunk(raw, resp.size);
+	if (!initialized) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return fail(ret_error, -EIO, "cannot initialise libcurl");
+		initialized = true;
+	}
+	curl = curl_easy_init();
+	if (!curl)
+		return -ENOMEM;
 
-		if (k < 0) {
-			free(resp.content_type);
-			return fail(ret_error, -EBADMSG, "%s:%s: bad chunked body", host, port);
+	headers = curl_slist_append(NULL, "Accept: */*");
+	if (headers && body && content_type) {
+		if (asprintf(&ctype, "Content-Type: %s", content_type) < 0) {
+			ctype = NULL;
+			curl_slist_free_all(headers);
+			headers = NULL;
+			return -ENOMEM;
 		}
-		resp.size = (size_t)k;
+		headers = curl_slist_append(headers, ctype);
 	}
-	resp.body = TAKE_PTR(raw);
-	*ret = resp;
+	if (headers && token && *token) {
+		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
+			auth = NULL;
+			return -ENOMEM;
+		}
+		headers = curl_slist_append(headers, auth);
+		explicit_bzero(auth, strlen(auth));
+	}
+	if (!headers)
+		return -ENOMEM;
+
+	c = curl_easy_setopt(curl, CURLOPT_URL, url);
+	if (c == CURLE_OK)
+		c = curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	if (c == CURLE_OK)
+		c = curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	if (c == CURLE_OK) /* never a proxy from the environment: the token stays on our path */
+		c = curl_easy_setopt(curl, CURLOPT_PROXY, "");
+	if (c == CURLE_OK)
+		c = curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)timeout_s);
+	if (c == CURLE_OK)
+		c = curl_easy_setopt(curl, CURLOPT_USERAGENT, "cardioctl");
+	if (c == CURLE_OK)
+		c = curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	if (c == CURLE_OK)
+		c = curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	if (c == CURLE_OK)
+		c = curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+	if (c == CURLE_OK && body) {
+		c = curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+		if (c == CURLE_OK)
+			c = curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+	}
+	if (c == CURLE_OK && strcmp(method, body ? "POST" : "GET") != 0)
+		c = curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	if (c == CURLE_OK)
+		c = curl_easy_perform(curl);
+	if (c != CURLE_OK) {
+		free(sink.buf);
+		r = errno_of(c);
+		if (r == -ENOMEM)
+			return r;
+		if (sink.too_large)
+			return fail(ret_error, -EFBIG, "%s: the answer is larger than %u MiB", url,
+				    MAX_RESPONSE >> 20);
+		return fail(ret_error, r, "%s", *errbuf ? errbuf : curl_easy_strerror(c));
+	}
+	(void)curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	(void)curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ct);
+	if (!sink.buf && !(sink.buf = calloc(1, 1)))
+		return -ENOMEM;
+	*ret = (struct http_response){
+		.status = (int)status,
+		.content_type = ct ? strdup(ct) : NULL,
+		.body = sink.buf,
+		.size = sink.len,
+	};
+	if (ct && !ret->content_type) {
+		http_response_done(ret);
+		return -ENOMEM;
+	}
 	return 0;
 }

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,10 +81,14 @@ int cd_config_init(struct cd_config *c)
 	cd_profile_init(&c->default_profile.profile);
 	c->listen = strdup(CD_CONFIG_DEFAULT_LISTEN);
 	c->bus = strdup("system");
+	c->http_token_file = strdup(CD_CONFIG_DEFAULT_TOKEN_FILE);
+	c->bus_manage_group = strdup(CD_CONFIG_DEFAULT_MANAGE_GROUP);
+	c->bus_read_group = strdup(CD_CONFIG_DEFAULT_READ_GROUP);
 	c->db_path = strdup(CD_CONFIG_DEFAULT_DB);
 	c->ant_device = strdup("auto");
 	c->mqtt_discovery_prefix = strdup("homeassistant");
-	if (!c->listen || !c->bus || !c->db_path || !c->ant_device || !c->mqtt_discovery_prefix) {
+	if (!c->listen || !c->bus || !c->db_path || !c->ant_device || !c->mqtt_discovery_prefix ||
+	    !c->http_token_file || !c->bus_manage_group || !c->bus_read_group) {
 		cd_config_done(c);
 		return -ENOMEM;
 	}
@@ -99,6 +104,9 @@ void cd_config_done(struct cd_config *c)
 	for (size_t i = 0; i < c->n_profiles; i++)
 		config_profile_done(&c->profiles[i]);
 	free(c->profiles);
+	free(c->http_token_file);
+	free(c->bus_manage_group);
+	free(c->bus_read_group);
 	free(c->ble_adapter);
 	strv_free(c->ble_devices);
 	free(c->ant_device);
@@ -178,6 +186,16 @@ static bool listen_valid(const char *s)
 	if (parse_number(colon + 1, 0, 65535, &port) < 0 || port != floor(port))
 		return false;
 	return strspn(colon + 1, "0123456789") == strlen(colon + 1);
+}
+
+/* A group name as useradd(8) takes them: [a-z_][a-z0-9_-]*, at most 32 bytes. */
+static bool group_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 32 || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
 static int set_string(char **dst, const char *value)
@@ -380,6 +398,28 @@ static int set_http(struct cd_config *c, const char *key, const char *value, con
 				    "listen: expected ADDR:PORT like 127.0.0.1:8080, got '%s'",
 				    value);
 		return set_string(&c->listen, value);
+	}
+	if (strcmp(key, "token_file") == 0) {
+		if (value[0] != '/')
+			return fail(ret_error, origin, line,
+				    "token_file: expected an absolute path, got '%s'", value);
+		return set_string(&c->http_token_file, value);
+	}
+	if (strcmp(key, "read_access") == 0) {
+		if (strcmp(value, "open") != 0 && strcmp(value, "token") != 0)
+			return fail(ret_error, origin, line,
+				    "read_access: expected open or token, got '%s'", value);
+		c->http_read_token = strcmp(value, "token") == 0;
+		return 0;
+	}
+	if (strcmp(key, "allow_remote") == 0) {
+		int b = parse_bool(value);
+
+		if (b < 0)
+			return fail(ret_error, origin, line,
+				    "allow_remote: expected true or false, got '%s'", value);
+		c->http_allow_remote = b;
+		return 0;
 	}
 	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
 		double v;
@@ -598,6 +638,14 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 	if (strcmp(section, "http") == 0)
 		return set_http(c, key, value, origin, line, ret_error);
 	if (strcmp(section, "bus") == 0) {
+		if (strcmp(key, "manage_group") == 0 || strcmp(key, "read_group") == 0) {
+			if (!group_name_valid(value))
+				return fail(ret_error, origin, line,
+					    "%s: expected a group name, got '%s'", key, value);
+			return set_string(strcmp(key, "manage_group") == 0 ? &c->bus_manage_group
+									  : &c->bus_read_group,
+					  value);
+		}
 		if (strcmp(key, "bus") != 0)
 			return fail(ret_error, origin, line, "unknown key '%s' in [bus]", key);
 		if (strcmp(value, "system") != 0 && strcmp(value, "session") != 0 &&
@@ -820,6 +868,38 @@ int cd_config_load_file(struct cd_config *c, const char *path, bool must_exist,
 	return cd_config_parse_string(c, text, path, ret_error);
 }
 
+/*
+ * Whether "ADDR:PORT" names loopback: localhost, 127.0.0.0/8 or [::1].  A
+ * name other than localhost is not ours to judge: the HTTP server refuses
+ * it with its own error (it resolves no names).
+ */
+static bool listen_is_loopback(const char *listen)
+{
+	const char *colon = strrchr(listen, ':');
+	char host[64];
+	struct in_addr a4;
+	struct in6_addr a6;
+	size_t n;
+
+	if (!colon)
+		return true;
+	n = (size_t)(colon - listen);
+	if (listen[0] == '[' && n >= 2 && listen[n - 1] == ']') {
+		if (n - 2 >= sizeof(host))
+			return true;
+		memcpy(host, listen + 1, n - 2);
+		host[n - 2] = '\0';
+		return inet_pton(AF_INET6, host, &a6) != 1 || IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	if (n >= sizeof(host))
+		return true;
+	memcpy(host, listen, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return true;
+}
+
 static int finish_profile(struct cd_config_profile *cp, const char *fallback, char **ret_error)
 {
 	const char *origin = cp->origin ? cp->origin : fallback;
@@ -853,6 +933,11 @@ int cd_config_finish(struct cd_config *c, const char *origin, char **ret_error)
 		if (r < 0)
 			return r;
 	}
+	if (!c->http_allow_remote && !listen_is_loopback(c->listen))
+		return fail(ret_error, origin, 0,
+			    "[http]: listen %s is not a loopback address; set [http] allow_remote = "
+			    "true to serve other machines (every request then needs the token)",
+			    c->listen);
 	if (c->engine.stale_after_s > c->idle_timeout_s)
 		return fail(ret_error, origin, 0,
 			    "[session]: stale_after_s (%g) must not exceed idle_timeout_s (%g)",

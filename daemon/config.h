@@ -18,6 +18,10 @@
 #define CD_CONFIG_DEFAULT_PATH CARDIOD_SYSCONFDIR "/cardiod/cardiod.conf"
 #define CD_CONFIG_DEFAULT_DB CARDIOD_LOCALSTATEDIR "/lib/cardiod/cardiod.db"
 #define CD_CONFIG_DEFAULT_LISTEN "127.0.0.1:8080"
+/* Under the unit's RuntimeDirectory=cardiod (DESIGN §9.7). */
+#define CD_CONFIG_DEFAULT_TOKEN_FILE "/run/cardiod/api-token"
+#define CD_CONFIG_DEFAULT_MANAGE_GROUP "cardiod"
+#define CD_CONFIG_DEFAULT_READ_GROUP "cardiod-readers"
 /* Used when a profile gives neither hr_max nor age: Tanaka(40) = 180 bpm. */
 #define CD_CONFIG_DEFAULT_AGE 40
 #define CD_CONFIG_DEFAULT_MAX_IMPORT_BYTES (64u << 20)
@@ -37,7 +41,12 @@ struct cd_config {
 	unsigned http_max_connections; /* soft cap, 1..CD_HTTP_MAX_CONNECTIONS (api/http.h) */
 	unsigned http_timeout_s;       /* a whole request within it; idle keep-alives closed */
 	unsigned http_max_import_bytes; /* largest POST /sessions/import body */
+	char *http_token_file;  /* [http] token_file: the bearer token is written here at start */
+	bool http_read_token;   /* [http] read_access = token (default open) */
+	bool http_allow_remote; /* [http] allow_remote: a non-loopback listen is allowed */
 	char *bus;    /* "system", "session", "none" or a D-Bus address */
+	char *bus_manage_group; /* [bus] manage_group: may start/stop (and read) */
+	char *bus_read_group;   /* [bus] read_group: may read properties, signals, GetSession */
 	char *db_path;
 
 	struct cd_config_profile default_profile; /* [profile]; name "default" */

@@ -58,7 +58,15 @@ static void help(void)
 	       "                             HTTP connections kept open at most (default 64)\n"
 	       "      --http-timeout S       seconds a connection has for a whole request, and\n"
 	       "                             an idle keep-alive before it is closed (default 10)\n"
+	       "      --token-file PATH      where the API token is written at start (default\n"
+	       "                             " CD_CONFIG_DEFAULT_TOKEN_FILE ")\n"
+	       "      --read-access open|token\n"
+	       "                             whether HTTP reads need the token (default open)\n"
+	       "      --allow-remote         allow a non-loopback --listen (every request then\n"
+	       "                             needs the token)\n"
 	       "      --bus BUS              system, session, none or a D-Bus address\n"
+	       "      --manage-group GROUP   D-Bus: may start and stop sessions (default cardiod)\n"
+	       "      --read-group GROUP     D-Bus: may read (default cardiod-readers)\n"
 	       "      --db PATH              session database (default " CD_CONFIG_DEFAULT_DB ")\n"
 	       "      --simulate[=N]         add N simulated straps sim-1..sim-N (default 1)\n"
 	       "      --seed N               simulator seed (default 1)\n"
@@ -149,6 +157,11 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		ARG_HTTP_MAX_IMPORT,
 		ARG_GOAL_MINUTES,
 		ARG_GOAL_SESSIONS,
+		ARG_TOKEN_FILE,
+		ARG_READ_ACCESS,
+		ARG_ALLOW_REMOTE,
+		ARG_MANAGE_GROUP,
+		ARG_READ_GROUP,
 		ARG_VERSION,
 	};
 	static const struct option options[] = {
@@ -183,6 +196,11 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		{ "http-max-import-bytes", required_argument, NULL, ARG_HTTP_MAX_IMPORT },
 		{ "goal-minutes", required_argument, NULL, ARG_GOAL_MINUTES },
 		{ "goal-sessions", required_argument, NULL, ARG_GOAL_SESSIONS },
+		{ "token-file", required_argument, NULL, ARG_TOKEN_FILE },
+		{ "read-access", required_argument, NULL, ARG_READ_ACCESS },
+		{ "allow-remote", no_argument, NULL, ARG_ALLOW_REMOTE },
+		{ "manage-group", required_argument, NULL, ARG_MANAGE_GROUP },
+		{ "read-group", required_argument, NULL, ARG_READ_GROUP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -196,7 +214,12 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		{ 'l', "http", "listen", NULL },
 		{ ARG_HTTP_MAX_CONNECTIONS, "http", "max_connections", NULL },
 		{ ARG_HTTP_TIMEOUT, "http", "timeout_s", NULL },
+		{ ARG_TOKEN_FILE, "http", "token_file", NULL },
+		{ ARG_READ_ACCESS, "http", "read_access", NULL },
+		{ ARG_ALLOW_REMOTE, "http", "allow_remote", "true" },
 		{ ARG_BUS, "bus", "bus", NULL },
+		{ ARG_MANAGE_GROUP, "bus", "manage_group", NULL },
+		{ ARG_READ_GROUP, "bus", "read_group", NULL },
 		{ ARG_DB, "storage", "path", NULL },
 		{ ARG_NO_BLE, "ble", "enabled", "no" },
 		{ ARG_NO_ANT, "ant", "enabled", "no" },
@@ -394,8 +417,11 @@ static int run(int argc, char *argv[])
 	 * before READY=1 (a missing bus only logs and retries). */
 	r = cd_dbus_new(manager_get_event(m), manager_get_monitor(m), config.bus,
 			&(struct cd_dbus_ops){ .session = manager_session_json,
-						.week = manager_week,
-						.userdata = m }, &dbus);
+					       .week = manager_week,
+					       .userdata = m,
+					       .manage_group = config.bus_manage_group,
+					       .read_group = config.bus_read_group },
+			&dbus);
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = manager_start_sources(m);

@@ -13,6 +13,7 @@
 #include "cleanup.h"
 #include "http.h"
 #include "session-import.h"
+#include "token.h"
 #include "log.h"
 #include "manager.h"
 #include "monitor.h"
@@ -571,16 +572,35 @@ static int listen_fds_from_systemd(int fds[MAX_LISTEN])
 	return k;
 }
 
+static int start_http_servers(struct manager *m, struct cd_http_config *hc_in);
+
 int manager_start_http(struct manager *m)
 {
 	struct cd_http_config hc;
-	int fds[MAX_LISTEN], n, r;
+	char token[CD_HTTP_TOKEN_LEN + 1];
+	int r;
 
 	cd_http_config_init(&hc);
 	hc.max_connections = m->config->http_max_connections;
 	hc.timeout_s = m->config->http_timeout_s;
 	hc.stats = &m->http_stats;
 	hc.max_import = m->config->http_max_import_bytes;
+	/* DESIGN §9.7: each server keeps a copy; a token that cannot be written refuses all. */
+	hc.token = cd_token_setup(m->config->http_token_file, m->config->bus_manage_group, token) >= 0
+			   ? token
+			   : NULL;
+	hc.read_token = m->config->http_read_token;
+	hc.allow_remote = m->config->http_allow_remote;
+	r = start_http_servers(m, &hc);
+	explicit_bzero(token, sizeof(token));
+	return r;
+}
+
+static int start_http_servers(struct manager *m, struct cd_http_config *hc_in)
+{
+	struct cd_http_config hc = *hc_in;
+	int fds[MAX_LISTEN], n, r;
+
 	n = listen_fds_from_systemd(fds);
 	if (n < 0)
 		return n;

@@ -53,11 +53,50 @@ def _kill_leftovers():
             p.wait()
 
 
-class Daemon:
-    """cardiod in the background, stderr in a file, its port parsed from the log."""
+def token_of(where):
+    """The API token (DESIGN §9.7) of a Daemon, or read from a token file path
+    or from the directory holding a file named api-token; None when absent."""
+    path = where.token_file if isinstance(where, Daemon) else where
+    if path and os.path.isdir(path):
+        path = os.path.join(path, "api-token")
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except (OSError, TypeError):
+        return None
 
-    def __init__(self, exe, args, workdir, env=None):
-        self.log_path = os.path.join(workdir, "cardiod-%d.log" % time.monotonic_ns())
+
+def auth_headers(token, headers=None):
+    """headers (a dict, copied) plus Authorization: Bearer token.  token may be
+    a Daemon, a token file or directory (see token_of) or the token itself."""
+    if not isinstance(token, str) or os.path.sep in token:
+        token = token_of(token)
+    h = dict(headers or {})
+    h["Authorization"] = "Bearer %s" % token
+    return h
+
+
+class Daemon:
+    """cardiod in the background, stderr in a file, its port parsed from the log.
+
+    The daemon writes its API token to self.token_file: the test's own
+    --token-file in args if it passes one, else a fresh file in workdir, or
+    with token_file=None the daemon's default (the config's token_file).
+    request() sends the token with every request but GET and HEAD unless
+    auth=False; auth=True sends it with reads too."""
+
+    def __init__(self, exe, args, workdir, env=None, token_file=True):
+        stamp = time.monotonic_ns()
+        self.token_file = None
+        extra = []
+        if "--token-file" in args[:-1]:
+            self.token_file = args[args.index("--token-file") + 1]
+        elif token_file:
+            if token_file is True:
+                token_file = os.path.join(workdir, "api-token-%d" % stamp)
+            self.token_file = os.path.abspath(token_file)
+            extra = ["--token-file", self.token_file]
+        self.log_path = os.path.join(workdir, "cardiod-%d.log" % stamp)
         self.log = open(self.log_path, "w")
         e = dict(os.environ)
         e.pop("NOTIFY_SOCKET", None)
@@ -65,7 +104,7 @@ class Daemon:
         if env:
             e.update(env)
         self.proc = subprocess.Popen([*wrapper(), exe, "--listen", "127.0.0.1:0", "--bus", "none",
-                                      "--no-ble", "--no-ant", *args],
+                                      "--no-ble", "--no-ant", *extra, *args],
                                      stdout=subprocess.DEVNULL, stderr=self.log, env=e)
         _started.append(self.proc)
         self.port = None
@@ -86,11 +125,17 @@ class Daemon:
         with open(self.log_path) as f:
             return f.read()
 
-    def request(self, method, path, body=None, headers=None):
+    @property
+    def token(self):
+        return token_of(self.token_file)
+
+    def request(self, method, path, body=None, headers=None, auth=None):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         h = {"Host": "localhost:%d" % self.port}
         if body is not None:
             h["Content-Type"] = "application/json"
+        if auth or (auth is None and method not in ("GET", "HEAD")):
+            h = auth_headers(self.token, h)
         h.update(headers or {})
         c.request(method, path, body=body, headers=h)
         r = c.getresponse()

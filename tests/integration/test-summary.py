@@ -40,7 +40,7 @@ import tempfile
 import zoneinfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checker, Daemon, compare, wait_for  # noqa: E402
+from daemon_helpers import Checker, Daemon, auth_headers, compare, wait_for  # noqa: E402
 
 CARDIOD, CARDIOCTL = sys.argv[1:3]
 TZ = "Europe/Berlin"
@@ -69,7 +69,7 @@ def post(d, path, body, content_type, chunked=False):
     """Every POST of this test (the place for an Authorization header).
     chunked: send the body with Transfer-Encoding: chunked, 64 KiB a chunk."""
     c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
-    h = {"Host": "localhost:%d" % d.port, "Content-Type": content_type}
+    h = auth_headers(d, {"Host": "localhost:%d" % d.port, "Content-Type": content_type})
     if chunked:
         h["Transfer-Encoding"] = "chunked"
         data = body
@@ -350,7 +350,8 @@ t.check(summary(d, "from=2026-03-23&to=2026-03-29") == week_before,
 
 def cardioctl(*args):
     p = subprocess.run([CARDIOCTL, *args, "--url", "http://127.0.0.1:%d" % d.port],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, CARDIOD_TOKEN_FILE=d.token_file))
     return p.returncode, p.stdout, p.stderr
 
 

@@ -142,8 +142,10 @@ def test_install(builddir, meson, p):
         modes = re.findall(r'MODE="(\d+)"', rules)
         check(modes and all(int(m_, 8) & 0o007 == 0 for m_ in modes),
               f"udev rule modes {modes} give nothing to others")
-        check(re.findall(r'GROUP="([^"]+)"', rules) == ["cardiod", "cardiod"],
-              "udev rule: usb device and tty to group cardiod")
+        check(re.findall(r'OWNER="([^"]+)"', rules) == ["cardiod", "cardiod"],
+              "udev rule: usb device and tty to the user cardiod")
+        check(not re.findall(r'GROUP="', rules) and all(int(m_, 8) & 0o070 == 0 for m_ in modes),
+              "udev rule: the radio is not given to any group (DESIGN §9.7)")
 
         # sysusers: systemd-sysusers creates cardiod in a scratch root.
         if shutil.which("systemd-sysusers"):
@@ -164,6 +166,8 @@ def test_install(builddir, meson, p):
                     check(m.group(3) == "/var/lib/cardiod", "cardiod's home is /var/lib/cardiod")
                     check(m.group(4).endswith("nologin"), f"cardiod has no login shell ({m.group(4)})")
                 check(re.search(r"^cardiod:x:\d+:", group, re.M), "group cardiod exists")
+                check(re.search(r"^cardiod-readers:x:\d+:", group, re.M),
+                      "group cardiod-readers exists (DESIGN §9.7)")
 
         # The configuration: example copied to sysconfdir once, then kept.
         example = in_destdir(destdir, os.path.join(p["datadir"], "cardiod", "cardiod.conf.example"))
@@ -471,6 +475,7 @@ def run_briefly(cardiod, conf, tmp):
     env = dict(os.environ, NOTIFY_SOCKET=sock_path)
     proc = subprocess.Popen([cardiod, "--config", conf, "--listen", "127.0.0.1:0",
                              "--bus", "none", "--db", os.path.join(tmp, "c.db"),
+                             "--token-file", os.path.join(tmp, "api-token"),
                              "--no-ble", "--no-ant"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ready = False

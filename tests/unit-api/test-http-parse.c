@@ -9,6 +9,7 @@
 #include "check.h"
 #include "cleanup.h"
 #include "dose.h"
+#include "http-auth.h"
 #include "http-parse.h"
 #include "import.h"
 
@@ -746,8 +747,53 @@ static void test_dose_routes(void)
 	CHECK(cd_http_profile_valid("default") && !cd_http_profile_valid("a/b"));
 }
 
+/* DESIGN §9.7: the bearer token, and the remote (token-guarded) server's any_host. */
+static void test_auth(void)
+{
+	static const char tok[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct cd_http_request req;
+	struct cd_http_match m;
+	struct cd_http_error e;
+	char buf[160];
+
+	snprintf(buf, sizeof(buf), "Bearer %s", tok);
+	CHECK(cd_http_bearer_matches(buf, tok));
+	snprintf(buf, sizeof(buf), "  bEARER \t %s  ", tok);
+	CHECK(cd_http_bearer_matches(buf, tok));
+	snprintf(buf, sizeof(buf), "Bearer %.63s", tok);
+	CHECK(!cd_http_bearer_matches(buf, tok));
+	snprintf(buf, sizeof(buf), "Bearer %s0", tok);
+	CHECK(!cd_http_bearer_matches(buf, tok));
+	snprintf(buf, sizeof(buf), "Bearer %.63s0", tok);
+	CHECK(!cd_http_bearer_matches(buf, tok));
+	snprintf(buf, sizeof(buf), "Bearer %s extra", tok);
+	CHECK(!cd_http_bearer_matches(buf, tok));
+	snprintf(buf, sizeof(buf), "Bearer%s", tok);
+	CHECK(!cd_http_bearer_matches(buf, tok));
+	snprintf(buf, sizeof(buf), "Basic %s", tok);
+	CHECK(!cd_http_bearer_matches(buf, tok));
+	snprintf(buf, sizeof(buf), "%s", tok);
+	CHECK(!cd_http_bearer_matches(buf, tok));
+	CHECK(!cd_http_bearer_matches("Bearer ", tok));
+	CHECK(!cd_http_bearer_matches("Bearer", tok));
+	CHECK(!cd_http_bearer_matches(NULL, tok));
+	CHECK(!cd_http_bearer_matches("Bearer x", NULL));
+	CHECK(!cd_http_bearer_matches("Bearer ", ""));
+
+	/* A remote server takes any Host (the token guards it); Origin is still checked. */
+	req = get("/session");
+	req.host = "192.0.2.7:8080";
+	CHECK_INT(check(&req, &m, &e), 421);
+	req.any_host = true;
+	CHECK_INT(check(&req, &m, &e), 0);
+	req.origin = "http://evil.example";
+	req.n_origin = 1;
+	CHECK_INT(check(&req, &m, &e), 403);
+}
+
 int main(void)
 {
+	test_auth();
 	test_host();
 	test_origin();
 	test_content_type();

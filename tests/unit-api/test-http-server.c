@@ -470,11 +470,14 @@ static cJSON *expect(uint16_t port, const char *raw, int status, const char *cod
 }
 
 #define GET(path) "GET " path " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+/* The servers' bearer token (DESIGN §9.7): every request but GET/HEAD carries it. */
+#define TEST_TOKEN "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define AUTH "Authorization: Bearer " TEST_TOKEN "\r\n"
 static char *post(const char *path, const char *content_type, const char *body)
 {
 	char *s = NULL;
 	if (asprintf(&s,
-		     "POST %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s%s%s"
+		     "POST %s HTTP/1.1\r\nHost: localhost\r\n" AUTH "Connection: close\r\n%s%s%s"
 		     "Content-Length: %zu\r\n\r\n%s",
 		     path, content_type ? "Content-Type: " : "", content_type ? content_type : "",
 		     content_type ? "\r\n" : "", strlen(body), body) < 0)
@@ -607,7 +610,8 @@ static void test_methods(void)
 {
 	uint16_t p = (uint16_t)port_a;
 	struct reply r;
-	static const char del[] = "DELETE /session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+	static const char del[] =
+		"DELETE /session HTTP/1.1\r\nHost: localhost\r\n" AUTH "Connection: close\r\n\r\n";
 	static const char get_start[] = GET("/session/start");
 
 	request(p, del, strlen(del), &r);
@@ -620,7 +624,8 @@ static void test_methods(void)
 	CHECK_STR(header(&r, "Allow"), "POST");
 	reply_done(&r);
 	expect_post("/session", "application/json", "", 405, "method_not_allowed");
-	cJSON_Delete(expect(p, "OPTIONS /session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+	cJSON_Delete(expect(p, "OPTIONS /session HTTP/1.1\r\nHost: localhost\r\n" AUTH
+			       "Connection: close\r\n\r\n",
 			    405, "method_not_allowed"));
 }
 
@@ -668,7 +673,7 @@ static void test_posts(void)
 
 		memset(chunk, ' ', sizeof(chunk));
 		req = malloc(16384);
-		o += (size_t)sprintf(req, "POST /session/start HTTP/1.1\r\nHost: localhost\r\n"
+		o += (size_t)sprintf(req, "POST /session/start HTTP/1.1\r\nHost: localhost\r\n" AUTH
 					  "Connection: close\r\nContent-Type: application/json\r\n"
 					  "Transfer-Encoding: chunked\r\n\r\n");
 		for (int i = 0; i < 3; i++) {
@@ -683,7 +688,8 @@ static void test_posts(void)
 	}
 	/* A chunked body within the limit is fine. */
 	cJSON_Delete(expect((uint16_t)port_a,
-			    "POST /session/stop HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+			    "POST /session/stop HTTP/1.1\r\nHost: localhost\r\n" AUTH
+			    "Connection: close\r\n"
 			    "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
 			    "2\r\n{}\r\n0\r\n\r\n",
 			    200, NULL)); /* stop 3 */
@@ -728,7 +734,7 @@ static void test_host_origin(void)
 			       "Content-Type: application/json\r\nContent-Length: 2\r\n"
 			       "Connection: close\r\n\r\n{}", 421, "misdirected_request"));
 	/* A form post from a page (the CSRF "simple request") gets 415 before anything. */
-	cJSON_Delete(expect(p, "POST /session/stop HTTP/1.1\r\nHost: localhost\r\n"
+	cJSON_Delete(expect(p, "POST /session/stop HTTP/1.1\r\nHost: localhost\r\n" AUTH
 			       "Content-Type: text/plain\r\nContent-Length: 2\r\n"
 			       "Connection: close\r\n\r\n{}", 415, "unsupported_media_type"));
 	snprintf(raw, sizeof(raw), "GET /session HTTP/1.1\r\nHost: localhost:%u\r\n"
@@ -969,19 +975,19 @@ static void test_smuggling(void)
 		const char *raw;
 		int status; /* 0: any refusal (4xx/5xx or a closed connection) */
 	} cases[] = {
-		{ "POST /session/stop HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+		{ "POST /session/stop HTTP/1.1\r\nHost: localhost\r\n" AUTH "Content-Type: application/json\r\n"
 		  "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
 		  "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 400 },
 		{ "GET /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
 		  "Content-Length: 44\r\n\r\n"
 		  "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 400 },
-		{ "POST /session/stop HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+		{ "POST /session/stop HTTP/1.1\r\nHost: localhost\r\n" AUTH "Content-Type: application/json\r\n"
 		  "Content-Length: 0\r\nContent-Length: 44\r\n\r\n"
 		  "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 0 },
-		{ "POST /session/stop HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+		{ "POST /session/stop HTTP/1.1\r\nHost: localhost\r\n" AUTH "Content-Type: application/json\r\n"
 		  "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n"
 		  "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 0 },
-		{ "POST /session/stop HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+		{ "POST /session/stop HTTP/1.1\r\nHost: localhost\r\n" AUTH "Content-Type: application/json\r\n"
 		  "Transfer-Encoding: gzip, chunked\r\n\r\n"
 		  "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 0 },
 		/* obs-fold (RFC 9112 §5.2): refused, or the folded Host is not loopback. */
@@ -1209,9 +1215,104 @@ static void test_metrics(void)
 	       200, NULL);
 	/* The op's third call fails. */
 	cJSON_Delete(expect((uint16_t)port_d, GET("/metrics"), 500, "internal_error"));
-	cJSON_Delete(expect((uint16_t)port_d, "POST /metrics HTTP/1.1\r\nHost: localhost\r\n"
+	cJSON_Delete(expect((uint16_t)port_d, "POST /metrics HTTP/1.1\r\nHost: localhost\r\n" AUTH
 			    "Connection: close\r\nContent-Length: 0\r\n\r\n", 405,
 			    "method_not_allowed"));
+}
+
+/*
+ * DESIGN §9.7: writes need the bearer token, reads only with read_token
+ * (port_g); a server without a token (port_h) refuses every write.  None
+ * of the refused POSTs may reach the ops (main() counts start/stop calls).
+ */
+static unsigned port_g, port_h; /* token with read_token; no token */
+
+static void expect_401(uint16_t port, const char *raw, const char *www)
+{
+	struct reply r;
+	cJSON *j, *e;
+
+	request(port, raw, strlen(raw), &r);
+	CHECK_INT(r.status, 401);
+	check_common(&r, raw, true);
+	CHECK_STR(header(&r, "WWW-Authenticate"), www);
+	if (strncmp(raw, "HEAD ", 5) == 0) {
+		CHECK_INT(strlen(r.body), 0);
+		reply_done(&r);
+		return;
+	}
+	j = cJSON_Parse(r.body);
+	e = cJSON_GetObjectItemCaseSensitive(j, "error");
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code")), "unauthorized");
+	CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "message")));
+	cJSON_Delete(j);
+	reply_done(&r);
+}
+
+#define POST_STOP(auth)                                                                     \
+	"POST /session/stop HTTP/1.1\r\nHost: localhost\r\n" auth                           \
+	"Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+#define GET_AUTH(path, auth) "GET " path " HTTP/1.1\r\nHost: localhost\r\n" auth "Connection: close\r\n\r\n"
+#define NO_TOKEN "Bearer realm=\"cardiod\""
+#define BAD_TOKEN "Bearer realm=\"cardiod\", error=\"invalid_token\""
+
+static void test_auth(void)
+{
+	uint16_t a = (uint16_t)port_a, d = (uint16_t)port_g, e = (uint16_t)port_h;
+	/* Same length, last digit wrong; a prefix; a longer one. */
+	static const char *const wrong[] = {
+		"Authorization: Bearer 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdee\r\n",
+		"Authorization: Bearer 0123456789abcdef\r\n",
+		"Authorization: Bearer " TEST_TOKEN "0\r\n",
+		"Authorization: Basic " TEST_TOKEN "\r\n",
+		"Authorization: Bearer\r\n",
+		"Authorization: Bearer " TEST_TOKEN " x\r\n",
+	};
+
+	/* Writes: no token, a wrong one, two headers; every route and method alike. */
+	expect_401(a, POST_STOP(""), NO_TOKEN);
+	for (size_t i = 0; i < ELEMENTSOF(wrong); i++) {
+		char raw[512];
+
+		snprintf(raw, sizeof(raw),
+			 "POST /session/start HTTP/1.1\r\nHost: localhost\r\n%sContent-Type: "
+			 "application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+			 wrong[i]);
+		expect_401(a, raw, BAD_TOKEN);
+	}
+	expect_401(a, POST_STOP(AUTH AUTH), BAD_TOKEN);
+	expect_401(a, "POST /no-such-route HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n"
+		      "Connection: close\r\n\r\n", NO_TOKEN);
+	expect_401(a, "DELETE /session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+		   NO_TOKEN);
+	expect_401(a, "PUT /session/start HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n"
+		      "Connection: close\r\n\r\n", NO_TOKEN);
+	/* The scheme is case-insensitive (RFC 9110 §11.1); this one reaches the ops. */
+	cJSON_Delete(expect(a, POST_STOP("Authorization: bearer  " TEST_TOKEN "\r\n"), 409,
+			    "no_active_session")); /* stop 5 */
+	/* Host and Origin refusals come first, token or not. */
+	cJSON_Delete(expect(a, "POST /session/stop HTTP/1.1\r\nHost: evil.example\r\n"
+			       "Content-Length: 0\r\nConnection: close\r\n\r\n",
+			    421, "misdirected_request"));
+	/* Reads stay open by default, and a token does no harm. */
+	cJSON_Delete(expect(a, GET("/session"), 200, NULL));
+	cJSON_Delete(expect(a, GET_AUTH("/session", AUTH), 200, NULL));
+
+	/* read_token: reads need it too, /healthz and unknown routes included. */
+	expect_401(d, GET("/session"), NO_TOKEN);
+	expect_401(d, GET("/healthz"), NO_TOKEN);
+	expect_401(d, GET("/nope"), NO_TOKEN);
+	expect_401(d, "HEAD /session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+		   NO_TOKEN);
+	expect_401(d, GET_AUTH("/session", "Authorization: Bearer 0123\r\n"), BAD_TOKEN);
+	cJSON_Delete(expect(d, GET_AUTH("/session", AUTH), 200, NULL));
+	cJSON_Delete(expect(d, GET_AUTH("/healthz", AUTH), 200, NULL));
+	cJSON_Delete(expect(d, GET_AUTH("/nope", AUTH), 404, "not_found"));
+
+	/* No token (it could not be written): every write is refused, any token. */
+	expect_401(e, POST_STOP(AUTH), BAD_TOKEN);
+	expect_401(e, POST_STOP("Authorization: Bearer \r\n"), BAD_TOKEN);
+	cJSON_Delete(expect(e, GET("/session"), 200, NULL));
 }
 
 static int client(void)
@@ -1229,6 +1330,7 @@ static int client(void)
 	test_smuggling();
 	test_connection_caps();
 	test_dribble();
+	test_auth();
 	return check_exit("test-http-server (client)");
 }
 
@@ -1249,6 +1351,18 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+static int start_with(sd_event *e, struct recorder *rec, const char *token, bool read_token,
+		      struct cd_http **ret)
+{
+	struct cd_http_config c;
+
+	cd_http_config_init(&c);
+	c.listen = "127.0.0.1:0";
+	c.token = token;
+	c.read_token = read_token;
+	return cd_http_new(e, &c, &fake_ops, rec, ret);
+}
+
 static int start(sd_event *e, struct recorder *rec, unsigned max_conn, unsigned timeout_s,
 		 struct cd_http **ret)
 {
@@ -1258,6 +1372,7 @@ static int start(sd_event *e, struct recorder *rec, unsigned max_conn, unsigned 
 	c.listen = "127.0.0.1:0";
 	c.max_connections = max_conn;
 	c.timeout_s = timeout_s;
+	c.token = TEST_TOKEN;
 	return cd_http_new(e, &c, &fake_ops, rec, ret);
 }
 
@@ -1269,6 +1384,7 @@ static int start_shared(sd_event *e, struct recorder *rec, const struct cd_http_
 	cd_http_config_init(&c);
 	c.listen = "127.0.0.1:0";
 	c.stats = stats;
+	c.token = TEST_TOKEN;
 	return cd_http_new(e, &c, ops, rec, ret);
 }
 
@@ -1277,6 +1393,7 @@ int main(void)
 	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
 	_cleanup_(cd_http_freep) struct cd_http *a = NULL, *b = NULL, *c = NULL, *d = NULL,
 					  *f = NULL;
+	_cleanup_(cd_http_freep) struct cd_http *g = NULL, *h = NULL;
 	static struct cd_http_stats shared_stats;
 	struct recorder rec = {};
 	sigset_t mask;
@@ -1296,10 +1413,14 @@ int main(void)
 	CHECK_INT(start(e, &rec, 64, 2, &c), 0);
 	CHECK_INT(start_shared(e, &rec, &fake_ops, &shared_stats, &d), 0);
 	CHECK_INT(start_shared(e, &rec, &fake_ops_no_metrics, &shared_stats, &f), 0);
-	if (!a || !b || !c || !d || !f)
+	CHECK_INT(start_with(e, &rec, TEST_TOKEN, true, &g), 0);
+	CHECK_INT(start_with(e, &rec, NULL, false, &h), 0);
+	if (!a || !b || !c || !d || !f || !g || !h)
 		return check_exit("test-http-server");
 	port_d = cd_http_port(d);
 	port_e = cd_http_port(f);
+	port_g = cd_http_port(g);
+	port_h = cd_http_port(h);
 	CHECK(cd_http_port(a) != 0);
 	port_a = cd_http_port(a);
 	port_b = cd_http_port(b);
@@ -1315,6 +1436,13 @@ int main(void)
 		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EINVAL);
 		cfg.listen = "127.0.0.1:";
 		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EINVAL);
+		/* Not loopback: refused before anything is bound (DESIGN §9.7). */
+		cfg.listen = "0.0.0.0:0";
+		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EPERM);
+		cfg.listen = "[::]:0";
+		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EPERM);
+		cfg.listen = "192.0.2.1:0";
+		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EPERM);
 		char in_use[32];
 		snprintf(in_use, sizeof(in_use), "127.0.0.1:%u", port_a);
 		cfg.listen = in_use;
@@ -1348,7 +1476,7 @@ int main(void)
 
 	/* The ops saw exactly the accepted requests (test_posts' comments count them). */
 	CHECK_INT(rec.start_calls, 3);
-	CHECK_INT(rec.stop_calls, 4);
+	CHECK_INT(rec.stop_calls, 5);
 	CHECK_STR(rec.last_device, "sim-9");
 	CHECK_INT(rec.devices_calls, 1);
 	CHECK_INT(rec.metrics_calls, 3); /* GET, HEAD, GET (failed) */

@@ -310,8 +310,61 @@ static void test_mqtt(void)
 	expect_error("[mqtt]\nport = 1\n", "t.conf:2: ", "unknown key 'port' in [mqtt]");
 }
 
+/* DESIGN §9.7: token_file, read_access, allow_remote, the D-Bus groups. */
+static void test_authority(void)
+{
+	static const char *const remote[] = { "0.0.0.0:8080", "[::]:8080", "192.0.2.1:80",
+					      "[2001:db8::1]:80" };
+	static const char *const local[] = { "127.0.0.1:8080", "127.9.8.7:0", "[::1]:8080",
+					     "localhost:8080" };
+	struct cd_config c;
+	_cleanup_free_ char *err = NULL;
+	char text[256];
+
+	CHECK_INT(cd_config_init(&c), 0);
+	CHECK_STR(c.http_token_file, "/run/cardiod/api-token");
+	CHECK(!c.http_read_token && !c.http_allow_remote);
+	CHECK_STR(c.bus_manage_group, "cardiod");
+	CHECK_STR(c.bus_read_group, "cardiod-readers");
+	CHECK_INT(cd_config_parse_string(&c,
+					 "[http]\ntoken_file = /tmp/t\nread_access = token\n"
+					 "[bus]\nmanage_group = staff\nread_group = _fans-2\n",
+					 "a.conf", &err),
+		  0);
+	CHECK_STR(c.http_token_file, "/tmp/t");
+	CHECK(c.http_read_token);
+	CHECK_STR(c.bus_manage_group, "staff");
+	CHECK_STR(c.bus_read_group, "_fans-2");
+	cd_config_done(&c);
+
+	for (size_t i = 0; i < ELEMENTSOF(remote); i++) {
+		snprintf(text, sizeof(text), "[http]\nlisten = %s\n", remote[i]);
+		expect_error(text, "t.conf: ", "allow_remote");
+		snprintf(text, sizeof(text), "[http]\nlisten = %s\nallow_remote = yes\n", remote[i]);
+		CHECK_INT(cd_config_init(&c), 0);
+		CHECK_INT(cd_config_parse_string(&c, text, "t.conf", &err), 0);
+		CHECK_INT(cd_config_finish(&c, "t.conf", &err), 0);
+		CHECK(c.http_allow_remote);
+		cd_config_done(&c);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(local); i++) {
+		snprintf(text, sizeof(text), "[http]\nlisten = %s\n", local[i]);
+		CHECK_INT(cd_config_init(&c), 0);
+		CHECK_INT(cd_config_parse_string(&c, text, "t.conf", &err), 0);
+		CHECK_INT(cd_config_finish(&c, "t.conf", &err), 0);
+		cd_config_done(&c);
+	}
+	expect_error("[http]\ntoken_file = api-token\n", "t.conf:2: ", "absolute path");
+	expect_error("[http]\nread_access = closed\n", "t.conf:2: ", "open or token");
+	expect_error("[http]\nallow_remote = perhaps\n", "t.conf:2: ", "true or false");
+	expect_error("[bus]\nmanage_group = Staff\n", "t.conf:2: ", "group name");
+	expect_error("[bus]\nread_group = \n", "t.conf:2: ", "group name");
+	expect_error("[bus]\nread_group = a b\n", "t.conf:2: ", "group name");
+}
+
 int main(void)
 {
+	test_authority();
 	test_defaults();
 	test_good();
 	test_errors();
