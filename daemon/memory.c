@@ -5,13 +5,12 @@
  * nothing); but free() only returns the top of the heap, and only once
  * M_TRIM_THRESHOLD is free there.  Samples queued between two commits and
  * engine rings that outgrew their buffer leave free pages in the middle of
- * the heap, about 170 KiB after a simulated hour with 8 straps, that stay
- * resident.  malloc_trim(0) hands those pages back (MADV_DONTNEED) and
- * shrinks the top.  It runs once when start-up is done (the configuration,
- * the schema migrations and the TLS library's set-up are garbage by then),
- * then from a post source, at most every TRIM_INTERVAL_USEC: post sources
- * run only after the loop dispatched something else, so an idle daemon is
- * never woken for this.
+ * the heap that stay resident: up to ~150 KiB of the ~970 KiB heap after a
+ * simulated hour with 8 straps (how much depends on how long ago the last
+ * trim ran).  malloc_trim(0) hands those pages back (MADV_DONTNEED) and
+ * shrinks the top.  It runs once when start-up is done, then from a post
+ * source at most every TRIM_INTERVAL_USEC: post sources run only after the
+ * loop dispatched something else, so an idle daemon is never woken for it.
  */
 #include <malloc.h>
 
