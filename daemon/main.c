@@ -21,6 +21,7 @@
 #include "dbus.h"
 #include "log.h"
 #include "manager.h"
+#include "memory.h"
 #include "replay.h"
 
 #define EXIT_USAGE 2
@@ -428,6 +429,9 @@ static int run(int argc, char *argv[])
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = manager_start_http(m);
+	if (r < 0)
+		return EXIT_FAILURE;
+	r = memory_trim_setup(manager_get_event(m));
 	if (r < 0)
 		return EXIT_FAILURE;
 	manager_notify_ready(m);
