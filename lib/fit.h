@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * FIT activity files (Garmin's Flexible and Interoperable data Transfer
+ * protocol), out and in (DESIGN §9.5).  Pure: no I/O, no allocation.
+ *
+ * Export streams in constant memory.  The 14-byte header carries the size
+ * of the records that follow, so a file is written in two passes over the
+ * same samples: the first with write == NULL only counts bytes, the second
+ * writes, announcing the size counted.  The file CRC is computed on the
+ * way and appended by cd_fit_encoder_finish().
+ *
+ * What is written (shared/EXPORTS-AND-DOSE.md §A1, §A2): file_id (type
+ * activity), device_info, event timer start, one record per whole second
+ * in which samples arrived (timestamp, and heart_rate when that second had
+ * a valid sample: a second without one has no heart_rate field, never 0 or
+ * 255), hrv messages with the RR intervals of that second after its record,
+ * event timer stop_all, lap, session (sport, start_time, elapsed and timer
+ * time, average/maximum/minimum heart rate, calories, time_in_hr_zone),
+ * time_in_zone (the same times with the zone bounds) and activity.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "import.h"
+#include "sample.h"
+
+#define CD_FIT_EPOCH_UNIX 631065600 /* 1989-12-31T00:00:00Z in Unix seconds */
+#define CD_FIT_ZONES 6              /* Z0..Z5: FIT's zone 0 is below the first bound */
+#define CD_FIT_RR_PER_SECOND 16     /* RR intervals kept per record; more are dropped */
+
+/* What an export says about the session as a whole (from the session object). */
+struct cd_export_summary {
+	int64_t started_at_us;              /* µs since the Unix epoch, UTC */
+	double elapsed_s;                   /* start to end; NAN = up to the last sample */
+	double timer_s;                     /* time counted (active_s); NAN = elapsed */
+	double avg_bpm, max_bpm, min_bpm;   /* NAN when unknown */
+	double energy_kj;                   /* NAN when unknown */
+	double zone_s[CD_FIT_ZONES];        /* time in Z0..Z5 */
+	double zone_lo_bpm[CD_FIT_ZONES - 1]; /* lower bounds of Z1..Z5 (NAN: no bounds) */
+	double hr_max, hr_rest;             /* NAN when unknown */
+	uint8_t sport, sub_sport;           /* FIT enums: training (10) / cardio_training (26) */
+};
+
+/* Defaults: everything unknown, sport training / cardio_training. */
+void cd_export_summary_init(struct cd_export_summary *s);
+
+/* Where encoded bytes go: 0 or a negative errno (which stops the encoder). */
+typedef int (*cd_write_fn)(void *userdata, const void *buf, size_t len);
+
+/* Seconds are aggregated one at a time: the first valid sample of a second gives its bpm. */
+struct cd_second {
+	int64_t sec;   /* whole seconds from the start; -1 = none pending */
+	int bpm;       /* 0 = no valid sample in that second */
+	unsigned n_rr;
+	uint16_t rr_ms[CD_FIT_RR_PER_SECOND];
+};
+
+/* Fold sample s into *cur; when s opens a later second, the finished one is copied to *done and 1 returned. */
+int cd_second_add(struct cd_second *cur, const struct cd_sample *s, struct cd_second *done);
+
+struct cd_fit_encoder {
+	struct cd_export_summary sum;
+	cd_write_fn write; /* NULL: count only */
+	void *userdata;
+	uint32_t declared;   /* data size announced in the header (pass 2) */
+	uint32_t data_bytes; /* record bytes so far */
+	uint16_t crc;
+	int started;         /* header and opening messages written */
+	int failed;          /* a negative errno once anything failed */
+	uint32_t start_ts;   /* FIT time of the start */
+	uint32_t last_ts;    /* latest timestamp written */
+	uint64_t records;
+	struct cd_second cur;
+};
+
+/*
+ * Begin a file.  write == NULL: the counting pass (data_size is ignored).
+ * Otherwise data_size must be what the counting pass over the same samples
+ * gave (cd_fit_encoder_data_size()).
+ */
+void cd_fit_encoder_init(struct cd_fit_encoder *e, const struct cd_export_summary *s,
+			 uint32_t data_size, cd_write_fn write, void *userdata);
+/*
+ * One sample (t in seconds from the start, increasing; a sample going
+ * backwards is ignored).  0 or a negative errno (the write callback's, or
+ * -EFBIG past FIT's 4 GiB).
+ */
+int cd_fit_encoder_add(struct cd_fit_encoder *e, const struct cd_sample *s);
+/*
+ * Close the file: the last record, the summary messages and, when writing,
+ * the file CRC.  -EIO when the bytes written differ from the size announced.
+ */
+int cd_fit_encoder_finish(struct cd_fit_encoder *e);
+/* Bytes of records (the header's data_size) so far. */
+uint32_t cd_fit_encoder_data_size(const struct cd_fit_encoder *e);
+
+/* CRC-16 of the FIT protocol (CRC-16/ARC), continuing from crc. */
+uint16_t cd_fit_crc(uint16_t crc, const void *buf, size_t len);
+
+/*
+ * Decode a FIT file (lib/import.h): each FIT session with records becomes
+ * one session (a file without session messages: one session from its
+ * first record), records give samples at timestamp − start_time with their
+ * heart_rate (none or 0xFF: an invalid sample), hrv intervals are attached
+ * to the record before them, records while the timer is stopped are
+ * skipped (a pause is a jump in t).  The header, both CRCs and every
+ * message are checked before the sink hears anything.
+ */
+int cd_fit_import(const void *data, size_t len, const struct cd_import_sink *sink, char *err,
+		  size_t errlen);

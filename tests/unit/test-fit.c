@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/fit: the encoder's bytes (header, CRCs, records without heart_rate for
+ * seconds without a valid sample) and the decoder fed through a sink that
+ * runs the engine: export → import gives the same zone times, RR and start;
+ * corrupt and truncated files are refused with a message, never a crash.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "engine.h"
+#include "fit.h"
+
+struct mem {
+	uint8_t *b;
+	size_t n, cap;
+};
+
+static int mem_write(void *userdata, const void *buf, size_t len)
+{
+	struct mem *m = userdata;
+
+	if (m->n + len > m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 4096;
+
+		while (cap < m->n + len)
+			cap *= 2;
+		m->b = realloc(m->b, cap);
+		if (!m->b)
+			return -ENOMEM;
+		m->cap = cap;
+	}
+	memcpy(m->b + m->n, buf, len);
+	m->n += len;
+	return 0;
+}
+
+/* A 20-minute session, 1 Hz, rising then falling through every zone, with RR and a dropout. */
+static void make_sample(size_t i, struct cd_sample *s, double *rr)
+{
+	double bpm = 70 + 110 * sin(M_PI * (double)i / 1200.0);
+
+	*s = (struct cd_sample){ .t = (double)i, .bpm = round(bpm), .contact = CD_CONTACT_OK,
+				 .energy_kj = NAN };
+	if (i >= 300 && i < 310)
+		s->bpm = 0; /* strap lost: no heart_rate field, never 0 */
+	rr[0] = 60000.0 / s->bpm;
+	s->rr_ms = rr;
+	s->n_rr = s->bpm > 0 ? 1 : 0;
+}
+
+#define N 1200
+
+struct engine_sink {
+	struct cd_profile profile;
+	struct cd_engine *e[4];
+	int64_t start[4];
+	char sport[4][32];
+	size_t n, samples, no_hr;
+	int ended;
+};
+
+static int sink_begin(void *userdata, int64_t started_at_us, const char *sport)
+{
+	struct engine_sink *k = userdata;
+	struct cd_engine_config c;
+
+	if (k->n >= 4)
+		return -E2BIG;
+	cd_engine_config_init(&c);
+	if (cd_engine_new(&k->profile, &c, NULL, &k->e[k->n]) < 0)
+		return -ENOMEM;
+	k->start[k->n] = started_at_us;
+	snprintf(k->sport[k->n], sizeof(k->sport[0]), "%s", sport ? sport : "");
+	k->n++;
+	return 0;
+}
+
+static int sink_sample(void *userdata, const struct cd_sample *s)
+{
+	struct engine_sink *k = userdata;
+
+	k->samples++;
+	if (s->bpm == 0)
+		k->no_hr++;
+	return cd_engine_add(k->e[k->n - 1], s) < 0 ? -ENOMEM : 0;
+}
+
+static int sink_end(void *userdata)
+{
+	struct engine_sink *k = userdata;
+
+	k->ended++;
+	return 0;
+}
+
+static void sink_free(struct engine_sink *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		cd_engine_free(k->e[i]);
+}
+
+static const int64_t START_US = 1764748800LL * 1000000; /* 2025-12-03T08:00:00Z */
+
+/* Export the synthetic session through the two passes; returns the file. */
+static struct mem export_session(struct cd_engine *src, const struct cd_profile *p)
+{
+	const struct cd_engine_totals *t = cd_engine_totals(src);
+	struct cd_export_summary sum;
+	struct cd_fit_encoder enc;
+	struct mem m = {};
+	double rr[1];
+	struct cd_sample s;
+
+	cd_export_summary_init(&sum);
+	sum.started_at_us = START_US;
+	sum.elapsed_s = N;
+	sum.timer_s = t->active_s;
+	sum.avg_bpm = cd_engine_avg_bpm(src);
+	sum.max_bpm = t->bpm_max;
+	sum.min_bpm = t->bpm_min;
+	for (size_t z = 0; z < CD_FIT_ZONES; z++)
+		sum.zone_s[z] = t->zone_s[z];
+	for (size_t z = 0; z < CD_FIT_ZONES - 1; z++)
+		sum.zone_lo_bpm[z] = cd_zone_lo_bpm(p, (enum cd_zone)(z + 1));
+
+	cd_fit_encoder_init(&enc, &sum, 0, NULL, NULL);
+	for (size_t i = 0; i < N; i++) {
+		make_sample(i, &s, rr);
+		CHECK_INT(cd_fit_encoder_add(&enc, &s), 0);
+	}
+	CHECK_INT(cd_fit_encoder_finish(&enc), 0);
+	uint32_t size = cd_fit_encoder_data_size(&enc);
+
+	cd_fit_encoder_init(&enc, &sum, size, mem_write, &m);
+	for (size_t i = 0; i < N; i++) {
+		make_sample(i, &s, rr);
+		CHECK_INT(cd_fit_encoder_add(&enc, &s), 0);
+	}
+	CHECK_INT(cd_fit_encoder_finish(&enc), 0);
+	CHECK_INT(m.n, 14 + size + 2);
+	return m;
+}
+
+static void test_crc(void)
+{
+	static const uint8_t h[] = { 0x0e, 0x20, 0x63, 0x08, 0x80, 0x6f,
+				     0x01, 0x00, 0x2e, 0x46, 0x49, 0x54 };
+
+	CHECK_INT(cd_fit_crc(0, "123456789", 9), 0xBB3D);
+	CHECK_INT(cd_fit_crc(0, h, sizeof(h)), 0x439E);
+}
+
+static void test_round_trip(void)
+{
+	struct cd_profile p;
+	struct cd_engine_config c;
+	struct cd_engine *src = NULL;
+	struct engine_sink k = {};
+	struct cd_import_sink sink = { sink_begin, sink_sample, sink_end, &k };
+	struct cd_sample s;
+	double rr[1];
+	char err[128];
+	struct mem m;
+
+	cd_profile_init(&p);
+	CHECK_INT(cd_profile_set_hr_max(&p, 190), 0);
+	cd_engine_config_init(&c);
+	CHECK_INT(cd_engine_new(&p, &c, NULL, &src), 0);
+	for (size_t i = 0; i < N; i++) {
+		make_sample(i, &s, rr);
+		CHECK(cd_engine_add(src, &s) >= 0);
+	}
+	m = export_session(src, &p);
+
+	/* Header: size, protocol, ".FIT", header CRC; the whole file CRCs to 0. */
+	CHECK_INT(m.b[0], 14);
+	CHECK(memcmp(m.b + 8, ".FIT", 4) == 0);
+	CHECK_INT(cd_fit_crc(0, m.b, 12), m.b[12] | m.b[13] << 8);
+	CHECK_INT(cd_fit_crc(0, m.b, m.n), 0);
+
+	k.profile = p;
+	CHECK_INT(cd_fit_import(m.b, m.n, &sink, err, sizeof(err)), 0);
+	CHECK_INT(k.n, 1);
+	CHECK_INT(k.ended, 1);
+	CHECK_INT(k.start[0], START_US);
+	CHECK_STR(k.sport[0], "training");
+	CHECK_INT(k.samples, N);
+	CHECK_INT(k.no_hr, 10); /* the dropout: records without heart_rate */
+	if (k.n == 1) {
+		const struct cd_engine_totals *a = cd_engine_totals(src), *b = cd_engine_totals(k.e[0]);
+
+		for (size_t z = 0; z < _CD_ZONE_MAX; z++)
+			CHECK_NEAR(b->zone_s[z], a->zone_s[z], 1.0);
+		CHECK(a->zone_s[CD_ZONE_5] > 60); /* the session reaches every zone */
+		CHECK_INT(b->rr_count, a->rr_count);
+		CHECK_NEAR(cd_engine_rmssd(k.e[0]), cd_engine_rmssd(src), 0.5);
+		CHECK_NEAR(b->bpm_max, a->bpm_max, 0);
+	}
+	sink_free(&k);
+
+	/* Every truncation and a flipped byte anywhere: -EBADMSG with a message. */
+	for (size_t len = 0; len < m.n; len += (len < 200 ? 1 : 97)) {
+		struct engine_sink k2 = { .profile = p };
+		struct cd_import_sink s2 = { sink_begin, sink_sample, sink_end, &k2 };
+
+		err[0] = '\0';
+		CHECK_INT(cd_fit_import(m.b, len, &s2, err, sizeof(err)), -EBADMSG);
+		CHECK(strncmp(err, "FIT: ", 5) == 0);
+		CHECK_INT(k2.n, 0); /* nothing reached the sink */
+		sink_free(&k2);
+	}
+	for (size_t i = 0; i < m.n; i += 13) {
+		struct engine_sink k2 = { .profile = p };
+		struct cd_import_sink s2 = { sink_begin, sink_sample, sink_end, &k2 };
+
+		m.b[i] ^= 0x5A;
+		CHECK_INT(cd_fit_import(m.b, m.n, &s2, err, sizeof(err)), -EBADMSG);
+		m.b[i] ^= 0x5A;
+		sink_free(&k2);
+	}
+	memcpy(m.b + 8, ".FIX", 4);
+	CHECK_INT(cd_fit_import(m.b, m.n, &sink, err, sizeof(err)), -EBADMSG);
+	CHECK_STR(err, "FIT: not a FIT file (no \".FIT\" signature)");
+	free(m.b);
+	cd_engine_free(src);
+}
+
+/* A sink error stops the decoder and is returned as is. */
+static int begin_fails(void *userdata, int64_t started_at_us, const char *sport)
+{
+	(void)userdata;
+	(void)started_at_us;
+	(void)sport;
+	return -ENOSPC;
+}
+
+static void test_sink_error(void)
+{
+	struct cd_profile p;
+	struct cd_engine_config c;
+	struct cd_engine *src = NULL;
+	struct cd_import_sink sink = { begin_fails, sink_sample, sink_end, NULL };
+	char err[128];
+	struct mem m;
+
+	cd_profile_init(&p);
+	CHECK_INT(cd_profile_set_hr_max(&p, 190), 0);
+	cd_engine_config_init(&c);
+	CHECK_INT(cd_engine_new(&p, &c, NULL, &src), 0);
+	m = export_session(src, &p);
+	CHECK_INT(cd_fit_import(m.b, m.n, &sink, err, sizeof(err)), -ENOSPC);
+	free(m.b);
+	cd_engine_free(src);
+}
+
+int main(void)
+{
+	test_crc();
+	test_round_trip();
+	test_sink_error();
+	return check_exit("test-fit");
+}
