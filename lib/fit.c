@@ -91,6 +91,7 @@ void cd_export_summary_init(struct cd_export_summary *s)
 		.energy_kj = NAN,
 		.hr_max = NAN,
 		.hr_rest = NAN,
+		.max_gap_s = 5,
 		.sport = 10,     /* training */
 		.sub_sport = 26, /* cardio_training */
 	};
@@ -320,6 +321,21 @@ static int write_second(struct cd_fit_encoder *e, const struct cd_second *sec)
 
 	if (ts < e->last_ts)
 		ts = e->last_ts;
+	if (e->records > 0 && (double)(ts - e->last_ts) > e->sum.max_gap_s) {
+		/* A gap: the timer stops after the last record and starts again. */
+		for (int i = 0; i < 2; i++) {
+			b.n = 0;
+			put8(&b, L_EVENT);
+			put32(&b, i == 0 ? e->last_ts : ts);
+			put8(&b, 0);              /* timer */
+			put8(&b, i == 0 ? 4 : 0); /* stop_all, start */
+			put8(&b, 0);
+			r = emit(e, &b);
+			if (r < 0)
+				return r;
+		}
+		b.n = 0;
+	}
 	put8(&b, sec->bpm > 0 ? L_RECORD_HR : L_RECORD);
 	put32(&b, ts);
 	if (sec->bpm > 0)
@@ -573,6 +589,7 @@ struct decoder {
 	const struct cd_import_sink *sink;
 	int cur;         /* session being fed, -1 none */
 	bool timer_stopped;
+	bool stop_seen; /* a timer stop since the pending record */
 	bool pending;
 	uint32_t pend_ts;
 	int pend_bpm;
@@ -835,6 +852,8 @@ static int pass2(struct decoder *d, const struct def *def, const uint8_t *msg, b
 
 		if (get_uint(def, msg, 0, &ev) && get_uint(def, msg, 1, &type) && ev == 0)
 			d->timer_stopped = type == 1 || type == 4 || type == 8 || type == 9;
+		if (d->timer_stopped)
+			d->stop_seen = true;
 		return 0;
 	}
 	if (def->global == MESG_HRV) {
@@ -884,9 +903,23 @@ static int pass2(struct decoder *d, const struct def *def, const uint8_t *msg, b
 			d->pend_bpm = (int)v;
 		return 0;
 	}
-	r = flush_sample(d);
-	if (r < 0)
-		return r;
+	if (d->pending) {
+		uint32_t from = d->pend_ts, bpm = (uint32_t)d->pend_bpm;
+		bool fill = !d->stop_seen && ts - from <= CD_FIT_FILL_MAX_S;
+
+		r = flush_sample(d);
+		if (r < 0)
+			return r;
+		for (uint32_t k = from + 1; fill && k < ts; k++) {
+			d->pending = true;
+			d->pend_ts = k;
+			d->pend_bpm = (int)bpm;
+			r = flush_sample(d);
+			if (r < 0)
+				return r;
+		}
+	}
+	d->stop_seen = false;
 	d->pending = true;
 	d->pend_ts = ts;
 	d->pend_bpm = get_uint(def, msg, 3, &v) ? (int)v : 0;

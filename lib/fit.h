@@ -14,7 +14,8 @@
  * in which samples arrived (timestamp, and heart_rate when that second had
  * a valid sample: a second without one has no heart_rate field, never 0 or
  * 255), hrv messages with the RR intervals of that second after its record,
- * event timer stop_all, lap, session (sport, start_time, elapsed and timer
+ * event timer stop_all (and a stop_all/start pair around every gap longer
+ * than max_gap_s), lap, session (sport, start_time, elapsed and timer
  * time, average/maximum/minimum heart rate, calories, time_in_hr_zone),
  * time_in_zone (the same times with the zone bounds) and activity.
  */
@@ -29,6 +30,7 @@
 #define CD_FIT_EPOCH_UNIX 631065600 /* 1989-12-31T00:00:00Z in Unix seconds */
 #define CD_FIT_ZONES 6              /* Z0..Z5: FIT's zone 0 is below the first bound */
 #define CD_FIT_RR_PER_SECOND 16     /* RR intervals kept per record; more are dropped */
+#define CD_FIT_FILL_MAX_S 120       /* longest record gap filled on import */
 
 /* What an export says about the session as a whole (from the session object). */
 struct cd_export_summary {
@@ -40,6 +42,12 @@ struct cd_export_summary {
 	double zone_s[CD_FIT_ZONES];        /* time in Z0..Z5 */
 	double zone_lo_bpm[CD_FIT_ZONES - 1]; /* lower bounds of Z1..Z5 (NAN: no bounds) */
 	double hr_max, hr_rest;             /* NAN when unknown */
+	/*
+	 * Seconds between records beyond which the timer is shown stopped
+	 * (the engine's max_gap_s, default 5): a reader then sees a pause,
+	 * not a stretch to count.
+	 */
+	double max_gap_s;
 	uint8_t sport, sub_sport;           /* FIT enums: training (10) / cardio_training (26) */
 };
 
@@ -105,7 +113,12 @@ uint16_t cd_fit_crc(uint16_t crc, const void *buf, size_t len);
  * first record), records give samples at timestamp − start_time with their
  * heart_rate (none or 0xFF: an invalid sample), hrv intervals are attached
  * to the record before them, records while the timer is stopped are
- * skipped (a pause is a jump in t).  The header, both CRCs and every
+ * skipped (a pause is a jump in t).  Watches record less often than every
+ * second while the timer runs ("smart recording": 1–10 s, sometimes more)
+ * and count all of that time: a gap of up to CD_FIT_FILL_MAX_S between two
+ * records with the timer running in between is filled with the earlier
+ * record's heart rate once a second, so the engine counts it as the watch
+ * did; a longer one, or one with a timer stop in it, stays a gap.  The header, both CRCs and every
  * message are checked before the sink hears anything.
  */
 int cd_fit_import(const void *data, size_t len, const struct cd_import_sink *sink, char *err,

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,8 +39,12 @@ static int mem_write(void *userdata, const void *buf, size_t len)
 	return 0;
 }
 
-/* A 20-minute session, 1 Hz, rising then falling through every zone, with RR and a dropout. */
-static void make_sample(size_t i, struct cd_sample *s, double *rr)
+/*
+ * A 20-minute session, 1 Hz, rising then falling through every zone, with
+ * RR, a dropout (samples without a valid heart rate) and a minute with no
+ * samples at all (false: skip it), which must stay a gap.
+ */
+static bool make_sample(size_t i, struct cd_sample *s, double *rr)
 {
 	double bpm = 70 + 110 * sin(M_PI * (double)i / 1200.0);
 
@@ -50,6 +55,7 @@ static void make_sample(size_t i, struct cd_sample *s, double *rr)
 	rr[0] = 60000.0 / s->bpm;
 	s->rr_ms = rr;
 	s->n_rr = s->bpm > 0 ? 1 : 0;
+	return i < 600 || i >= 660;
 }
 
 #define N 1200
@@ -129,16 +135,16 @@ static struct mem export_session(struct cd_engine *src, const struct cd_profile 
 
 	cd_fit_encoder_init(&enc, &sum, 0, NULL, NULL);
 	for (size_t i = 0; i < N; i++) {
-		make_sample(i, &s, rr);
-		CHECK_INT(cd_fit_encoder_add(&enc, &s), 0);
+		if (make_sample(i, &s, rr))
+			CHECK_INT(cd_fit_encoder_add(&enc, &s), 0);
 	}
 	CHECK_INT(cd_fit_encoder_finish(&enc), 0);
 	uint32_t size = cd_fit_encoder_data_size(&enc);
 
 	cd_fit_encoder_init(&enc, &sum, size, mem_write, &m);
 	for (size_t i = 0; i < N; i++) {
-		make_sample(i, &s, rr);
-		CHECK_INT(cd_fit_encoder_add(&enc, &s), 0);
+		if (make_sample(i, &s, rr))
+			CHECK_INT(cd_fit_encoder_add(&enc, &s), 0);
 	}
 	CHECK_INT(cd_fit_encoder_finish(&enc), 0);
 	CHECK_INT(m.n, 14 + size + 2);
@@ -171,8 +177,8 @@ static void test_round_trip(void)
 	cd_engine_config_init(&c);
 	CHECK_INT(cd_engine_new(&p, &c, NULL, &src), 0);
 	for (size_t i = 0; i < N; i++) {
-		make_sample(i, &s, rr);
-		CHECK(cd_engine_add(src, &s) >= 0);
+		if (make_sample(i, &s, rr))
+			CHECK(cd_engine_add(src, &s) >= 0);
 	}
 	m = export_session(src, &p);
 
@@ -188,7 +194,7 @@ static void test_round_trip(void)
 	CHECK_INT(k.ended, 1);
 	CHECK_INT(k.start[0], START_US);
 	CHECK_STR(k.sport[0], "training");
-	CHECK_INT(k.samples, N);
+	CHECK_INT(k.samples, N - 60); /* the gap is not filled: the timer was stopped */
 	CHECK_INT(k.no_hr, 10); /* the dropout: records without heart_rate */
 	if (k.n == 1) {
 		const struct cd_engine_totals *a = cd_engine_totals(src), *b = cd_engine_totals(k.e[0]);
@@ -199,6 +205,8 @@ static void test_round_trip(void)
 		CHECK_INT(b->rr_count, a->rr_count);
 		CHECK_NEAR(cd_engine_rmssd(k.e[0]), cd_engine_rmssd(src), 0.5);
 		CHECK_NEAR(b->bpm_max, a->bpm_max, 0);
+		CHECK_NEAR(b->gap_s, a->gap_s, 0);
+		CHECK(a->gap_s >= 60);
 	}
 	sink_free(&k);
 
