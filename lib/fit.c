@@ -99,7 +99,26 @@ void cd_export_summary_init(struct cd_export_summary *s)
 		s->zone_lo_bpm[i] = NAN;
 }
 
-int cd_second_add(struct cd_second *cur, const struct cd_sample *s, struct cd_second *done)
+/* bpm rounded, kept on its side of every bound. */
+static int round_in_zone(double bpm, const double *bounds)
+{
+	double r = floor(bpm + 0.5);
+
+	for (size_t i = 0; i < CD_FIT_ZONES - 1; i++) {
+		double b = bounds[i];
+
+		if (!isfinite(b))
+			continue;
+		if (bpm < b && r >= b)
+			r -= 1;
+		else if (bpm >= b && r < b)
+			r += 1;
+	}
+	return (int)r;
+}
+
+int cd_second_add(struct cd_second *cur, const struct cd_sample *s,
+		  const double bounds[CD_FIT_ZONES - 1], struct cd_second *done)
 {
 	int64_t sec;
 	int ret = 0;
@@ -119,7 +138,7 @@ int cd_second_add(struct cd_second *cur, const struct cd_sample *s, struct cd_se
 	if (!cd_sample_is_valid(s))
 		return ret;
 	if (cur->bpm == 0)
-		cur->bpm = (int)lround(s->bpm);
+		cur->bpm = round_in_zone(s->bpm, bounds);
 	for (size_t i = 0; i < s->n_rr && s->rr_ms; i++) {
 		double rr = s->rr_ms[i];
 
@@ -369,7 +388,7 @@ int cd_fit_encoder_add(struct cd_fit_encoder *e, const struct cd_sample *s)
 		if (r < 0)
 			return r;
 	}
-	if (cd_second_add(&e->cur, s, &done) > 0)
+	if (cd_second_add(&e->cur, s, e->sum.zone_lo_bpm, &done) > 0)
 		return write_second(e, &done);
 	return 0;
 }

@@ -57,7 +57,11 @@ void cd_export_summary_init(struct cd_export_summary *s);
 /* Where encoded bytes go: 0 or a negative errno (which stops the encoder). */
 typedef int (*cd_write_fn)(void *userdata, const void *buf, size_t len);
 
-/* Seconds are aggregated one at a time: the first valid sample of a second gives its bpm. */
+/*
+ * Seconds are aggregated one at a time: the first valid sample of a second
+ * gives its bpm, rounded to an integer on the same side of every zone bound
+ * (152.4 with a bound at 152.3 is 153, not 152), so zone times survive.
+ */
 struct cd_second {
 	int64_t sec;   /* whole seconds from the start; -1 = none pending */
 	int bpm;       /* 0 = no valid sample in that second */
@@ -65,8 +69,13 @@ struct cd_second {
 	uint16_t rr_ms[CD_FIT_RR_PER_SECOND];
 };
 
-/* Fold sample s into *cur; when s opens a later second, the finished one is copied to *done and 1 returned. */
-int cd_second_add(struct cd_second *cur, const struct cd_sample *s, struct cd_second *done);
+/*
+ * Fold sample s into *cur (bounds: the five zone lower bounds, NAN ones
+ * ignored); when s opens a later second, the finished one is copied to
+ * *done and 1 returned.
+ */
+int cd_second_add(struct cd_second *cur, const struct cd_sample *s,
+		  const double bounds[CD_FIT_ZONES - 1], struct cd_second *done);
 
 struct cd_fit_encoder {
 	struct cd_export_summary sum;

@@ -28,6 +28,7 @@ struct cd_tcx_writer {
 	void *userdata;
 	int error; /* the write callback's, kept for the caller */
 	int64_t start_s;
+	double bounds[CD_FIT_ZONES - 1];
 	bool track_open;
 	struct cd_second cur;
 };
@@ -148,6 +149,7 @@ int cd_tcx_writer_new(const struct cd_export_summary *s, cd_write_fn write, void
 	w->start_s = s->started_at_us >= 0 ? s->started_at_us / 1000000
 					   : -((-s->started_at_us + 999999) / 1000000);
 	w->cur.sec = -1;
+	memcpy(w->bounds, s->zone_lo_bpm, sizeof(w->bounds));
 	out = xmlOutputBufferCreateIO(out_write, out_close, w, NULL);
 	if (!out) {
 		free(w);
@@ -197,7 +199,7 @@ int cd_tcx_writer_add(struct cd_tcx_writer *w, const struct cd_sample *s)
 
 	if (w->error)
 		return w->error;
-	if (cd_second_add(&w->cur, s, &done) > 0)
+	if (cd_second_add(&w->cur, s, w->bounds, &done) > 0)
 		return write_trackpoint(w, &done);
 	return 0;
 }
