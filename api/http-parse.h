@@ -27,8 +27,16 @@ enum cd_http_route {
 	CD_ROUTE_SESSION_START,   /* POST /session/start */
 	CD_ROUTE_SESSION_STOP,    /* POST /session/stop */
 	CD_ROUTE_HEALTHZ,         /* GET /healthz */
+	CD_ROUTE_SESSION_EXPORT,  /* GET /sessions/{id}/export */
 	_CD_ROUTE_MAX,
 	_CD_ROUTE_INVALID = -1,
+};
+
+/* GET /sessions/{id}/export?format=… (DESIGN §9.5); FIT when absent. */
+enum cd_http_export_format {
+	CD_EXPORT_FIT,
+	CD_EXPORT_TCX,
+	CD_EXPORT_CSV,
 };
 
 /* What the glue collected from the request line and headers. */
@@ -56,6 +64,7 @@ struct cd_http_match {
 	uint64_t before_us; /* /sessions: µs since the epoch, 0 = no bound */
 	uint64_t since_us;
 	bool csv;           /* /samples?format=csv */
+	enum cd_http_export_format export_format; /* /export?format= */
 };
 
 /*

@@ -117,36 +117,97 @@ static int round_in_zone(double bpm, const double *bounds)
 	return (int)r;
 }
 
-int cd_second_add(struct cd_second *cur, const struct cd_sample *s,
-		  const double bounds[CD_FIT_ZONES - 1], struct cd_second *done)
+static int zone_of(const double *bounds, double bpm)
+{
+	int z = 0;
+
+	for (size_t i = 0; i < CD_FIT_ZONES - 1; i++)
+		if (isfinite(bounds[i]) && bpm >= bounds[i])
+			z = (int)i + 1;
+	return z;
+}
+
+void cd_resampler_init(struct cd_resampler *r, const double bounds[CD_FIT_ZONES - 1],
+		       double max_gap_s)
+{
+	*r = (struct cd_resampler){
+		.max_gap_s = isfinite(max_gap_s) && max_gap_s >= 0 ? max_gap_s : 5,
+		.cur = { .sec = -1 },
+		.first_zone = -1,
+		.t_a = NAN,
+		.rec_sec = -1,
+	};
+	memcpy(r->bounds, bounds, sizeof(r->bounds));
+}
+
+/* Close the current second: pick its heart rate. */
+static void close_second(struct cd_resampler *r, struct cd_second *done)
+{
+	*done = r->cur;
+	done->bpm = 0;
+	if (r->first_zone >= 0) {
+		int best = r->first_zone;
+
+		/* What the previous second with a heart rate covered, as a reader counts it. */
+		if (r->rec_sec >= 0 && (double)(r->cur.sec - r->rec_sec) <= r->max_gap_s)
+			r->written[r->rec_zone] += (double)(r->cur.sec - r->rec_sec);
+		for (int z = 0; z < CD_FIT_ZONES; z++)
+			if (r->cand[z] > 0 && r->orig[z] - r->written[z] >
+						      r->orig[best] - r->written[best] + 1e-9)
+				best = z;
+		done->bpm = r->cand[best];
+		r->rec_sec = r->cur.sec;
+		r->rec_zone = best;
+	}
+	r->cur.sec = -1;
+}
+
+int cd_resampler_add(struct cd_resampler *r, const struct cd_sample *s, struct cd_second *done)
 {
 	int64_t sec;
-	int ret = 0;
+	int ret = 0, z;
 
 	if (!isfinite(s->t))
 		return 0;
-	sec = s->t <= 0 ? 0 : (int64_t)floor(s->t);
-	if (cur->sec >= 0 && sec < cur->sec)
+	sec = s->t <= 0 ? 0 : s->t >= 9e15 ? (int64_t)9e15 : (int64_t)floor(s->t);
+	if (r->cur.sec >= 0 && sec < r->cur.sec)
 		return 0; /* backwards: ignored */
-	if (cur->sec >= 0 && sec > cur->sec) {
-		*done = *cur;
+	if (r->cur.sec >= 0 && sec > r->cur.sec) {
+		close_second(r, done);
 		ret = 1;
-		cur->sec = -1;
 	}
-	if (cur->sec < 0)
-		*cur = (struct cd_second){ .sec = sec };
+	if (r->cur.sec < 0) {
+		r->cur = (struct cd_second){ .sec = sec };
+		memset(r->cand, 0, sizeof(r->cand));
+		r->first_zone = -1;
+	}
 	if (!cd_sample_is_valid(s))
 		return ret;
-	if (cur->bpm == 0)
-		cur->bpm = round_in_zone(s->bpm, bounds);
+	if (isfinite(r->t_a) && s->t >= r->t_a && s->t - r->t_a <= r->max_gap_s)
+		r->orig[r->z_a] += s->t - r->t_a;
+	z = zone_of(r->bounds, s->bpm);
+	r->t_a = s->t;
+	r->z_a = z;
+	if (r->cand[z] == 0)
+		r->cand[z] = round_in_zone(s->bpm, r->bounds);
+	if (r->first_zone < 0)
+		r->first_zone = z;
 	for (size_t i = 0; i < s->n_rr && s->rr_ms; i++) {
 		double rr = s->rr_ms[i];
 
-		if (!(rr >= 1 && rr < 65535) || cur->n_rr >= CD_FIT_RR_PER_SECOND)
+		if (!(rr >= 1 && rr < 65535) || r->cur.n_rr >= CD_FIT_RR_PER_SECOND)
 			continue;
-		cur->rr_ms[cur->n_rr++] = (uint16_t)lround(rr);
+		r->cur.rr_ms[r->cur.n_rr++] = (uint16_t)lround(rr);
 	}
 	return ret;
+}
+
+int cd_resampler_flush(struct cd_resampler *r, struct cd_second *done)
+{
+	if (r->cur.sec < 0)
+		return 0;
+	close_second(r, done);
+	return 1;
 }
 
 /* ---- encoder ---- */
@@ -326,8 +387,8 @@ void cd_fit_encoder_init(struct cd_fit_encoder *e, const struct cd_export_summar
 		.userdata = userdata,
 		.declared = data_size,
 		.start_ts = fit_time_of_us(s->started_at_us),
-		.cur = { .sec = -1 },
 	};
+	cd_resampler_init(&e->rs, s->zone_lo_bpm, s->max_gap_s);
 	e->last_ts = e->start_ts;
 }
 
@@ -388,7 +449,7 @@ int cd_fit_encoder_add(struct cd_fit_encoder *e, const struct cd_sample *s)
 		if (r < 0)
 			return r;
 	}
-	if (cd_second_add(&e->cur, s, e->sum.zone_lo_bpm, &done) > 0)
+	if (cd_resampler_add(&e->rs, s, &done) > 0)
 		return write_second(e, &done);
 	return 0;
 }
@@ -415,11 +476,14 @@ int cd_fit_encoder_finish(struct cd_fit_encoder *e)
 		if (r < 0)
 			return r;
 	}
-	if (e->cur.sec >= 0) {
-		r = write_second(e, &e->cur);
-		if (r < 0)
-			return r;
-		e->cur.sec = -1;
+	{
+		struct cd_second last;
+
+		if (cd_resampler_flush(&e->rs, &last) > 0) {
+			r = write_second(e, &last);
+			if (r < 0)
+				return r;
+		}
 	}
 
 	elapsed = s->elapsed_s;

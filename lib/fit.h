@@ -57,25 +57,48 @@ void cd_export_summary_init(struct cd_export_summary *s);
 /* Where encoded bytes go: 0 or a negative errno (which stops the encoder). */
 typedef int (*cd_write_fn)(void *userdata, const void *buf, size_t len);
 
-/*
- * Seconds are aggregated one at a time: the first valid sample of a second
- * gives its bpm, rounded to an integer on the same side of every zone bound
- * (152.4 with a bound at 152.3 is 153, not 152), so zone times survive.
- */
+/* One whole second of the export: a FIT record, a TCX Trackpoint. */
 struct cd_second {
-	int64_t sec;   /* whole seconds from the start; -1 = none pending */
-	int bpm;       /* 0 = no valid sample in that second */
+	int64_t sec;   /* whole seconds from the start; -1 = none */
+	int bpm;       /* integer heart rate; 0 = no valid sample in that second */
 	unsigned n_rr;
 	uint16_t rr_ms[CD_FIT_RR_PER_SECOND];
 };
 
 /*
- * Fold sample s into *cur (bounds: the five zone lower bounds, NAN ones
- * ignored); when s opens a later second, the finished one is copied to
- * *done and 1 returned.
+ * Samples to whole seconds, keeping the zone times.  A second's heart rate
+ * is one of its valid samples, rounded to an integer on the same side of
+ * every zone bound (152.4 with a bound at 152.3 is 153).  When a second's
+ * samples lie in several zones (4 Hz near a bound), the one taken is that of
+ * the zone whose time so far is shortest in the seconds written compared to
+ * the samples (error diffusion), so the zone times of the seconds stay
+ * within about a second of the samples' however noisy the signal, as the
+ * engine counts them (an interval belongs to the zone of the valid sample
+ * that starts it, up to max_gap_s).
  */
-int cd_second_add(struct cd_second *cur, const struct cd_sample *s,
-		  const double bounds[CD_FIT_ZONES - 1], struct cd_second *done);
+struct cd_resampler {
+	double bounds[CD_FIT_ZONES - 1]; /* zone lower bounds; NAN ignored */
+	double max_gap_s;
+	struct cd_second cur;
+	int cand[CD_FIT_ZONES]; /* cur: first bpm seen in each zone, 0 none */
+	int first_zone;         /* cur: zone of its first valid sample, -1 none */
+	double orig[CD_FIT_ZONES], written[CD_FIT_ZONES];
+	double t_a; /* last valid sample (NAN none) and its zone */
+	int z_a;
+	int64_t rec_sec; /* last second written with a heart rate (-1 none) and its zone */
+	int rec_zone;
+};
+
+void cd_resampler_init(struct cd_resampler *r, const double bounds[CD_FIT_ZONES - 1],
+		       double max_gap_s);
+/*
+ * Fold sample s in (t increasing; a sample going backwards is ignored).
+ * When s opens a later second, the finished one is stored in *done and 1
+ * returned, else 0.
+ */
+int cd_resampler_add(struct cd_resampler *r, const struct cd_sample *s, struct cd_second *done);
+/* The last second, if any: 1 and *done, or 0. */
+int cd_resampler_flush(struct cd_resampler *r, struct cd_second *done);
 
 struct cd_fit_encoder {
 	struct cd_export_summary sum;
@@ -89,7 +112,7 @@ struct cd_fit_encoder {
 	uint32_t start_ts;   /* FIT time of the start */
 	uint32_t last_ts;    /* latest timestamp written */
 	uint64_t records;
-	struct cd_second cur;
+	struct cd_resampler rs;
 };
 
 /*

@@ -28,9 +28,8 @@ struct cd_tcx_writer {
 	void *userdata;
 	int error; /* the write callback's, kept for the caller */
 	int64_t start_s;
-	double bounds[CD_FIT_ZONES - 1];
 	bool track_open;
-	struct cd_second cur;
+	struct cd_resampler rs;
 };
 
 static int out_write(void *context, const char *buffer, int len)
@@ -148,8 +147,7 @@ int cd_tcx_writer_new(const struct cd_export_summary *s, cd_write_fn write, void
 	w->userdata = userdata;
 	w->start_s = s->started_at_us >= 0 ? s->started_at_us / 1000000
 					   : -((-s->started_at_us + 999999) / 1000000);
-	w->cur.sec = -1;
-	memcpy(w->bounds, s->zone_lo_bpm, sizeof(w->bounds));
+	cd_resampler_init(&w->rs, s->zone_lo_bpm, s->max_gap_s);
 	out = xmlOutputBufferCreateIO(out_write, out_close, w, NULL);
 	if (!out) {
 		free(w);
@@ -199,7 +197,7 @@ int cd_tcx_writer_add(struct cd_tcx_writer *w, const struct cd_sample *s)
 
 	if (w->error)
 		return w->error;
-	if (cd_second_add(&w->cur, s, w->bounds, &done) > 0)
+	if (cd_resampler_add(&w->rs, s, &done) > 0)
 		return write_trackpoint(w, &done);
 	return 0;
 }
@@ -210,11 +208,14 @@ int cd_tcx_writer_finish(struct cd_tcx_writer *w)
 
 	if (w->error)
 		return w->error;
-	if (w->cur.sec >= 0) {
-		r = write_trackpoint(w, &w->cur);
-		if (r < 0)
-			return r;
-		w->cur.sec = -1;
+	{
+		struct cd_second last;
+
+		if (cd_resampler_flush(&w->rs, &last) > 0) {
+			r = write_trackpoint(w, &last);
+			if (r < 0)
+				return r;
+		}
 	}
 	if (w->track_open)
 		X(xmlTextWriterEndElement(w->xw)); /* Track */

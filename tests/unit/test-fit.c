@@ -265,8 +265,61 @@ static void test_sink_error(void)
 	cd_engine_free(src);
 }
 
+/*
+ * 4 Hz, a noisy heart rate hovering around the zone bounds (a random walk
+ * with fractional values): the whole seconds written keep every zone time
+ * within a second of the samples'.
+ */
+static void test_resampler_noisy(void)
+{
+	const double bounds[CD_FIT_ZONES - 1] = { 95, 114, 133, 152, 171 };
+	struct cd_resampler rs;
+	struct cd_second done;
+	double zs[CD_FIT_ZONES] = {}, ws[CD_FIT_ZONES] = {}, bpm = 112, t_prev = NAN;
+	int z_prev = 0, zw_prev = 0;
+	int64_t sec_prev = -1;
+	unsigned seed = 7;
+
+	cd_resampler_init(&rs, bounds, 5);
+	for (int i = 0; i <= 4 * 3600; i++) {
+		struct cd_sample s = { .t = i / 4.0, .contact = CD_CONTACT_OK, .energy_kj = NAN };
+		int z = 0, got;
+
+		seed = seed * 1103515245u + 12345u;
+		bpm += ((double)(seed >> 16 & 0x7FFF) / 0x7FFF - 0.5) * 4;
+		bpm = bpm < 90 ? 90 : bpm > 176 ? 176 : bpm;
+		s.bpm = bpm;
+		for (int k = 0; k < CD_FIT_ZONES - 1; k++)
+			if (bpm >= bounds[k])
+				z = k + 1;
+		if (isfinite(t_prev))
+			zs[z_prev] += s.t - t_prev;
+		t_prev = s.t;
+		z_prev = z;
+		got = cd_resampler_add(&rs, &s, &done);
+		if (i == 4 * 3600 && cd_resampler_flush(&rs, &done) > 0)
+			got = 1;
+		if (got > 0) {
+			int zw = 0;
+
+			CHECK(done.bpm > 0);
+			for (int k = 0; k < CD_FIT_ZONES - 1; k++)
+				if (done.bpm >= bounds[k])
+					zw = k + 1;
+			if (sec_prev >= 0)
+				ws[zw_prev] += (double)(done.sec - sec_prev);
+			sec_prev = done.sec;
+			zw_prev = zw;
+		}
+	}
+	for (int z = 0; z < CD_FIT_ZONES; z++)
+		CHECK_NEAR(ws[z], zs[z], 1.0);
+	CHECK(zs[1] > 300 && zs[2] > 300); /* it did wander across bounds */
+}
+
 int main(void)
 {
+	test_resampler_noisy();
 	test_crc();
 	test_round_trip();
 	test_sink_error();
