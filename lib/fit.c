@@ -682,7 +682,7 @@ struct decoder {
 	uint32_t implicit_start;
 };
 
-static int fail(struct decoder *d, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(struct decoder *d, const char *fmt, ...)
 {
 	va_list ap;
 	int n = 0;

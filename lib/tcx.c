@@ -309,7 +309,7 @@ struct reader {
 	bool tp_has_time;
 };
 
-static int rfail(struct reader *rd, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int rfail(struct reader *rd, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
