@@ -435,6 +435,14 @@ static int on_start(struct reader *rd, xmlTextReaderPtr xr, enum elem e)
 
 	switch (e) {
 	case E_ACTIVITY:
+		if (rd->begun) {
+			/* An Activity inside an Activity (not TCX, but well-formed): a new session. */
+			int r = rd->sink->session_end(rd->sink->userdata);
+
+			rd->begun = false;
+			if (r < 0)
+				return r;
+		}
 		rd->in_activity = true;
 		rd->begun = false;
 		rd->id_time = rd->lap_time = NAN;
