@@ -739,6 +739,14 @@ static bool get_uint(const struct def *def, const uint8_t *msg, uint8_t num, uin
 	return true;
 }
 
+/* A record's heart_rate: 0 (invalid) when absent, 0xFF or out of a byte's range. */
+static int heart_rate(const struct def *def, const uint8_t *msg)
+{
+	uint32_t v;
+
+	return get_uint(def, msg, 3, &v) && v < 255 ? (int)v : 0;
+}
+
 static const char *sport_name(uint8_t sport)
 {
 	switch (sport) {
@@ -982,8 +990,8 @@ static int pass2(struct decoder *d, const struct def *def, const uint8_t *msg, b
 	if (d->pending && ts < d->pend_ts)
 		return 0; /* backwards */
 	if (d->pending && ts == d->pend_ts) {
-		if (d->pend_bpm == 0 && get_uint(def, msg, 3, &v))
-			d->pend_bpm = (int)v;
+		if (d->pend_bpm == 0)
+			d->pend_bpm = heart_rate(def, msg);
 		return 0;
 	}
 	if (d->pending) {
@@ -1005,7 +1013,7 @@ static int pass2(struct decoder *d, const struct def *def, const uint8_t *msg, b
 	d->stop_seen = false;
 	d->pending = true;
 	d->pend_ts = ts;
-	d->pend_bpm = get_uint(def, msg, 3, &v) ? (int)v : 0;
+	d->pend_bpm = heart_rate(def, msg);
 	return 0;
 }
 
