@@ -317,8 +317,182 @@ static void test_resampler_noisy(void)
 	CHECK(zs[1] > 300 && zs[2] > 300); /* it did wander across bounds */
 }
 
+/* ---- a FIT file built by hand: what watches write and our encoder does not ---- */
+
+struct fb {
+	uint8_t b[4096];
+	size_t n;
+};
+
+static void fb_put(struct fb *f, const void *p, size_t n)
+{
+	memcpy(f->b + f->n, p, n);
+	f->n += n;
+}
+
+static void fb_u8(struct fb *f, uint8_t v)
+{
+	fb_put(f, &v, 1);
+}
+
+static void fb_uint(struct fb *f, uint32_t v, size_t size, bool be)
+{
+	for (size_t i = 0; i < size; i++)
+		fb_u8(f, (uint8_t)(v >> (8 * (be ? size - 1 - i : i))));
+}
+
+/* Definition: local type, big endian?, global, fields as (num, size) pairs; one dev field of 3 bytes if dev. */
+static void fb_def(struct fb *f, uint8_t local, bool be, uint16_t global, bool dev, size_t n,
+		   const uint8_t (*fields)[2])
+{
+	fb_u8(f, (uint8_t)(0x40 | (dev ? 0x20 : 0) | local));
+	fb_u8(f, 0);
+	fb_u8(f, be);
+	fb_uint(f, global, 2, be);
+	fb_u8(f, (uint8_t)n);
+	for (size_t i = 0; i < n; i++) {
+		fb_u8(f, fields[i][0]);
+		fb_u8(f, fields[i][1]);
+		fb_u8(f, fields[i][1] == 1 ? 0x02 : fields[i][1] == 2 ? 0x84 : 0x86);
+	}
+	if (dev) {
+		fb_u8(f, 1);
+		fb_u8(f, 0);
+		fb_u8(f, 3);
+		fb_u8(f, 0);
+	}
+}
+
+static void fb_finish(struct fb *f, struct mem *m)
+{
+	uint8_t h[14] = { 14, 0x20, 0x60, 0x08, 0, 0, 0, 0, '.', 'F', 'I', 'T', 0, 0 };
+	uint32_t n = (uint32_t)f->n;
+	uint16_t crc;
+
+	for (int i = 0; i < 4; i++)
+		h[4 + i] = (uint8_t)(n >> (8 * i));
+	m->n = 0;
+	mem_write(m, h, sizeof(h));
+	mem_write(m, f->b, f->n);
+	crc = cd_fit_crc(0, m->b, m->n);
+	mem_write(m, (uint8_t[]){ (uint8_t)crc, (uint8_t)(crc >> 8) }, 2);
+}
+
+struct samples {
+	int sessions, ended;
+	int64_t start[4];
+	char sport[4][16];
+	size_t n;
+	double t[256], bpm[256];
+	size_t n_rr[256];
+	double rr0[256];
+};
+
+static int ss_begin(void *userdata, int64_t started_at_us, const char *sport)
+{
+	struct samples *k = userdata;
+
+	k->start[k->sessions] = started_at_us;
+	snprintf(k->sport[k->sessions], sizeof(k->sport[0]), "%s", sport ? sport : "");
+	k->sessions++;
+	return 0;
+}
+
+static int ss_sample(void *userdata, const struct cd_sample *s)
+{
+	struct samples *k = userdata;
+
+	if (k->n < 256) {
+		k->t[k->n] = s->t;
+		k->bpm[k->n] = s->bpm;
+		k->n_rr[k->n] = s->n_rr;
+		k->rr0[k->n] = s->n_rr ? s->rr_ms[0] : 0;
+	}
+	k->n++;
+	return 0;
+}
+
+static int ss_end(void *userdata)
+{
+	((struct samples *)userdata)->ended++;
+	return 0;
+}
+
+/*
+ * Two sessions (a multisport file: run, then bike), records with compressed
+ * timestamps and big-endian definitions, developer fields, hrv after a
+ * record, a timer pause (a gap), smart recording (records 4 s apart with
+ * the timer running: filled), heart_rate 0xFF, and summary messages last.
+ */
+static void test_decoder_features(void)
+{
+	static const uint8_t rec_fields[][2] = { { 253, 4 }, { 3, 1 } };
+	static const uint8_t crec_fields[][2] = { { 3, 1 } };
+	static const uint8_t ev_fields[][2] = { { 253, 4 }, { 0, 1 }, { 1, 1 } };
+	static const uint8_t hrv_fields[][2] = { { 0, 4 } };
+	static const uint8_t ses_fields[][2] = { { 253, 4 }, { 2, 4 }, { 7, 4 }, { 5, 1 } };
+	const uint32_t t0 = 1100000000; /* FIT time */
+	struct fb f = {};
+	struct mem m = {};
+	struct samples k = {};
+	struct cd_import_sink sink = { ss_begin, ss_sample, ss_end, &k };
+	char err[128];
+
+	fb_def(&f, 0, true, 20, true, 2, rec_fields); /* record, big endian, a dev field */
+	fb_def(&f, 1, false, 20, false, 1, crec_fields); /* record for compressed timestamps */
+	fb_def(&f, 2, false, 21, false, 3, ev_fields);
+	fb_def(&f, 3, false, 78, false, 1, hrv_fields);
+	/* session 1: t0 .. t0+20 */
+	fb_u8(&f, 2), fb_uint(&f, t0, 4, false), fb_u8(&f, 0), fb_u8(&f, 0); /* timer start */
+	fb_u8(&f, 0), fb_uint(&f, t0, 4, true), fb_u8(&f, 100), fb_put(&f, "dev", 3);
+	fb_u8(&f, 3), fb_uint(&f, 600, 2, false), fb_uint(&f, 0xFFFF, 2, false);
+	/* compressed: t0+1, t0+2 (local type 1, offsets from t0's low 5 bits) */
+	fb_u8(&f, (uint8_t)(0x80 | 1 << 5 | ((t0 + 1) & 0x1F))), fb_u8(&f, 101);
+	fb_u8(&f, (uint8_t)(0x80 | 1 << 5 | ((t0 + 2) & 0x1F))), fb_u8(&f, 0xFF);
+	/* smart recording: next record 4 s later, timer running: t0+3..t0+5 filled */
+	fb_u8(&f, 0), fb_uint(&f, t0 + 6, 4, true), fb_u8(&f, 110), fb_put(&f, "dev", 3);
+	/* a pause: stop at t0+6, start at t0+15 */
+	fb_u8(&f, 2), fb_uint(&f, t0 + 6, 4, false), fb_u8(&f, 0), fb_u8(&f, 4);
+	fb_u8(&f, 2), fb_uint(&f, t0 + 15, 4, false), fb_u8(&f, 0), fb_u8(&f, 0);
+	fb_u8(&f, 0), fb_uint(&f, t0 + 15, 4, true), fb_u8(&f, 120), fb_put(&f, "dev", 3);
+	/* session 2 starts at t0+30 */
+	fb_u8(&f, 0), fb_uint(&f, t0 + 30, 4, true), fb_u8(&f, 130), fb_put(&f, "dev", 3);
+	fb_u8(&f, 0), fb_uint(&f, t0 + 31, 4, true), fb_u8(&f, 131), fb_put(&f, "dev", 3);
+	/* summaries last */
+	fb_def(&f, 4, false, 18, false, 4, ses_fields);
+	fb_u8(&f, 4), fb_uint(&f, t0 + 20, 4, false), fb_uint(&f, t0, 4, false),
+		fb_uint(&f, 20000, 4, false), fb_u8(&f, 1);
+	fb_u8(&f, 4), fb_uint(&f, t0 + 40, 4, false), fb_uint(&f, t0 + 30, 4, false),
+		fb_uint(&f, 10000, 4, false), fb_u8(&f, 2);
+	fb_finish(&f, &m);
+
+	CHECK_INT(cd_fit_import(m.b, m.n, &sink, err, sizeof(err)), 0);
+	CHECK_INT(k.sessions, 2);
+	CHECK_INT(k.ended, 2);
+	CHECK_INT(k.start[0], ((int64_t)t0 + CD_FIT_EPOCH_UNIX) * 1000000);
+	CHECK_INT(k.start[1], ((int64_t)t0 + 30 + CD_FIT_EPOCH_UNIX) * 1000000);
+	CHECK_STR(k.sport[0], "running");
+	CHECK_STR(k.sport[1], "cycling");
+	/* t 0,1,2 then 3,4,5 filled with 2's rate (0xFF: invalid), 6, 15; then 0, 1 */
+	CHECK_INT(k.n, 10);
+	if (k.n == 10) {
+		static const double t[] = { 0, 1, 2, 3, 4, 5, 6, 15, 0, 1 };
+		static const double bpm[] = { 100, 101, 0, 0, 0, 0, 110, 120, 130, 131 };
+
+		for (size_t i = 0; i < 10; i++) {
+			CHECK_NEAR(k.t[i], t[i], 0);
+			CHECK_NEAR(k.bpm[i], bpm[i], 0);
+		}
+		CHECK_INT(k.n_rr[0], 1); /* the hrv after the first record */
+		CHECK_NEAR(k.rr0[0], 600, 0);
+		CHECK_INT(k.n_rr[1], 0);
+	}
+	free(m.b);
+}
+
 int main(void)
 {
+	test_decoder_features();
 	test_resampler_noisy();
 	test_crc();
 	test_round_trip();
