@@ -927,16 +927,55 @@ static int close_session(struct decoder *d)
 	return d->sink->session_end(d->sink->userdata);
 }
 
-static int in_session(const struct fit_session *s, uint32_t ts, bool inclusive)
+static int in_session(const struct fit_session *s, uint32_t ts, int inclusive)
 {
 	return ts >= s->start && (inclusive ? ts <= s->end : ts < s->end);
+}
+
+static int begin_session(struct decoder *d, int i)
+{
+	d->cur = i;
+	d->sessions[i].used = true;
+	return d->sink->session_begin(d->sink->userdata,
+				      ((int64_t)d->sessions[i].start + CD_FIT_EPOCH_UNIX) * 1000000,
+				      sport_name(d->sessions[i].sport));
+}
+
+/* A FIT session without records is still a session (DESIGN §9.5: one per FIT session). */
+static int empty_session(struct decoder *d, int i)
+{
+	int r;
+
+	if (d->sessions[i].used)
+		return 0;
+	r = begin_session(d, i);
+	if (r < 0)
+		return r;
+	return close_session(d);
+}
+
+/*
+ * The session a record at ts belongs to: one whose [start, end) holds it
+ * (the open one first), else one whose end is ts; sessions already closed
+ * take no more records.  -1 for none.
+ */
+static int find_session(struct decoder *d, uint32_t ts)
+{
+	for (int inclusive = 0; inclusive < 2; inclusive++) {
+		if (d->cur >= 0 && in_session(&d->sessions[d->cur], ts, inclusive))
+			return d->cur;
+		for (size_t i = 0; i < d->n_sessions; i++)
+			if (!d->sessions[i].used && in_session(&d->sessions[i], ts, inclusive))
+				return (int)i;
+	}
+	return -1;
 }
 
 static int pass2(struct decoder *d, const struct def *def, const uint8_t *msg, bool has_ts,
 		 uint32_t ts)
 {
 	uint32_t v;
-	int r;
+	int r, found;
 
 	if (def->global == MESG_EVENT) {
 		uint32_t ev, type;
@@ -964,26 +1003,20 @@ static int pass2(struct decoder *d, const struct def *def, const uint8_t *msg, b
 	if (def->global != MESG_RECORD || !has_ts || d->timer_stopped)
 		return 0;
 
-	if (d->cur < 0 || !in_session(&d->sessions[d->cur], ts, true)) {
-		int found = -1;
-
-		for (int pass = 0; pass < 2 && found < 0; pass++)
-			for (size_t i = 0; i < d->n_sessions; i++)
-				if (!d->sessions[i].used && in_session(&d->sessions[i], ts, pass == 1)) {
-					found = (int)i;
-					break;
-				}
-		if (found < 0)
-			return 0; /* outside every session */
+	found = find_session(d, ts);
+	if (found < 0)
+		return 0; /* outside every session */
+	if (found != d->cur) {
 		r = close_session(d);
 		if (r < 0)
 			return r;
-		d->cur = found;
-		d->sessions[found].used = true;
-		r = d->sink->session_begin(
-			d->sink->userdata,
-			((int64_t)d->sessions[found].start + CD_FIT_EPOCH_UNIX) * 1000000,
-			sport_name(d->sessions[found].sport));
+		/* Sessions before this one without a record of their own: empty ones. */
+		for (int j = 0; j < found; j++) {
+			r = empty_session(d, j);
+			if (r < 0)
+				return r;
+		}
+		r = begin_session(d, found);
 		if (r < 0)
 			return r;
 	}
@@ -1067,8 +1100,19 @@ int cd_fit_import(const void *data, size_t len, const struct cd_import_sink *sin
 						       .sport = 0xFF };
 		d->n_sessions = 1;
 	}
+	/* In order of start time, so that they reach the sink in order. */
+	for (size_t i = 1; i < d->n_sessions; i++)
+		for (size_t j = i; j > 0 && d->sessions[j].start < d->sessions[j - 1].start; j--) {
+			struct fit_session t = d->sessions[j];
+
+			d->sessions[j] = d->sessions[j - 1];
+			d->sessions[j - 1] = t;
+		}
 	r = walk(d, pass2);
 	if (r < 0)
 		return r;
-	return close_session(d);
+	r = close_session(d);
+	for (size_t i = 0; r >= 0 && i < d->n_sessions; i++)
+		r = empty_session(d, (int)i);
+	return r;
 }

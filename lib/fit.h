@@ -140,9 +140,9 @@ uint32_t cd_fit_encoder_data_size(const struct cd_fit_encoder *e);
 uint16_t cd_fit_crc(uint16_t crc, const void *buf, size_t len);
 
 /*
- * Decode a FIT file (lib/import.h): each FIT session with records becomes
- * one session (a file without session messages: one session from its
- * first record), records give samples at timestamp − start_time with their
+ * Decode a FIT file (lib/import.h): each FIT session becomes one session,
+ * in order of start time (one without records is an empty session; a file
+ * without session messages is one session from its first record), records give samples at timestamp − start_time with their
  * heart_rate (none or 0xFF: an invalid sample), hrv intervals are attached
  * to the record before them, records while the timer is stopped are
  * skipped (a pause is a jump in t).  Watches record less often than every

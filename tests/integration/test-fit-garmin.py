@@ -249,10 +249,15 @@ def real_recordings():
                      % (rel, i, mine[0]["zone_s"], watch))
             compared += 1
         ck.check(compared >= (4 if n_expected == 5 else 1), "%s: sessions compared" % rel)
-    # Multisport: one session per FIT session with records, each with its sport.
+    # Multisport: one session per FIT session, each with its sport and start.
     out = json.loads(tool("import", "fit", os.path.join(FIXTURES, fitsdk.KONA)).stdout)["sessions"]
-    ck.check([s["sport"] for s in out] == ["swimming", "transition", "cycling", "running"],
+    ck.check([s["sport"] for s in out] ==
+             ["swimming", "transition", "cycling", "transition", "running"],
              "multisport sessions: %s" % [s["sport"] for s in out])
+    j = fitsdk.judge(NPM_DIR, os.path.join(FIXTURES, fitsdk.KONA))
+    ck.check([s["started_at_us"] for s in out] ==
+             [(w["startTime"] + FIT_EPOCH) * 1000000 for w in j["sessions"]],
+             "multisport sessions start where the watch's do")
 
 
 def corrupt(tmp):
