@@ -25,6 +25,7 @@ static const char *const route_names[_CD_ROUTE_MAX] = {
 	[CD_ROUTE_SESSIONS] = "sessions",
 	[CD_ROUTE_SESSION_ID] = "session-id",
 	[CD_ROUTE_SESSION_SAMPLES] = "session-samples",
+	[CD_ROUTE_SESSION_EXPORT] = "session-export",
 	[CD_ROUTE_DEVICES] = "devices",
 	[CD_ROUTE_SESSION_START] = "session-start",
 	[CD_ROUTE_SESSION_STOP] = "session-stop",
@@ -560,9 +561,11 @@ static enum cd_http_route route_path(const struct segments *segs, const char **r
 	if (n == 2 && streq(s[0], "session") && streq(s[1], "stop"))
 		return CD_ROUTE_SESSION_STOP;
 	if (n >= 2 && n <= 3 && streq(s[0], "sessions") && s[1][0] != '\0') {
-		if (n == 3 && !streq(s[2], "samples"))
+		if (n == 3 && !streq(s[2], "samples") && !streq(s[2], "export"))
 			return _CD_ROUTE_INVALID;
 		*ret_id = s[1];
+		if (n == 3 && streq(s[2], "export"))
+			return CD_ROUTE_SESSION_EXPORT;
 		return n == 2 ? CD_ROUTE_SESSION_ID : CD_ROUTE_SESSION_SAMPLES;
 	}
 	return _CD_ROUTE_INVALID;
@@ -612,7 +615,7 @@ static bool route_takes(enum cd_http_route r, enum param p)
 	case PARAM_SINCE:
 		return r == CD_ROUTE_SESSIONS;
 	case PARAM_FORMAT:
-		return r == CD_ROUTE_SESSION_SAMPLES;
+		return r == CD_ROUTE_SESSION_SAMPLES || r == CD_ROUTE_SESSION_EXPORT;
 	case PARAM_BY:
 	case PARAM_FROM:
 	case PARAM_TO:
@@ -683,6 +686,17 @@ static unsigned parse_param(enum param p, const char *value, struct cd_http_matc
 				    "(YYYY-MM-DDTHH:MM:SS[.fff]Z) or integer Unix seconds");
 		return 0;
 	case PARAM_FORMAT:
+		if (m->route == CD_ROUTE_SESSION_EXPORT) {
+			if (strcmp(value, "fit") == 0)
+				m->export_format = CD_EXPORT_FIT;
+			else if (strcmp(value, "tcx") == 0)
+				m->export_format = CD_EXPORT_TCX;
+			else if (strcmp(value, "csv") == 0)
+				m->export_format = CD_EXPORT_CSV;
+			else
+				return fail(err, 400, "bad_query", "format must be csv, tcx or fit");
+			return 0;
+		}
 		if (strcmp(value, "csv") == 0)
 			m->csv = true;
 		else if (strcmp(value, "json") == 0)

@@ -30,8 +30,16 @@ enum cd_http_route {
 	CD_ROUTE_METRICS,         /* GET /metrics */
 	CD_ROUTE_SUMMARY,         /* GET /summary (DESIGN §9.4) */
 	CD_ROUTE_SESSIONS_IMPORT, /* POST /sessions/import (DESIGN §9.5) */
+	CD_ROUTE_SESSION_EXPORT,  /* GET /sessions/{id}/export */
 	_CD_ROUTE_MAX,
 	_CD_ROUTE_INVALID = -1,
+};
+
+/* GET /sessions/{id}/export?format=… (DESIGN §9.5); FIT when absent. */
+enum cd_http_export_format {
+	CD_EXPORT_FIT,
+	CD_EXPORT_TCX,
+	CD_EXPORT_CSV,
 };
 
 /* What the glue collected from the request line and headers. */
@@ -90,6 +98,7 @@ struct cd_http_match {
 	struct cd_http_summary_query summary; /* CD_ROUTE_SUMMARY */
 	struct cd_http_import_query import;   /* CD_ROUTE_SESSIONS_IMPORT; its body is not
 						 bounded by max_body (the glue caps it) */
+	enum cd_http_export_format export_format; /* /export?format= */
 };
 
 /*

@@ -44,6 +44,7 @@
 #include "cleanup.h"
 #include "csv.h"
 #include "http-auth.h"
+#include "http-export.h"
 #include "http-parse.h"
 #include "http.h"
 #include "log.h"
@@ -761,6 +762,27 @@ static enum MHD_Result respond_samples(struct cd_http *h, struct MHD_Connection 
 	return queue(c, 200, resp);
 }
 
+/* GET /sessions/{id}/export: built in http-export.c, sent like the samples. */
+static enum MHD_Result respond_export(struct cd_http *h, struct MHD_Connection *c,
+				      const struct cd_http_match *m)
+{
+	struct MHD_Response *resp = NULL;
+	const char *type = NULL;
+	char disposition[96];
+	int r;
+
+	r = cd_http_export_response(h->ops, h->userdata, m, &resp, &type, disposition,
+				    sizeof(disposition));
+	if (r < 0)
+		return respond_ops_error(c, m->route, r);
+	if (add_headers(resp, type, NULL) != MHD_YES ||
+	    MHD_add_response_header(resp, "Content-Disposition", disposition) != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	return queue(c, 200, resp);
+}
+
 static enum MHD_Result respond_object(struct MHD_Connection *c, enum cd_http_route route, int r,
 				      cJSON *object)
 {
@@ -932,6 +954,10 @@ static enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c,
 		if (!ops->samples)
 			break;
 		return respond_samples(h, c, m);
+	case CD_ROUTE_SESSION_EXPORT:
+		if (!ops->session || !ops->samples)
+			break;
+		return respond_export(h, c, m);
 	case CD_ROUTE_DEVICES:
 		if (!ops->devices)
 			break;

@@ -33,6 +33,7 @@ struct http_args {
 	unsigned long long limit;
 	const char *before;
 	const char *id;
+	const char *output; /* export -o FILE */
 };
 
 /*
@@ -209,6 +210,7 @@ static int parse_http(int argc, char *argv[], struct http_args *a, bool want_id,
 		{ "format", required_argument, NULL, ARG_FORMAT },
 		{ "limit", required_argument, NULL, ARG_LIMIT },
 		{ "before", required_argument, NULL, ARG_BEFORE },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -222,8 +224,13 @@ static int parse_http(int argc, char *argv[], struct http_args *a, bool want_id,
 	a->limit = 20;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, want_format ? ":ho:" : ":h", options, NULL)) >= 0) {
 		switch (c) {
+		case 'o':
+			if (!want_format)
+				return cli_fail(EXIT_USAGE, "%s: unknown option '--output'", argv[0]);
+			a->output = optarg;
+			break;
 		case ARG_URL:
 			a->url = optarg;
 			break;
@@ -497,13 +504,16 @@ int run_show(int argc, char *argv[])
 
 void help_export(FILE *f)
 {
-	fprintf(f, "Usage: cardioctl export ID [--format csv|json] [--url URL] [--token-file PATH] [--json]\n"
+	fprintf(f, "Usage: cardioctl export ID [--format csv|json|tcx|fit] [-o FILE] [--url URL]\n"
 		   "\n"
-		   "Write a session's samples to standard output (HTTP GET\n"
-		   "/sessions/ID/samples): CSV t_s,bpm,rr_ms,contact, the format that\n"
-		   "`cardioctl analyze` and `cardiod --replay` read.\n"
+		   "Write a session to standard output or FILE.  csv (HTTP GET\n"
+		   "/sessions/ID/samples): t_s,bpm,rr_ms,contact, the format that\n"
+		   "`cardioctl analyze` and `cardiod --replay` read; json: the same samples\n"
+		   "as JSON; tcx and fit (GET /sessions/ID/export): Garmin TCX v2 and FIT\n"
+		   "activity files for Strava, Garmin Connect and intervals.icu.\n"
 		   "\n"
-		   "      --format F    csv (default) or json; tcx is not available yet\n"
+		   "      --format F    csv (default), json, tcx or fit\n"
+		   "  -o, --output FILE write there instead of standard output\n"
 		   "      --url URL     cardiod's HTTP API (default " CARDIOCTL_DEFAULT_URL ")\n"
 		   "      --token-file PATH\n"
 		   "                    cardiod's API token, sent when readable (default\n"
@@ -515,8 +525,9 @@ int run_export(int argc, char *argv[])
 {
 	struct http_response resp = {};
 	struct http_args a = {};
-	bool csv;
+	bool csv, file_format;
 	char path[96], what[64];
+	FILE *out = stdout;
 	int r;
 
 	r = parse_http(argc, argv, &a, true, false, true);
@@ -528,20 +539,34 @@ int run_export(int argc, char *argv[])
 		return r;
 	if (!a.format)
 		a.format = a.json ? "json" : "csv";
-	if (strcmp(a.format, "tcx") == 0)
-		return cli_fail(EXIT_USAGE, "export: --format tcx is not available yet; use csv");
-	if (strcmp(a.format, "csv") != 0 && strcmp(a.format, "json") != 0)
-		return cli_fail(EXIT_USAGE, "export: --format: expected csv or json, got '%s'",
+	file_format = strcmp(a.format, "tcx") == 0 || strcmp(a.format, "fit") == 0;
+	if (strcmp(a.format, "csv") != 0 && strcmp(a.format, "json") != 0 && !file_format)
+		return cli_fail(EXIT_USAGE, "export: --format: expected csv, json, tcx or fit, got '%s'",
 				a.format);
 	csv = strcmp(a.format, "csv") == 0;
-	snprintf(path, sizeof(path), "/sessions/%s/samples%s", a.id, csv ? "?format=csv" : "");
+	if (file_format)
+		snprintf(path, sizeof(path), "/sessions/%s/export?format=%s", a.id, a.format);
+	else
+		snprintf(path, sizeof(path), "/sessions/%s/samples%s", a.id, csv ? "?format=csv" : "");
 	snprintf(what, sizeof(what), "session %s", a.id);
 	r = fetch(&a, "GET", path, NULL, what, &resp);
 	if (r != 0)
 		return r;
-	fwrite(resp.body, 1, resp.size, stdout);
-	if (!csv && (resp.size == 0 || resp.body[resp.size - 1] != '\n'))
-		putchar('\n');
+	if (a.output) {
+		out = fopen(a.output, "wbe");
+		if (!out) {
+			r = -errno;
+			http_response_done(&resp);
+			return cli_fail(EXIT_FAILURE, "export: %s: %s", a.output, strerror(-r));
+		}
+	}
+	/* Bytes as received: FIT is binary. */
+	fwrite(resp.body, 1, resp.size, out);
+	if (!csv && !file_format && (resp.size == 0 || resp.body[resp.size - 1] != '\n'))
+		fputc('\n', out);
 	http_response_done(&resp);
+	if (out != stdout ? fclose(out) != 0 : fflush(out) != 0)
+		return cli_fail(EXIT_FAILURE, "export: writing %s failed: %s",
+				a.output ? a.output : "standard output", strerror(errno));
 	return cli_finish(EXIT_SUCCESS);
 }

@@ -9,10 +9,12 @@
 
 #include "cleanup.h"
 #include "csv-import.h"
+#include "fit.h"
 #include "session-import.h"
 #include "log.h"
 #include "session-json.h"
 #include "store-summary.h"
+#include "tcx.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
@@ -195,9 +197,10 @@ int import_run(struct store *store, struct monitor *monitor, const struct cd_con
 		r = cd_csv_import(data, len, &sink, err, errlen);
 		break;
 	case CD_IMPORT_FIT:
+		r = cd_fit_import(data, len, &sink, err, errlen);
+		break;
 	case CD_IMPORT_TCX:
-		r = fail(&c, -EOPNOTSUPP, "importing %s files is not supported yet",
-			 req->format == CD_IMPORT_FIT ? "FIT" : "TCX");
+		r = cd_tcx_import(data, len, &sink, err, errlen);
 		break;
 	default:
 		r = fail(&c, -EOPNOTSUPP, "unsupported file format");

@@ -281,7 +281,7 @@ static int overlap_memory(void *ud, const struct store_memory_session *ms)
 	uint64_t end = ms->ended ? ms->ended_us : UINT64_MAX;
 
 	if (ms->device_id && strcmp(ms->device_id, o->device_id) == 0 &&
-	    ms->started_us <= o->end_us && o->start_us <= end)
+	    ((ms->started_us < o->end_us && o->start_us < end) || ms->started_us == o->start_us))
 		o->found = true;
 	return 0;
 }
@@ -293,10 +293,16 @@ int store_import_overlaps(struct store_import *im, const char *device_id, uint64
 	struct overlap o = { device_id, start_us, end_us, false };
 	int r, rc;
 
-	/* An open session (NULL end) runs on: it overlaps anything after its start. */
+	/*
+	 * Half-open intervals: a session that ends exactly when the next one
+	 * starts (the legs of a multisport FIT file) does not overlap it; the
+	 * same start always does.  An open session (NULL end) runs on: it
+	 * overlaps anything after its start.
+	 */
 	r = prepare(im->db,
-		    "SELECT 1 FROM sessions WHERE device_id = ? AND started_at_us <= ? AND "
-		    "COALESCE(ended_at_us, 9223372036854775807) >= ? LIMIT 1",
+		    "SELECT 1 FROM sessions WHERE device_id = ?1 AND ((started_at_us < ?2 AND "
+		    "COALESCE(ended_at_us, 9223372036854775807) > ?3) OR started_at_us = ?3) "
+		    "LIMIT 1",
 		    &st);
 	if (r < 0)
 		return r;
