@@ -17,6 +17,7 @@
 #define CD_HTTP_LIMIT_MAX 1000u
 #define CD_HTTP_DEVICE_MAX 64u /* longest device id accepted in a body */
 #define CD_HTTP_KIND_MAX 32u   /* longest session kind tag */
+#define CD_HTTP_PAGE_MAX 32u   /* longest /static/NAME */
 
 enum cd_http_route {
 	CD_ROUTE_SESSION,         /* GET /session */
@@ -27,6 +28,8 @@ enum cd_http_route {
 	CD_ROUTE_SESSION_START,   /* POST /session/start */
 	CD_ROUTE_SESSION_STOP,    /* POST /session/stop */
 	CD_ROUTE_HEALTHZ,         /* GET /healthz */
+	CD_ROUTE_EVENTS,          /* GET /events (DESIGN §9.2) */
+	CD_ROUTE_PAGE,            /* GET /, /overlay, /static/NAME (DESIGN §9.3) */
 	_CD_ROUTE_MAX,
 	_CD_ROUTE_INVALID = -1,
 };
@@ -56,6 +59,8 @@ struct cd_http_match {
 	uint64_t before_us; /* /sessions: µs since the epoch, 0 = no bound */
 	uint64_t since_us;
 	bool csv;           /* /samples?format=csv */
+	char device[CD_HTTP_DEVICE_MAX + 1]; /* /events?device=: "" = every device */
+	char page[CD_HTTP_PAGE_MAX + 1];     /* CD_ROUTE_PAGE: "index.html", "overlay.html", a static name */
 };
 
 /*

@@ -35,6 +35,7 @@ struct cd_config {
 	char *listen; /* "ADDR:PORT" */
 	unsigned http_max_connections; /* soft cap, 1..CD_HTTP_MAX_CONNECTIONS (api/http.h) */
 	unsigned http_timeout_s;       /* a whole request within it; idle keep-alives closed */
+	unsigned http_max_event_streams; /* GET /events streams at once (DESIGN §9.2) */
 	char *bus;    /* "system", "session", "none" or a D-Bus address */
 	char *db_path;
 

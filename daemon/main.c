@@ -58,6 +58,8 @@ static void help(void)
 	       "                             HTTP connections kept open at most (default 64)\n"
 	       "      --http-timeout S       seconds a connection has for a whole request, and\n"
 	       "                             an idle keep-alive before it is closed (default 10)\n"
+	       "      --http-max-event-streams N\n"
+	       "                             GET /events streams open at most (default 32)\n"
 	       "      --bus BUS              system, session, none or a D-Bus address\n"
 	       "      --db PATH              session database (default " CD_CONFIG_DEFAULT_DB ")\n"
 	       "      --simulate[=N]         add N simulated straps sim-1..sim-N (default 1)\n"
@@ -141,6 +143,7 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		ARG_SIM_RATE,
 		ARG_HTTP_MAX_CONNECTIONS,
 		ARG_HTTP_TIMEOUT,
+		ARG_HTTP_MAX_EVENT_STREAMS,
 		ARG_VERSION,
 	};
 	static const struct option options[] = {
@@ -172,6 +175,7 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		{ "sim-rate", required_argument, NULL, ARG_SIM_RATE }, /* hidden: benchmarks */
 		{ "http-max-connections", required_argument, NULL, ARG_HTTP_MAX_CONNECTIONS },
 		{ "http-timeout", required_argument, NULL, ARG_HTTP_TIMEOUT },
+		{ "http-max-event-streams", required_argument, NULL, ARG_HTTP_MAX_EVENT_STREAMS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -185,6 +189,7 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		{ 'l', "http", "listen", NULL },
 		{ ARG_HTTP_MAX_CONNECTIONS, "http", "max_connections", NULL },
 		{ ARG_HTTP_TIMEOUT, "http", "timeout_s", NULL },
+		{ ARG_HTTP_MAX_EVENT_STREAMS, "http", "max_event_streams", NULL },
 		{ ARG_BUS, "bus", "bus", NULL },
 		{ ARG_DB, "storage", "path", NULL },
 		{ ARG_NO_BLE, "ble", "enabled", "no" },

@@ -11,6 +11,7 @@
 #include "ant.h"
 #include "ble.h"
 #include "cleanup.h"
+#include "front-events.h"
 #include "http.h"
 #include "log.h"
 #include "manager.h"
@@ -38,6 +39,7 @@ struct manager {
 	size_t n_http;
 
 	unsigned status_observer;
+	struct front_events *front_events; /* GET /events' source */
 	char listening[80];
 	char status[256];
 	bool ready;
@@ -116,6 +118,7 @@ struct manager *manager_free(struct manager *m)
 	m->ble = ble_free(m->ble);
 	m->ant = ant_free(m->ant);
 	m->replay = replay_free(m->replay);
+	m->front_events = front_events_free(m->front_events);
 	if (m->store)
 		store_detach(m->store);
 	if (m->monitor && m->status_observer)
@@ -210,6 +213,9 @@ int manager_open_store(struct manager *m)
 	m->status_observer = monitor_observer_register(m->monitor, on_monitor_event, m, NULL);
 	if (m->status_observer == 0)
 		return log_oom();
+	r = front_events_new(m->monitor, &m->front_events);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up the event feed: %m");
 	return 0;
 }
 
@@ -473,6 +479,8 @@ int manager_start_http(struct manager *m)
 	cd_http_config_init(&hc);
 	hc.max_connections = m->config->http_max_connections;
 	hc.timeout_s = m->config->http_timeout_s;
+	hc.events = m->front_events ? front_events_hub(m->front_events) : NULL;
+	hc.max_event_streams = m->config->http_max_event_streams;
 	n = listen_fds_from_systemd(fds);
 	if (n < 0)
 		return n;
