@@ -29,6 +29,7 @@
 
 #define PING_TEXT ": ping\n\n"
 #define STREAM_BLOCK 4096
+#define STREAM_SNDBUF (32 * 1024) /* the kernel doubles it */
 
 struct stream {
 	struct stream *prev, *next;
@@ -314,6 +315,7 @@ int cd_http_events_open(struct cd_http_events *ev, struct MHD_Connection *c, con
 			struct MHD_Response **ret)
 {
 	const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+	const union MHD_ConnectionInfo *info;
 	struct MHD_Response *resp;
 	struct stream *s;
 	uint64_t id;
@@ -375,6 +377,15 @@ int cd_http_events_open(struct cd_http_events *ev, struct MHD_Connection *c, con
 		MHD_destroy_response(resp); /* frees s */
 		return -ENOMEM;
 	}
+	/*
+	 * A fixed, modest socket buffer: SSE needs little, and without it TCP
+	 * autotuning lets a client that does not read park megabytes in the
+	 * kernel before its lag shows here.
+	 */
+	info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info && setsockopt(info->connect_fd, SOL_SOCKET, SO_SNDBUF, &(int){ STREAM_SNDBUF },
+			       sizeof(int)) < 0)
+		log_debug_errno(errno, "HTTP /events: SO_SNDBUF failed: %m, ignoring");
 	log_debug("HTTP /events: stream opened (%u open, from id %" PRIu64 "%s)", ev->n_streams,
 		  s->cursor, s->pre ? ", with a snapshot" : "");
 	*ret = resp;
