@@ -36,7 +36,7 @@ function renderStrap(d) {
   card.querySelector(".value").textContent = live ? String(Math.round(d.bpm)) : "—";
   card.querySelector(".zone-label").textContent = live ? CD.zoneNames[d.zone] || "" : "";
   card.querySelector(".state").textContent =
-    state === "live" ? "live" : state === "offline" ? "offline — strap disconnected"
+    state === "live" ? "live" : state === "offline" ? "stale · strap offline"
       : state === "waiting" ? "waiting for a heart rate" : "stale — no heart rate for a while";
 }
 
@@ -135,7 +135,7 @@ function renderSession(s) {
   }
   const ecb = CD.el("li", "ecb");
   const pct = s.zone && s.zone.pct_hr_max;
-  const where = pct === null || pct === undefined || s.stale ? "" :
+  const where = pct === null || pct === undefined || s.stale || s.state !== "active" ? "" :
     pct < 70 ? " · now below the band" : pct < 80 ? " · now in the band" : " · now above the band";
   ecb.append(CD.el("span", "label", "ECB band (70–80 % HRmax)" + where),
              CD.el("span", "num", CD.minutes(dose.ecb_s) + " · last 10 min " + CD.minutes(dose.rolling_ecb_s)));
@@ -175,7 +175,9 @@ function drawChart() {
   const list = points.get(id) || [];
   const canvas = document.getElementById("chart");
   if (!canvas.offsetParent) return;
-  CD.chart(canvas, list, WINDOW_S);
+  /* The window ends now: when the samples stop, the line stops and time moves on. */
+  const last = list.length ? list[list.length - 1].t : 0;
+  CD.chart(canvas, list, WINDOW_S, Math.max(Date.now() / 1000, last));
 }
 
 async function loadRecent() {
@@ -243,6 +245,7 @@ function start() {
   loadWeek();
   /* Stale on the page too: no number stays up as live once the samples stop. */
   setInterval(() => { for (const d of devices.values()) renderStrap(d); }, 1000);
+  setInterval(drawChart, 5000);
   window.addEventListener("resize", drawChart);
 }
 

@@ -75,9 +75,15 @@ const CD = {
     g.lineWidth = 1;
     for (const b of [60, 100, 140, 180]) {
       const y = h - ((b - 40) / 160) * h;
-      g.beginPath(); g.moveTo(0, y); g.lineTo(w, y); g.stroke();
+      g.beginPath(); g.moveTo(h > 80 ? 28 : 0, y); g.lineTo(w, y); g.stroke();
     }
     g.globalAlpha = 1;
+    if (h > 80) {
+      g.fillStyle = axis;
+      g.font = "11px system-ui, sans-serif";
+      g.textBaseline = "middle";
+      for (const b of [60, 100, 140, 180]) g.fillText(String(b), 0, h - ((b - 40) / 160) * h);
+    }
     if (!points.length) return;
     const t1 = endT !== undefined ? endT : points[points.length - 1].t;
     const t0 = spanS ? t1 - spanS : points[0].t;
@@ -86,7 +92,8 @@ const CD = {
     let prev = null;
     for (const p of points) {
       if (p.t < t0) continue;
-      const x = ((p.t - t0) / span) * w;
+      const left = h > 80 ? 28 : 0;
+      const x = left + ((p.t - t0) / span) * (w - left);
       const y = h - ((Math.min(200, Math.max(40, p.bpm)) - 40) / 160) * h;
       if (prev && p.t - prev.t <= 5) {
         g.strokeStyle = CD.zoneColour(prev.zone);

@@ -12,7 +12,8 @@ function render() {
   const state = !connected ? "offline" : live ? "live" : lastHr === 0 ? "waiting" : "stale";
   box.className = "overlay state-" + state + " " + (live ? CD.zoneClass(zone) : "zone-none");
   document.getElementById("bpm").textContent = live ? String(Math.round(bpm)) : "—";
-  document.getElementById("label").textContent = live ? "" : state;
+  document.getElementById("label").textContent =
+    live ? "" : state === "offline" ? "stale · offline" : state;
   /* One beat per 60/bpm seconds; no beating when there is no live rate. */
   const heart = box.querySelector(".heart");
   heart.style.animationDuration = live ? (60 / bpm).toFixed(3) + "s" : "0s";
