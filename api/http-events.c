@@ -28,7 +28,7 @@
 #include "log.h"
 
 #define PING_TEXT ": ping\n\n"
-#define STREAM_BLOCK 4096
+#define STREAM_BLOCK 1024
 #define STREAM_SNDBUF (32 * 1024) /* the kernel doubles it */
 
 struct stream {
