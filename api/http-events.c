@@ -27,7 +27,7 @@
 #include "http-parse.h"
 #include "log.h"
 
-#define PING_TEXT ": ping\n\n"
+static const char ping_text[] = ": ping\n\n";
 #define STREAM_BLOCK 1024
 #define STREAM_SNDBUF (32 * 1024) /* the kernel doubles it */
 
@@ -237,11 +237,11 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 		size_t k;
 
 		if (s->ping && s->rec_pos == 0) {
-			k = copy_out(out + done, max - done, PING_TEXT + s->ping_pos,
-				     strlen(PING_TEXT) - s->ping_pos);
+			k = copy_out(out + done, max - done, &ping_text[s->ping_pos],
+				     strlen(ping_text) - s->ping_pos);
 			done += k;
 			s->ping_pos += k;
-			if (s->ping_pos == strlen(PING_TEXT))
+			if (s->ping_pos == strlen(ping_text))
 				s->ping = false;
 			continue;
 		}

@@ -8,7 +8,7 @@ with [http] max_event_streams = 4.  Checked: the snapshot (device and
 session events, no id lines) then consecutive ids; hr events in the file's
 order with its bpm; zone, milestone and session events; resumption with
 Last-Event-ID (exactly the events after it, byte for byte, no snapshot); an
-unknown id gets a snapshot; ?device= filters; the fifth stream gets 503
+unknown id gets a snapshot; ?device= filters; ": ping" comments; the fifth stream gets 503
 with a JSON error; a client that stops reading loses its stream while the
 others keep receiving every event.
 
@@ -307,6 +307,10 @@ def main():
                                             next_hr["data"]["zone"] == e["data"]["new"]):
                 ok = False
     ck.check(ok, "zone events agree with the hr zones around them")
+
+    # Pings: a comment line every 15 s while the stream is open.
+    ck.check(a.until(lambda evs: any(e["comment"] and e["raw"] == b": ping\n\n" for e in evs),
+                     timeout=20), "A receives ': ping' comments")
 
     # F saw only sim-1, and some of it.
     ck.check(f.until(lambda evs: sum(1 for e in evs if e["event"] == "hr") >= 3),
