@@ -31,6 +31,7 @@ struct conn {
 };
 
 static int64_t lat[MAX_LAT];
+static int64_t measure_from; /* events older than this were sent while we were still connecting */
 static size_t n_lat;
 
 /* Per event (keyed by its t), the slowest stream. */
@@ -95,7 +96,7 @@ static void scan(struct conn *c, const char *data, size_t len, int64_t at)
 		if (!q || !stop || q > stop)
 			break; /* incomplete: keep it */
 		int64_t t = parse_t(q + 5);
-		if (t > 0)
+		if (t > 0 && t >= measure_from)
 			note(t, at - t);
 		last = stop + 2;
 	}
@@ -153,7 +154,12 @@ int main(int argc, char **argv)
 			return perror("connect"), 1;
 		epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
 	}
-	/* Skip what was already queued (snapshot, replies) for a clean start. */
+	/*
+	 * Connecting takes a while (the listen backlog may overflow and SYNs be
+	 * retried); events sent meanwhile wait unread in the first sockets, so
+	 * only events from a second after the last connect count.
+	 */
+	measure_from = now_realtime_us() + 1000000;
 	fprintf(stderr, "sse-probe: %d streams open\n", n);
 	deadline = now_realtime_us() + (int64_t)seconds * 1000000;
 	while (now_realtime_us() < deadline) {
