@@ -33,6 +33,8 @@ static const char *const route_names[_CD_ROUTE_MAX] = {
 	[CD_ROUTE_METRICS] = "metrics",
 	[CD_ROUTE_SUMMARY] = "summary",
 	[CD_ROUTE_SESSIONS_IMPORT] = "sessions-import",
+	[CD_ROUTE_EVENTS] = "events",
+	[CD_ROUTE_PAGE] = "page",
 };
 
 const char *cd_http_route_to_string(enum cd_http_route r)
@@ -531,6 +533,22 @@ static void segments_done(struct segments *segs)
 	segs->n = 0;
 }
 
+/* /static/NAME: [a-z0-9-]+ "." [a-z]+, short; the pages module knows which exist. */
+static bool page_name_valid(const char *s)
+{
+	size_t n = strlen(s), dots = 0;
+
+	if (n == 0 || n > CD_HTTP_PAGE_MAX || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '.')
+			dots++;
+		else if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	}
+	return dots == 1 && s[n - 1] != '.';
+}
+
 /*
  * Route the decoded path.  Each segment is decoded on its own (RFC 3986
  * §2.4), so "%2F" never splits a segment and "/sessions%2F5" is not found.
@@ -556,6 +574,12 @@ static enum cd_http_route route_path(const struct segments *segs, const char **r
 		return CD_ROUTE_SUMMARY;
 	if (n == 2 && streq(s[0], "sessions") && streq(s[1], "import"))
 		return CD_ROUTE_SESSIONS_IMPORT;
+	if (n == 1 && streq(s[0], "events"))
+		return CD_ROUTE_EVENTS;
+	if (n == 1 && (streq(s[0], "") || streq(s[0], "overlay")))
+		return CD_ROUTE_PAGE;
+	if (n == 2 && streq(s[0], "static") && page_name_valid(s[1]))
+		return CD_ROUTE_PAGE;
 	if (n == 2 && streq(s[0], "session") && streq(s[1], "start"))
 		return CD_ROUTE_SESSION_START;
 	if (n == 2 && streq(s[0], "session") && streq(s[1], "stop"))
@@ -622,8 +646,9 @@ static bool route_takes(enum cd_http_route r, enum param p)
 		return r == CD_ROUTE_SUMMARY;
 	case PARAM_PROFILE:
 		return r == CD_ROUTE_SUMMARY || r == CD_ROUTE_SESSIONS_IMPORT;
-	case PARAM_STARTED_AT:
 	case PARAM_DEVICE:
+		return r == CD_ROUTE_SESSIONS_IMPORT || r == CD_ROUTE_EVENTS;
+	case PARAM_STARTED_AT:
 	case PARAM_KIND:
 		return r == CD_ROUTE_SESSIONS_IMPORT;
 	case _PARAM_MAX:
@@ -735,7 +760,10 @@ static unsigned parse_param(enum param p, const char *value, struct cd_http_matc
 		if (!cd_http_device_valid(value))
 			return fail(err, 400, "bad_query",
 				    "device must be a device id ([A-Za-z0-9:._-], at most 64)");
-		snprintf(m->import.device, sizeof(m->import.device), "%s", value);
+		if (m->route == CD_ROUTE_EVENTS)
+			snprintf(m->device, sizeof(m->device), "%s", value);
+		else
+			snprintf(m->import.device, sizeof(m->import.device), "%s", value);
 		return 0;
 	case PARAM_KIND:
 		if (!cd_http_kind_valid(value))
@@ -833,9 +861,6 @@ unsigned cd_http_check_request(const struct cd_http_request *req, size_t max_bod
 	}
 	m.route = route_path(&segs, &id_seg);
 	if (m.route == _CD_ROUTE_INVALID) {
-		if (segs.n == 1 && streq(segs.s[0], "events"))
-			return fail(err, 404, "not_implemented",
-				    "this endpoint is planned but not implemented yet");
 		return fail(err, 404, "not_found", "no such resource");
 	}
 
@@ -859,7 +884,11 @@ unsigned cd_http_check_request(const struct cd_http_request *req, size_t max_bod
 		m.id = id;
 	}
 
-	if (*path_end == '?') {
+	if (m.route == CD_ROUTE_PAGE)
+		snprintf(m.page, sizeof(m.page), "%s",
+			 segs.n == 2 ? segs.s[1] : streq(segs.s[0], "") ? "index.html" : "overlay.html");
+	/* A page's query (?device=, ?style=) is read by its script, not here. */
+	if (*path_end == '?' && m.route != CD_ROUTE_PAGE) {
 		r = parse_query(path_end + 1, strlen(path_end + 1), &m, err);
 		if (r)
 			return r;

@@ -17,6 +17,7 @@
 #define CD_HTTP_LIMIT_MAX 1000u
 #define CD_HTTP_DEVICE_MAX 64u /* longest device id accepted in a body */
 #define CD_HTTP_KIND_MAX 32u   /* longest session kind tag */
+#define CD_HTTP_PAGE_MAX 32u   /* longest /static/NAME */
 
 enum cd_http_route {
 	CD_ROUTE_SESSION,         /* GET /session */
@@ -31,6 +32,8 @@ enum cd_http_route {
 	CD_ROUTE_SUMMARY,         /* GET /summary (DESIGN §9.4) */
 	CD_ROUTE_SESSIONS_IMPORT, /* POST /sessions/import (DESIGN §9.5) */
 	CD_ROUTE_SESSION_EXPORT,  /* GET /sessions/{id}/export */
+	CD_ROUTE_EVENTS,          /* GET /events (DESIGN §9.2) */
+	CD_ROUTE_PAGE,            /* GET /, /overlay, /static/NAME (DESIGN §9.3) */
 	_CD_ROUTE_MAX,
 	_CD_ROUTE_INVALID = -1,
 };
@@ -99,6 +102,8 @@ struct cd_http_match {
 	struct cd_http_import_query import;   /* CD_ROUTE_SESSIONS_IMPORT; its body is not
 						 bounded by max_body (the glue caps it) */
 	enum cd_http_export_format export_format; /* /export?format= */
+	char device[CD_HTTP_DEVICE_MAX + 1]; /* /events?device=: "" = every device */
+	char page[CD_HTTP_PAGE_MAX + 1];     /* CD_ROUTE_PAGE: "index.html", "overlay.html", a static name */
 };
 
 /*

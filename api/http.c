@@ -44,11 +44,13 @@
 #include "cleanup.h"
 #include "csv.h"
 #include "http-auth.h"
+#include "http-events.h"
 #include "http-export.h"
 #include "http-parse.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "pages.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
 
@@ -94,6 +96,8 @@ struct cd_http {
 	uint64_t evictions; /* ever, for the debug log and the tests */
 	struct cd_http_stats *stats; /* config.stats, or own_stats */
 	struct cd_http_stats own_stats;
+	struct cd_http_events *events; /* GET /events, when config.events is set */
+	bool kicked; /* a stream was resumed: MHD_run() again at once */
 	/*
 	 * Answers to GET /session and /devices, shared by every connection
 	 * until invalidated or expired: MHD responses are reference counted,
@@ -129,6 +133,7 @@ void cd_http_config_init(struct cd_http_config *c)
 		.max_import = 64u << 20,
 		.memory_limit = 32 * 1024,
 		.cache_ms = 100,
+		.max_event_streams = CD_HTTP_DEFAULT_MAX_EVENT_STREAMS,
 	};
 }
 
@@ -923,6 +928,38 @@ static enum MHD_Result respond_import(struct cd_http *h, struct MHD_Connection *
 	}
 }
 
+/* GET /events (api/http-events.c). */
+static enum MHD_Result respond_events(struct cd_http *h, struct MHD_Connection *c,
+				      const struct cd_http_match *m)
+{
+	struct MHD_Response *resp = NULL;
+	int r;
+
+	if (!h->events)
+		return respond_simple_error(c, 501, "not_implemented", "no event source");
+	r = cd_http_events_open(h->events, c, m->device[0] ? m->device : NULL, &resp);
+	if (r == -EBUSY)
+		return respond_simple_error(c, 503, "too_many_streams",
+					    "too many event streams are open ([http] max_event_streams)");
+	if (r < 0)
+		return respond_ops_error(c, m->route, r);
+	return queue(c, 200, resp);
+}
+
+/* GET /, /overlay, /static/NAME (api/pages.c). */
+static enum MHD_Result respond_page(struct MHD_Connection *c, const struct cd_http_match *m)
+{
+	struct MHD_Response *resp = NULL;
+	unsigned status = 0;
+	int r = cd_page_response(c, m->page, &resp, &status);
+
+	if (r == -ENOENT)
+		return respond_simple_error(c, 404, "not_found", "no such resource");
+	if (r < 0)
+		return respond_ops_error(c, m->route, r);
+	return queue(c, status, resp);
+}
+
 static enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c,
 				const struct cd_http_match *m, const struct cd_http_body *body)
 {
@@ -998,6 +1035,10 @@ static enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c,
 		if (!ops->import)
 			break;
 		return respond_import(h, c, m, body);
+	case CD_ROUTE_EVENTS:
+		return respond_events(h, c, m);
+	case CD_ROUTE_PAGE:
+		return respond_page(c, m);
 	case _CD_ROUTE_MAX:
 	case _CD_ROUTE_INVALID:
 		break;
@@ -1297,6 +1338,7 @@ static int run(struct cd_http *h)
 	unsigned before = connections(h);
 	int r;
 
+	h->kicked = false;
 	if (MHD_run(h->mhd) != MHD_YES)
 		log_debug("MHD_run() failed, continuing");
 	/*
@@ -1307,10 +1349,20 @@ static int run(struct cd_http *h)
 	 * connections went away, run once more at once; otherwise the
 	 * listen socket could stay deaf until some other event.
 	 */
-	r = rearm(h, connections(h) < before);
+	r = rearm(h, connections(h) < before || h->kicked);
 	if (r < 0)
 		log_error_errno(r, "Failed to re-arm the HTTP timer: %m");
 	return r;
+}
+
+/* A stream was resumed: MHD must run (microhttpd.h, MHD_resume_connection()). */
+static void kick(void *userdata)
+{
+	struct cd_http *h = userdata;
+
+	h->kicked = true; /* in case this is inside MHD_run(): run() re-arms after it */
+	if (rearm(h, true) < 0)
+		log_error("Failed to re-arm the HTTP timer after resuming a stream");
 }
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -1472,7 +1524,14 @@ int cd_http_new(sd_event *event, const struct cd_http_config *config,
 	 * second global cap that would refuse /healthz exactly like the
 	 * first one did.
 	 */
-	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+	if (config->events) {
+		r = cd_http_events_new(event, config->events, config->max_event_streams, kick, h,
+				       &h->events);
+		if (r < 0)
+			return log_error_errno(r, "Failed to set up GET /events: %m");
+	}
+	/* Suspend/resume: SSE streams sleep until an event (api/http-events.c). */
+	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, h,
 				  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, /* first, or MHD complains */
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				  MHD_OPTION_CONNECTION_LIMIT, hard_cap,
@@ -1514,9 +1573,12 @@ struct cd_http *cd_http_free(struct cd_http *h)
 	/* Out of sd-event's epoll before MHD closes the fd under it. */
 	h->io = sd_event_source_disable_unref(h->io);
 	h->timer = sd_event_source_disable_unref(h->timer);
+	/* MHD may not stop with suspended connections: end the streams first. */
+	cd_http_events_stop(h->events);
 	/* Closes every connection: on_connection() empties the lists. */
 	if (h->mhd)
 		MHD_stop_daemon(h->mhd);
+	h->events = cd_http_events_free(h->events);
 	h->sweep = sd_event_source_disable_unref(h->sweep);
 	cd_http_invalidate(h);
 	sd_event_unref(h->event);

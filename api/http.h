@@ -16,6 +16,7 @@
 #include <systemd/sd-event.h>
 
 #include "http-parse.h"
+#include "events.h"
 #include "sample.h"
 
 struct cd_http;
@@ -23,6 +24,8 @@ struct cd_metrics; /* api/metrics.h */
 
 #define CD_HTTP_DEFAULT_MAX_CONNECTIONS 64u
 #define CD_HTTP_DEFAULT_TIMEOUT_S 10u
+#define CD_HTTP_DEFAULT_MAX_EVENT_STREAMS 32u /* DESIGN §9.2 */
+#define CD_HTTP_MAX_EVENT_STREAMS 4096u
 
 /* Errors the ops may return besides -ENOMEM; the server maps them to statuses. */
 #define CD_HTTP_ENOENT -ENOENT    /* 404: no such session/device */
@@ -175,6 +178,13 @@ struct cd_http_config {
 	 * token, not the Host check, guards them.
 	 */
 	bool allow_remote;
+	/*
+	 * Added by api/: GET /events (DESIGN §9.2) follows this hub (not
+	 * owned; NULL = 501), with at most max_event_streams streams
+	 * (default 32, [http] max_event_streams), then 503.
+	 */
+	struct cd_events *events;
+	unsigned max_event_streams;
 };
 
 void cd_http_config_init(struct cd_http_config *c);

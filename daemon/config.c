@@ -67,6 +67,7 @@ int cd_config_init(struct cd_config *c)
 	*c = (struct cd_config){
 		.http_max_connections = CD_HTTP_DEFAULT_MAX_CONNECTIONS,
 		.http_timeout_s = CD_HTTP_DEFAULT_TIMEOUT_S,
+		.http_max_event_streams = CD_HTTP_DEFAULT_MAX_EVENT_STREAMS,
 		.ble_enabled = true,
 		.ant_enabled = true,
 		.idle_timeout_s = 120,
@@ -390,6 +391,8 @@ static int set_http(struct cd_config *c, const char *key, const char *value, con
 		{ "timeout_s", offsetof(struct cd_config, http_timeout_s), 1, 3600, "seconds" },
 		{ "max_import_bytes", offsetof(struct cd_config, http_max_import_bytes), 4096,
 		  1u << 30, "bytes" },
+		{ "max_event_streams", offsetof(struct cd_config, http_max_event_streams), 1,
+		  CD_HTTP_MAX_EVENT_STREAMS, "streams" },
 	};
 
 	if (strcmp(key, "listen") == 0) {

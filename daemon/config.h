@@ -44,6 +44,7 @@ struct cd_config {
 	char *http_token_file;  /* [http] token_file: the bearer token is written here at start */
 	bool http_read_token;   /* [http] read_access = token (default open) */
 	bool http_allow_remote; /* [http] allow_remote: a non-loopback listen is allowed */
+	unsigned http_max_event_streams; /* GET /events streams at once (DESIGN §9.2) */
 	char *bus;    /* "system", "session", "none" or a D-Bus address */
 	char *bus_manage_group; /* [bus] manage_group: may start/stop (and read) */
 	char *bus_read_group;   /* [bus] read_group: may read properties, signals, GetSession */

@@ -65,6 +65,8 @@ static void help(void)
 	       "                             whether HTTP reads need the token (default open)\n"
 	       "      --allow-remote         allow a non-loopback --listen (every request then\n"
 	       "                             needs the token)\n"
+	       "      --http-max-event-streams N\n"
+	       "                             GET /events streams open at most (default 32)\n"
 	       "      --bus BUS              system, session, none or a D-Bus address\n"
 	       "      --manage-group GROUP   D-Bus: may start and stop sessions (default cardiod)\n"
 	       "      --read-group GROUP     D-Bus: may read (default cardiod-readers)\n"
@@ -163,6 +165,7 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		ARG_ALLOW_REMOTE,
 		ARG_MANAGE_GROUP,
 		ARG_READ_GROUP,
+		ARG_HTTP_MAX_EVENT_STREAMS,
 		ARG_VERSION,
 	};
 	static const struct option options[] = {
@@ -202,6 +205,7 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		{ "allow-remote", no_argument, NULL, ARG_ALLOW_REMOTE },
 		{ "manage-group", required_argument, NULL, ARG_MANAGE_GROUP },
 		{ "read-group", required_argument, NULL, ARG_READ_GROUP },
+		{ "http-max-event-streams", required_argument, NULL, ARG_HTTP_MAX_EVENT_STREAMS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -218,6 +222,7 @@ static int parse_argv(int argc, char *argv[], struct args *a)
 		{ ARG_TOKEN_FILE, "http", "token_file", NULL },
 		{ ARG_READ_ACCESS, "http", "read_access", NULL },
 		{ ARG_ALLOW_REMOTE, "http", "allow_remote", "true" },
+		{ ARG_HTTP_MAX_EVENT_STREAMS, "http", "max_event_streams", NULL },
 		{ ARG_BUS, "bus", "bus", NULL },
 		{ ARG_MANAGE_GROUP, "bus", "manage_group", NULL },
 		{ ARG_READ_GROUP, "bus", "read_group", NULL },

@@ -11,6 +11,7 @@
 #include "ant.h"
 #include "ble.h"
 #include "cleanup.h"
+#include "front-events.h"
 #include "http.h"
 #include "session-import.h"
 #include "token.h"
@@ -46,6 +47,7 @@ struct manager {
 	struct prometheus *prometheus;   /* GET /metrics */
 
 	unsigned status_observer;
+	struct front_events *front_events; /* GET /events' source */
 	char listening[80];
 	char status[256];
 	bool ready;
@@ -125,6 +127,7 @@ struct manager *manager_free(struct manager *m)
 	m->ant = ant_free(m->ant);
 	m->replay = replay_free(m->replay);
 	m->mqtt = cd_mqtt_free(m->mqtt);
+	m->front_events = front_events_free(m->front_events);
 	if (m->store)
 		store_detach(m->store);
 	if (m->monitor && m->status_observer)
@@ -258,6 +261,9 @@ int manager_open_store(struct manager *m)
 			return log_oom();
 		cd_mqtt_set_intensity_source(m->mqtt, mqtt_intensity, m);
 	}
+	r = front_events_new(m->monitor, &m->front_events);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up the event feed: %m");
 	return 0;
 }
 
@@ -601,6 +607,8 @@ static int start_http_servers(struct manager *m, struct cd_http_config *hc_in)
 	struct cd_http_config hc = *hc_in;
 	int fds[MAX_LISTEN], n, r;
 
+	hc.events = m->front_events ? front_events_hub(m->front_events) : NULL;
+	hc.max_event_streams = m->config->http_max_event_streams;
 	n = listen_fds_from_systemd(fds);
 	if (n < 0)
 		return n;

@@ -252,6 +252,12 @@ static void test_routes(void)
 		{ "/healthz", CD_ROUTE_HEALTHZ },
 		{ "/metrics", CD_ROUTE_METRICS },
 		{ "/%73ession", CD_ROUTE_SESSION },
+		{ "/events", CD_ROUTE_EVENTS },
+		{ "/events?device=ble-aa:bb:cc:dd:ee:ff", CD_ROUTE_EVENTS },
+		{ "/", CD_ROUTE_PAGE },
+		{ "/?style=big&anything=1", CD_ROUTE_PAGE },
+		{ "/overlay?device=sim-1&style=minimal", CD_ROUTE_PAGE },
+		{ "/static/app.js", CD_ROUTE_PAGE },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
 		req = get(ok[i].target);
@@ -262,6 +268,22 @@ static void test_routes(void)
 		} else
 			CHECK_INT(m.route, ok[i].route);
 	}
+
+	req = get("/events?device=replay-1");
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK(strcmp(m.device, "replay-1") == 0);
+	req = get("/events");
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK(m.device[0] == '\0');
+	req = get("/");
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK(strcmp(m.page, "index.html") == 0);
+	req = get("/overlay?style=minimal");
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK(strcmp(m.page, "overlay.html") == 0);
+	req = get("/static/style.css");
+	CHECK_INT(check(&req, &m, &e), 0);
+	CHECK(strcmp(m.page, "style.css") == 0);
 
 	req = get("/sessions/18446744073709551615/samples");
 	CHECK_INT(check(&req, &m, &e), 0);
@@ -274,7 +296,17 @@ static void test_routes(void)
 		unsigned status;
 		const char *code;
 	} bad[] = {
-		{ "/", 404, "not_found" },
+		{ "/index.html", 404, "not_found" },
+		{ "/static/", 404, "not_found" },
+		{ "/static/..", 404, "not_found" },
+		{ "/static/.hidden", 404, "not_found" },
+		{ "/static/a%2Fb.js", 404, "not_found" },
+		{ "/static/App.js", 404, "not_found" },
+		{ "/static/a/b.js", 404, "not_found" },
+		{ "/events/", 404, "not_found" },
+		{ "/events?device=", 400, "bad_query" },
+		{ "/events?device=a%20b", 400, "bad_query" },
+		{ "/events?limit=3", 400, "bad_query" },
 		{ "/nope", 404, "not_found" },
 		{ "/session/", 404, "not_found" },
 		{ "//session", 404, "not_found" },
@@ -286,7 +318,6 @@ static void test_routes(void)
 		{ "/sessions%2F1", 404, "not_found" },
 		{ "/a/b/c/d/e/f", 404, "not_found" },
 		{ "/session/../session", 404, "not_found" },
-		{ "/events", 404, "not_implemented" },
 		{ "/metrics/", 404, "not_found" },
 		{ "/metrics?x=1", 400, "bad_query" },
 		{ "/sessions/abc", 400, "bad_id" },
