@@ -237,6 +237,8 @@ static void test_pages(void)
 	CHECK_INT(p.battery_pct, -1); /* 101 % */
 	CHECK_NEAR(p.battery_v, 2.0 + 255.0 / 256.0, 0);
 	CHECK_INT(p.battery_status, CD_ANT_BATTERY_NEW);
+	cd_ant_hrm_page_decode((const uint8_t[]){0x07, 0x64, 0x00, 0x13, 0, 0, 0, 0}, &p);
+	CHECK_INT(p.battery_pct, 100); /* 100 % is a value, not n/a */
 	/* Page 1 maximum. */
 	cd_ant_hrm_page_decode((const uint8_t[]){0x81, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0}, &p);
 	CHECK_INT(p.operating_time_s, 0xFFFFFFu * 2u);
@@ -659,6 +661,31 @@ static void test_page4_checks(void)
 	CHECK_INT(r.n_rr, 0);
 	CHECK_INT(r.n_gap_beats, 2);
 	CHECK_NEAR(r.gap_mean_ms, 1000.0, 0);
+
+	/* dc = 2 with prev equal to this event time (not strictly before it):
+	 * a gap, never an RR of 0 ticks. T = 8244, C = 7. */
+	t = strap_msg(&s, 28, d);
+	CHECK_INT(r.mode, CD_ANT_HRM_MODE_PAGED);
+	d[2] = d[4] = (uint8_t)((8244 + 2048) & 0xFF), d[3] = d[5] = (uint8_t)((8244 + 2048) >> 8);
+	d[6] = 9;
+	CHECK_INT(cd_ant_hrm_receive(&h, t, NULL, d, &r), 0);
+	check_invariants(&r);
+	CHECK_INT(r.n_beats, 2);
+	CHECK_INT(r.n_rr, 0);
+	CHECK_INT(r.n_gap_beats, 2);
+	CHECK_NEAR(r.gap_mean_ms, 1000.0, 0);
+
+	/* dc = 2 with prev equal to T (not strictly after it): a gap too. T = 10292, C = 9. */
+	t = strap_msg(&s, 32, d);
+	d[2] = (uint8_t)(10292 & 0xFF), d[3] = (uint8_t)(10292 >> 8);
+	d[4] = (uint8_t)((10292 + 2048) & 0xFF), d[5] = (uint8_t)((10292 + 2048) >> 8);
+	d[6] = 11;
+	CHECK_INT(cd_ant_hrm_receive(&h, t, NULL, d, &r), 0);
+	check_invariants(&r);
+	CHECK_INT(r.mode, CD_ANT_HRM_MODE_PAGED);
+	CHECK_INT(r.n_rr, 0);
+	CHECK_INT(r.n_gap_beats, 2);
+	CHECK_NEAR(r.gap_mean_ms, 1000.0, 0);
 }
 
 static void test_metadata_in_stream(void)
@@ -875,6 +902,24 @@ static void test_60s_reset(void)
 		CHECK_INT(r.mode, CD_ANT_HRM_MODE_PAGED);
 		s.t0 = 60.0;
 		CHECK_INT(strap_feed(&h, &s, 20, &r), 0);
+		CHECK(r.restarted);
+		CHECK_INT(r.mode, CD_ANT_HRM_MODE_UNKNOWN);
+	}
+
+	/* Exactly 60 s of silence also forgets the toggle evidence (times on a
+	 * 0.25 s grid, about one slot apart, so that the 60 s are exact). */
+	{
+		struct strap s = {.main_page = 4, .base = 0, .c0 = 0};
+		uint8_t data[CD_ANT_DATA_SIZE];
+
+		cd_ant_hrm_init(&h);
+		for (unsigned i = 0; i < 20; i++) {
+			strap_msg(&s, i, data);
+			CHECK_INT(cd_ant_hrm_receive(&h, 0.25 * i, NULL, data, &r), 0);
+		}
+		CHECK_INT(r.mode, CD_ANT_HRM_MODE_PAGED);
+		strap_msg(&s, 20, data);
+		CHECK_INT(cd_ant_hrm_receive(&h, 0.25 * 19 + 60.0, NULL, data, &r), 0);
 		CHECK(r.restarted);
 		CHECK_INT(r.mode, CD_ANT_HRM_MODE_UNKNOWN);
 	}

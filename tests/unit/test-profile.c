@@ -36,6 +36,13 @@ static void test_tanaka(void)
 	CHECK(cd_profile_set_age(&p, -1) == -EINVAL);
 	CHECK(cd_profile_set_hr_max(&p, NAN) == -EINVAL);
 	CHECK(cd_profile_set_hr_max(&p, 400) == -EINVAL);
+	/* The accepted range is 60–260 bpm, both ends included. */
+	CHECK(cd_profile_set_hr_max(&p, 59.9) == -EINVAL);
+	CHECK(cd_profile_set_hr_max(&p, 260.1) == -EINVAL);
+	CHECK(cd_profile_set_hr_max(&p, 60) == 0);
+	CHECK_NEAR(p.hr_max, 60, 0);
+	CHECK(cd_profile_set_hr_max(&p, 260) == 0);
+	CHECK_NEAR(p.hr_max, 260, 0);
 }
 
 static void test_percent_max_bounds(void)
@@ -162,6 +169,12 @@ static void test_validate_and_names(void)
 	p.hr_rest = 190;
 	CHECK(cd_profile_validate(&p, &why) == -EINVAL);
 	CHECK(why != NULL);
+	CHECK(cd_profile_set_hr_max(&p, 100) == 0);
+	p.hr_rest = 100; /* equal to hr_max: not below it */
+	CHECK(cd_profile_validate(&p, &why) == -EINVAL);
+	p.hr_rest = 99;
+	CHECK(cd_profile_validate(&p, NULL) == 0);
+	CHECK(cd_profile_set_hr_max(&p, 180) == 0);
 	p.hr_rest = 60;
 	p.zones_pct[2] = 10;
 	CHECK(cd_profile_validate(&p, NULL) == -EINVAL);
