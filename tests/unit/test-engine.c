@@ -619,10 +619,11 @@ static void ref_compute(const struct ref_sample *s, int n, double hr_max, double
  * interval ending exactly at the window start happens, and compares
  * exactly), with heart rates often exactly on a zone, intensity or band
  * bound, invalid samples, contact lost, repeated and backward timestamps,
- * and RR on and just beyond their bounds.  After every sample every figure
+ * and RR on and just beyond their bounds (or, dense_rr, four counted RR per
+ * sample, so that the rings must grow).  After every sample every figure
  * must equal the rescan.
  */
-static void test_against_rescan(void)
+static void test_against_rescan(double window_s, bool dense_rr)
 {
 	/* hr_max 200: zone bounds 100,120,140,160,180; intensity 128, 154; band 140–160. */
 	static const double edge_bpm[] = { 30, 99, 100, 119, 120, 127, 128, 139, 140, 153, 154,
@@ -637,7 +638,7 @@ static void test_against_rescan(void)
 	int n = 0;
 
 	cd_engine_config_init(&c);
-	c.window_s = 30;
+	c.window_s = window_s;
 	CHECK(cd_engine_new(&p, &c, NULL, &e) == 0);
 	for (int i = 0; i < N; i++) {
 		double u = rnd(), rr[4], bpm;
@@ -645,7 +646,7 @@ static void test_against_rescan(void)
 		struct ref_figures f;
 		struct cd_engine_rolling r;
 		const struct cd_engine_totals *tt = cd_engine_totals(e);
-		int want, got, n_rr = (int)(rnd() * 4.99);
+		int want, got, n_rr = dense_rr ? 4 : (int)(rnd() * 4.99);
 
 		/* Steps: mostly 0.25–2 s; sometimes 0 (same instant), exactly 5 s,
 		 * 5.25 s (a gap), or back in time. */
@@ -663,7 +664,10 @@ static void test_against_rescan(void)
 		if (rnd() < 0.03)
 			bpm = rnd() < 0.5 ? 29.9 : 240.5; /* invalid */
 		for (int k = 0; k < n_rr; k++)
-			rr[k] = rnd() < 0.3 ? edge_rr[(int)(rnd() * 9)] : 600 + (int)(rnd() * 400);
+			if (dense_rr) /* within 20 % of each other: nearly every difference counts */
+				rr[k] = 800 + (int)(rnd() * 100);
+			else
+				rr[k] = rnd() < 0.3 ? edge_rr[(int)(rnd() * 9)] : 600 + (int)(rnd() * 400);
 		smp = (struct cd_sample){
 			.t = t, .bpm = bpm,
 			.contact = rnd() < 0.03 ? CD_CONTACT_LOST : CD_CONTACT_OK,
@@ -723,6 +727,15 @@ static void test_bad_config(void)
 	c.max_gap_s = 0;
 	CHECK(cd_engine_new(&p, &c, NULL, &e) == -EINVAL);
 	cd_engine_config_init(&c);
+	c.window_s = 0;
+	CHECK(cd_engine_new(&p, &c, NULL, &e) == -EINVAL);
+	cd_engine_config_init(&c);
+	c.stale_after_s = 0;
+	CHECK(cd_engine_new(&p, &c, NULL, &e) == -EINVAL);
+	cd_engine_config_init(&c);
+	c.window_s = INFINITY;
+	CHECK(cd_engine_new(&p, &c, NULL, &e) == -EINVAL);
+	cd_engine_config_init(&c);
 	cd_profile_init(&bad);
 	CHECK(cd_engine_new(&bad, &c, NULL, &e) == -EINVAL);
 	CHECK(e == NULL);
@@ -746,7 +759,9 @@ int main(void)
 	test_rmssd_two_differences();
 	test_stale_configured();
 	test_window_start();
-	test_against_rescan();
+	test_against_rescan(30, false);
+	/* Hundreds of RR differences in the window: the rings must grow. */
+	test_against_rescan(120, true);
 	test_bad_config();
 	return check_exit("test-engine");
 }
