@@ -5,6 +5,7 @@ then exported from a fresh daemon on that database while its memory is
 watched (VmRSS and the peak VmHWM from /proc/PID/status)."""
 
 import os
+import sys
 import random
 import time
 
@@ -42,7 +43,8 @@ def status_kib(pid, key):
 
 
 def record(cardiod, csv, db, tmp, timeout=600):
-    """Replay csv into db at --speed 0; the ended session object, or None."""
+    """Replay csv into db at --speed 0; the ended session object, or None (also
+    when cardiod does not exit 0 on SIGTERM: ASan reports leaks there)."""
     d = Daemon(cardiod, ["--config", os.devnull, "--db", db, "--replay", csv, "--speed", "0",
                          *PROFILE], tmp)
     if not d.wait_ready(timeout=60):
@@ -50,7 +52,11 @@ def record(cardiod, csv, db, tmp, timeout=600):
         return None
     s = wait_for(lambda: (lambda r: r[1] if r[0] == 200 and r[1].get("state") == "ended"
                           else None)(d.get_json("/session")), timeout=timeout, step=0.5)
-    d.stop()
+    rc = d.stop()
+    if rc != 0:
+        print("FAIL: cardiod exited %r on SIGTERM after the replay: %s"
+              % (rc, d.read_log()[-2000:]), file=sys.stderr)
+        return None
     return s
 
 

@@ -4,6 +4,12 @@
 It rescans everything for every figure (no rings, no running sums), so it
 shares no code and no shortcuts with lib/engine.c.  Tests hold the engine's
 JSON (cardioctl analyze --json, the daemon's /session) to it.
+
+Where DESIGN §3 is silent it does not copy the engine's choice: a valid
+sample earlier than the one before it (time going backwards) raises
+NotInDesign, so that no test can hold the engine to a rule nobody wrote
+down.  Open question for DESIGN: drop such a sample (what lib/engine.c
+does), or end the session?
 """
 
 import math
@@ -40,6 +46,10 @@ class Profile:
         return 70 <= pct < 80
 
 
+class NotInDesign(ValueError):
+    """The input needs a rule that DESIGN §3 does not give."""
+
+
 def valid(s):
     return 30 <= s["bpm"] <= 240 and s["contact"] != 0
 
@@ -52,7 +62,10 @@ def analyze(samples, p, max_gap=5.0, window=600.0, stale_after=10.0):
         if not valid(s):
             continue
         if v and s["t"] < v[-1]["t"]:
-            continue  # time going backwards: dropped
+            raise NotInDesign("valid sample at t=%r after one at t=%r: DESIGN §3 does not "
+                              "say what time going backwards means" % (s["t"], v[-1]["t"]))
+        # Two samples at the same instant need no rule of their own: each is a
+        # sample (one notification, one sample), and dt = 0 attributes nothing.
         v.append(s)
     r = {"samples": len(v)}
     if not v:
@@ -65,7 +78,11 @@ def analyze(samples, p, max_gap=5.0, window=600.0, stale_after=10.0):
     rinten = [0.0] * 3
     active = gap = mvpa = ecb = rmvpa = recb = bpm_dt = banister = 0.0
     milestones = {"mvpa_20": None, "mvpa_40": None, "duration_60": None}
+    # DESIGN §3: the window is (t_last − window_s, t_last]: open at its start.
     start = t_last - window
+
+    def in_window(t):
+        return start < t <= t_last
     a_, b_ = BANISTER[p.sex]
     for a, b in zip(v, v[1:]):
         dt = b["t"] - a["t"]
@@ -83,6 +100,8 @@ def analyze(samples, p, max_gap=5.0, window=600.0, stale_after=10.0):
         bpm_dt += a["bpm"] * dt
         x = min(1.0, max(0.0, (a["bpm"] - p.hr_rest) / (p.hr_max - p.hr_rest)))
         banister += dt / 60.0 * x * a_ * math.exp(b_ * x)
+        # The part of [t_a, t_b] inside the window (a point has no length, so
+        # the open start changes nothing here).
         inside = max(0.0, b["t"] - max(a["t"], start))
         rzones[z] += inside
         rinten[i] += inside
@@ -95,9 +114,11 @@ def analyze(samples, p, max_gap=5.0, window=600.0, stale_after=10.0):
             if milestones[name] is None and value >= limit:
                 milestones[name] = b["t"] - t_first
     rr = [(s["t"], x) for s in v for x in s["rr"] if 300 <= x <= 2000]
-    diffs = [(t0, (x1 - x0) ** 2) for (t0, x0), (_, x1) in zip(rr, rr[1:])
+    diffs = [(t0, t1, (x1 - x0) ** 2) for (t0, x0), (t1, x1) in zip(rr, rr[1:])
              if abs(x1 - x0) <= 0.2 * x0]
-    rdiffs = [d for t0, d in diffs if t0 > start]
+    # DESIGN §3: rolling_rmssd_ms "over RR whose beat time lies in the rolling
+    # window": a difference counts when both of its RR do.
+    rdiffs = [d for t0, t1, d in diffs if in_window(t0) and in_window(t1)]
 
     def rmssd(d):
         return math.sqrt(sum(d) / len(d)) if len(d) >= 2 else None
@@ -111,7 +132,7 @@ def analyze(samples, p, max_gap=5.0, window=600.0, stale_after=10.0):
              current=None if stale else v[-1]["bpm"], stale=stale,
              milestones=milestones,
              trimp_edwards=sum(k * zones[k] / 60.0 for k in range(1, 6)),
-             trimp_banister=banister, rmssd=rmssd([d for _, d in diffs]),
+             trimp_banister=banister, rmssd=rmssd([d for _, _, d in diffs]),
              rolling_rmssd=rmssd(rdiffs), rr_count=len(rr))
     return r
 

@@ -161,7 +161,8 @@ def test_replay(csv, speed):
         t.check(status == 200 and not diffs, "stored session = analyze: %s" % diffs[:5])
         status, latest = d.get_json("/session")
         t.check(status == 200 and latest.get("id") == live["id"], "/session after restart")
-    d.stop()
+    rc = d.stop()
+    t.check(rc == 0, "SIGTERM after restart: exit %r" % rc)
 
 
 def test_sigterm():
@@ -223,14 +224,28 @@ def test_sigkill(csv):
     if not t.check(d.wait_ready(), "kill: ready"):
         d.stop()
         return
+    # Judged by the mechanism, not by wall time: samples reach the database
+    # by the periodic commit while the session runs (a second reader sees
+    # them), and whatever was committed before the SIGKILL must survive it.
+    def committed():
+        try:
+            con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+            try:
+                return con.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return 0
+    n_early = wait_for(lambda: committed() >= 200 or None, timeout=60)
     live = wait_for(lambda: (lambda r: r[1] if r[0] == 200 and r[1].get("samples", 0) >= 400
                              else None)(d.get_json("/session")), timeout=30)
+    n_before = committed()
     d.signal(signal.SIGKILL)
     d.wait()
+    t.check(n_early is not None, "samples committed while the replay runs (commit interval)")
     t.check(live is not None and live["state"] == "active", "kill: mid-replay")
     if not live:
         return
-    t_live = (live["duration_s"] or 0) + 0.0
 
     con = sqlite3.connect(db)
     ok = con.execute("PRAGMA integrity_check").fetchone()[0]
@@ -244,10 +259,6 @@ def test_sigkill(csv):
     status, rec = d.get_json("/sessions/%d" % live["id"])
     t.check(status == 200 and rec["state"] == "ended", "recovered session ended: %r" %
             (rec.get("state") if rec else None))
-    # At most commit_interval_s of samples lost (of replay time: × speed).
-    lost_s = t_live - rec["duration_s"]
-    t.check(lost_s <= commit * speed + 1, "lost %.1f s of recording (allowed %.1f)" %
-            (lost_s, commit * speed))
     status, data = d.request("GET", "/sessions/%d/samples?format=csv" % live["id"])
     exported = write("kill-export.csv", data.decode())
     diffs = compare(rec, analyze(CARDIOCTL, exported, *PROFILE))
@@ -255,7 +266,12 @@ def test_sigkill(csv):
     t.check(rec["ended_at"] == rec["last_sample_at"], "closed at its last stored sample: %r %r" %
             (rec["ended_at"], rec["last_sample_at"]))
     t.check("Recovered session" in d.read_log(), "recovery logged")
-    d.stop()
+    rc = d.stop()
+    t.check(rc == 0, "SIGTERM after recovery: exit %r" % rc)
+    # Nothing committed before the kill is lost (rows stored, valid or not).
+    n_after = committed()
+    t.check(n_after >= n_before > 0, "%d samples stored after recovery, %d were committed "
+            "before the SIGKILL" % (n_after, n_before))
     con = sqlite3.connect(db)
     ok = con.execute("PRAGMA integrity_check").fetchone()[0]
     con.close()

@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -361,8 +362,22 @@ def test_socket(cardiod):
 BPMS = [143, 157, 163, 171, 149, 152, 166, 158, 147, 161, 169, 154]
 
 
+SO_TIMESTAMP = getattr(socket, "SO_TIMESTAMP", 29)  # Linux; SCM_TIMESTAMP is the same
+
+
+def recv_stamped(sock):
+    """One datagram and the kernel's time of its arrival (CLOCK_REALTIME, s):
+    when the test process is slow to read, the times stay those of sending."""
+    data, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(16))
+    for level, kind, raw in anc:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMP and len(raw) >= 16:
+            sec, usec = struct.unpack("@ll", raw[:16])
+            return data.decode(), sec + usec / 1e6
+    return data.decode(), time.time()
+
+
 def test_notify(cardiod):
-    period_s = 2.0
+    period_s = 3.0
     with tempfile.TemporaryDirectory(prefix="cardiod-notify-") as tmp:
         csv = os.path.join(tmp, "ride.csv")
         with open(csv, "w") as f:
@@ -372,10 +387,12 @@ def test_notify(cardiod):
         sock_path = os.path.join(tmp, "notify")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(sock_path)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
         env = dict(os.environ, NOTIFY_SOCKET=sock_path, WATCHDOG_USEC=str(int(period_s * 1e6)))
         env.pop("WATCHDOG_PID", None)
         log = open(os.path.join(tmp, "log"), "w+")
         t0 = time.monotonic()
+        t0_wall = time.time()  # the kernel stamps datagrams in CLOCK_REALTIME
         proc = subprocess.Popen([cardiod, "--listen", "127.0.0.1:0", "--bus", "none",
                                  "--db", os.path.join(tmp, "c.db"), "--no-ble", "--no-ant",
                                  "--replay", csv, "--speed", "1"],
@@ -387,12 +404,12 @@ def test_notify(cardiod):
             ready_at = None
             while time.monotonic() < deadline:
                 try:
-                    data = sock.recv(4096).decode()
+                    data, when = recv_stamped(sock)
                 except socket.timeout:
                     if proc.poll() is not None:
                         break
                     continue
-                now = time.monotonic() - t0
+                now = when - t0_wall
                 for line in data.split("\n"):
                     if "=" in line:
                         k, v = line.split("=", 1)
@@ -406,7 +423,7 @@ def test_notify(cardiod):
             end = time.monotonic() + 10
             while time.monotonic() < end:
                 try:
-                    data = sock.recv(4096).decode()
+                    data, when = recv_stamped(sock)
                 except socket.timeout:
                     if proc.poll() is not None:
                         break
@@ -414,7 +431,7 @@ def test_notify(cardiod):
                 for line in data.split("\n"):
                     if "=" in line:
                         k, v = line.split("=", 1)
-                        messages.append((time.monotonic() - t0, k, v))
+                        messages.append((when - t0_wall, k, v))
             rc = proc.wait(timeout=15)
         finally:
             if proc.poll() is None:
@@ -436,15 +453,19 @@ def test_notify(cardiod):
         if gaps:
             print(f"watchdog gaps after READY=1: {', '.join(f'{g:.2f}' for g in gaps)} s "
                   f"(WATCHDOG_USEC {period_s:g} s)")
+            # The contract (systemd kills a daemon that misses it): a ping
+            # within every period.  sd-event's own timer pings between 1/2
+            # and 3/4 of the period, so only a daemon starved for more than
+            # a quarter period (0.75 s) could miss it; the times are the
+            # kernel's arrival stamps, so a slow test process cannot.
             check(max(gaps) < period_s, f"every ping within the period (max {max(gaps):.2f} s)")
-            # sd-event pings on a wake-up once 1/4 of the period has passed,
-            # and by its own timer between 1/2 and 3/4 of it.
+            # The mechanism: sd-event pings on a wake-up only once 1/4 of the
+            # period has passed since the last ping (a lower bound that load
+            # cannot break: it only delays pings).  The first gap runs from
+            # READY=1, not from a ping.
             steady = gaps[1:] or gaps
-            mean = sum(steady) / len(steady)
-            check(min(steady) >= 0.15 * period_s,
-                  f"no ping faster than a quarter period (min {min(steady):.2f} s)")
-            check(0.2 * period_s <= mean <= 0.8 * period_s,
-                  f"pings at about half the period (mean {mean:.2f} s)")
+            check(min(steady) >= 0.25 * period_s - 0.01,
+                  f"no ping before a quarter period (min {min(steady):.2f} s)")
         status = [v for t, k, v in messages if k == "STATUS"]
         check(status, f"{len(status)} STATUS= lines")
         leaks = [s for s in status

@@ -237,6 +237,11 @@ static void test_pages(void)
 	CHECK_INT(p.battery_pct, -1); /* 101 % */
 	CHECK_NEAR(p.battery_v, 2.0 + 255.0 / 256.0, 0);
 	CHECK_INT(p.battery_status, CD_ANT_BATTERY_NEW);
+	cd_ant_hrm_page_decode((const uint8_t[]){0x07, 0x64, 0x00, 0x13, 0, 0, 0, 0}, &p);
+	CHECK_INT(p.battery_pct, 100); /* 100 % is a value, not n/a */
+	cd_ant_hrm_page_decode((const uint8_t[]){0x07, 0x32, 0x80, 0xB3, 0, 0, 0, 0}, &p);
+	CHECK_INT(p.battery_status, CD_ANT_BATTERY_OK); /* bits 4-6; bit 7 is not status */
+	CHECK_NEAR(p.battery_v, 3.5, 0);
 	/* Page 1 maximum. */
 	cd_ant_hrm_page_decode((const uint8_t[]){0x81, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0}, &p);
 	CHECK_INT(p.operating_time_s, 0xFFFFFFu * 2u);
@@ -494,6 +499,83 @@ static int strap_feed(struct cd_ant_hrm *h, const struct strap *s, unsigned msg,
 	return ret;
 }
 
+/*
+ * Feed page-0 messages whose toggle runs have the given lengths (in
+ * messages, one slot apart): a first block that no flip measures, then one
+ * block per length, then the message that flips after the last one.
+ * Returns the mode after that last message.
+ */
+static enum cd_ant_hrm_mode feed_runs(const unsigned *len, size_t n)
+{
+	struct cd_ant_hrm h;
+	struct cd_ant_hrm_result r = {0};
+	unsigned msg = 0;
+	bool toggle = false;
+
+	cd_ant_hrm_init(&h);
+	for (size_t b = 0; b <= n + 1; b++) {
+		unsigned block = b == 0 ? 4 : b <= n ? len[b - 1] : 1;
+
+		for (unsigned i = 0; i < block; i++, msg++) {
+			uint8_t d[CD_ANT_DATA_SIZE] = {(uint8_t)(toggle ? CD_ANT_HRM_TOGGLE_BIT : 0),
+						       0xFF, 0xFF, 0xFF, 0, 0, 0, 60};
+
+			CHECK_INT(cd_ant_hrm_receive(&h, msg * SLOT, NULL, d, &r), 0);
+		}
+		toggle = !toggle;
+	}
+	return r.mode;
+}
+
+/* §4.3 (D): paged needs two good runs and four good runs for every bad one;
+ * the counts halve at 64 runs so that the evidence stays recent; with no
+ * clean flip at all the strap is legacy after 64 messages. */
+static void test_toggle_evidence(void)
+{
+	unsigned len[80];
+	size_t n;
+
+	/* 8 good, 2 bad: 8 >= 4 x 2, paged.  7 good, 2 bad: legacy. */
+	for (n = 0; n < 8; n++)
+		len[n] = 4;
+	len[n++] = 3, len[n++] = 5;
+	CHECK_INT(feed_runs(len, n), CD_ANT_HRM_MODE_PAGED);
+	CHECK_INT(feed_runs(len + 1, n - 1), CD_ANT_HRM_MODE_LEGACY);
+
+	/* 40 good then 9 bad (49 runs, no halving yet): 40 >= 36, paged. */
+	for (n = 0; n < 40; n++)
+		len[n] = 4;
+	while (n < 49)
+		len[n++] = 3;
+	CHECK_INT(feed_runs(len, n), CD_ANT_HRM_MODE_PAGED);
+
+	/* 60 good then 13 bad: halved at the 64th run (30 good, 2 bad), then 9
+	 * more bad: 30 < 44, legacy (without halving 60 >= 52 would be paged). */
+	for (n = 0; n < 60; n++)
+		len[n] = 4;
+	while (n < 73)
+		len[n++] = 3;
+	CHECK_INT(feed_runs(len, n), CD_ANT_HRM_MODE_LEGACY);
+
+	/* Toggle flipping every message, two slots apart: never a clean flip,
+	 * so no evidence: unknown up to 63 messages, legacy at 64. */
+	{
+		struct cd_ant_hrm h;
+		struct cd_ant_hrm_result r;
+
+		cd_ant_hrm_init(&h);
+		for (unsigned i = 0; i < 64; i++) {
+			uint8_t d[CD_ANT_DATA_SIZE] = {(uint8_t)(i % 2 ? CD_ANT_HRM_TOGGLE_BIT : 0),
+						       0xFF, 0xFF, 0xFF, 0, 0, 0, 60};
+
+			CHECK_INT(cd_ant_hrm_receive(&h, i * 2 * SLOT, NULL, d, &r), 0);
+			if (i == 62)
+				CHECK_INT(r.mode, CD_ANT_HRM_MODE_UNKNOWN);
+		}
+		CHECK_INT(r.mode, CD_ANT_HRM_MODE_LEGACY);
+	}
+}
+
 static void test_paged_detection(void)
 {
 	struct strap s = {.main_page = 4, .base = 60000, .c0 = 100, .t0 = 10.0};
@@ -656,6 +738,31 @@ static void test_page4_checks(void)
 	CHECK_INT(cd_ant_hrm_receive(&h, t, NULL, d, &r), 0);
 	check_invariants(&r);
 	CHECK_INT(r.n_beats, 2);
+	CHECK_INT(r.n_rr, 0);
+	CHECK_INT(r.n_gap_beats, 2);
+	CHECK_NEAR(r.gap_mean_ms, 1000.0, 0);
+
+	/* dc = 2 with prev equal to this event time (not strictly before it):
+	 * a gap, never an RR of 0 ticks. T = 8244, C = 7. */
+	t = strap_msg(&s, 28, d);
+	CHECK_INT(r.mode, CD_ANT_HRM_MODE_PAGED);
+	d[2] = d[4] = (uint8_t)((8244 + 2048) & 0xFF), d[3] = d[5] = (uint8_t)((8244 + 2048) >> 8);
+	d[6] = 9;
+	CHECK_INT(cd_ant_hrm_receive(&h, t, NULL, d, &r), 0);
+	check_invariants(&r);
+	CHECK_INT(r.n_beats, 2);
+	CHECK_INT(r.n_rr, 0);
+	CHECK_INT(r.n_gap_beats, 2);
+	CHECK_NEAR(r.gap_mean_ms, 1000.0, 0);
+
+	/* dc = 2 with prev equal to T (not strictly after it): a gap too. T = 10292, C = 9. */
+	t = strap_msg(&s, 32, d);
+	d[2] = (uint8_t)(10292 & 0xFF), d[3] = (uint8_t)(10292 >> 8);
+	d[4] = (uint8_t)((10292 + 2048) & 0xFF), d[5] = (uint8_t)((10292 + 2048) >> 8);
+	d[6] = 11;
+	CHECK_INT(cd_ant_hrm_receive(&h, t, NULL, d, &r), 0);
+	check_invariants(&r);
+	CHECK_INT(r.mode, CD_ANT_HRM_MODE_PAGED);
 	CHECK_INT(r.n_rr, 0);
 	CHECK_INT(r.n_gap_beats, 2);
 	CHECK_NEAR(r.gap_mean_ms, 1000.0, 0);
@@ -879,6 +986,24 @@ static void test_60s_reset(void)
 		CHECK_INT(r.mode, CD_ANT_HRM_MODE_UNKNOWN);
 	}
 
+	/* Exactly 60 s of silence also forgets the toggle evidence (times on a
+	 * 0.25 s grid, about one slot apart, so that the 60 s are exact). */
+	{
+		struct strap s = {.main_page = 4, .base = 0, .c0 = 0};
+		uint8_t data[CD_ANT_DATA_SIZE];
+
+		cd_ant_hrm_init(&h);
+		for (unsigned i = 0; i < 20; i++) {
+			strap_msg(&s, i, data);
+			CHECK_INT(cd_ant_hrm_receive(&h, 0.25 * i, NULL, data, &r), 0);
+		}
+		CHECK_INT(r.mode, CD_ANT_HRM_MODE_PAGED);
+		strap_msg(&s, 20, data);
+		CHECK_INT(cd_ant_hrm_receive(&h, 0.25 * 19 + 60.0, NULL, data, &r), 0);
+		CHECK(r.restarted);
+		CHECK_INT(r.mode, CD_ANT_HRM_MODE_UNKNOWN);
+	}
+
 	/* Messages keep coming but the count stands still for 60 s: the next beat restarts. */
 	cd_ant_hrm_init(&h);
 	CHECK_INT(cd_ant_hrm_receive(&h, 0.0, NULL, rr_steps[0].data, &r), 0);
@@ -1011,6 +1136,7 @@ int main(void)
 	test_pages();
 	test_rr_sequence();
 	test_paged_detection();
+	test_toggle_evidence();
 	test_h12_recovery();
 	test_page4_losses();
 	test_page4_checks();

@@ -36,6 +36,19 @@ static void test_tanaka(void)
 	CHECK(cd_profile_set_age(&p, -1) == -EINVAL);
 	CHECK(cd_profile_set_hr_max(&p, NAN) == -EINVAL);
 	CHECK(cd_profile_set_hr_max(&p, 400) == -EINVAL);
+	/* The accepted range is 60–260 bpm, both ends included. */
+	CHECK(cd_profile_set_hr_max(&p, 59.9) == -EINVAL);
+	CHECK(cd_profile_set_hr_max(&p, 260.1) == -EINVAL);
+	CHECK(cd_profile_set_hr_max(&p, 60) == 0);
+	CHECK_NEAR(p.hr_max, 60, 0);
+	CHECK(cd_profile_set_hr_max(&p, 260) == 0);
+	CHECK_NEAR(p.hr_max, 260, 0);
+	/* Ages 1–120, both ends included. */
+	CHECK(cd_profile_set_age(&p, 0.99) == -EINVAL);
+	CHECK(cd_profile_set_age(&p, 120.01) == -EINVAL);
+	CHECK(cd_profile_set_age(&p, 1) == 0);
+	CHECK(cd_profile_set_age(&p, 120) == 0);
+	CHECK_NEAR(p.age, 120, 0);
 }
 
 static void test_percent_max_bounds(void)
@@ -102,6 +115,9 @@ static void test_zones_bpm(void)
 	CHECK_INT(cd_zone_of(&p, 152), CD_ZONE_4);
 	CHECK_INT(cd_zone_of(&p, 171), CD_ZONE_5);
 	CHECK_NEAR(cd_zone_lo_bpm(&p, CD_ZONE_2), 114, 0);
+	CHECK_NEAR(cd_zone_lo_bpm(&p, CD_ZONE_0), 0, 0); /* Z0 has no lower bound */
+	CHECK_NEAR(cd_zone_hi_bpm(&p, CD_ZONE_0), 95, 0);
+	CHECK(isinf(cd_zone_hi_bpm(&p, CD_ZONE_5)));
 	/* Intensity and ECB stay relative to hr_max (190): 64 % = 121.6, 77 % = 146.3. */
 	CHECK_INT(cd_intensity_of(&p, 121), CD_INTENSITY_LIGHT);
 	CHECK_INT(cd_intensity_of(&p, 122), CD_INTENSITY_MODERATE);
@@ -162,7 +178,27 @@ static void test_validate_and_names(void)
 	p.hr_rest = 190;
 	CHECK(cd_profile_validate(&p, &why) == -EINVAL);
 	CHECK(why != NULL);
+	CHECK(cd_profile_set_hr_max(&p, 100) == 0);
+	p.hr_rest = 100; /* equal to hr_max: not below it */
+	CHECK(cd_profile_validate(&p, &why) == -EINVAL);
+	p.hr_rest = 99;
+	CHECK(cd_profile_validate(&p, NULL) == 0);
+	CHECK(cd_profile_set_hr_max(&p, 180) == 0);
+	/* hr_rest 20–150 both included; the top zone bound at most 200 %. */
+	p.hr_rest = 150;
+	CHECK(cd_profile_validate(&p, NULL) == 0);
+	p.hr_rest = 150.1;
+	CHECK(cd_profile_validate(&p, NULL) == -EINVAL);
+	p.hr_rest = 20;
+	CHECK(cd_profile_validate(&p, NULL) == 0);
+	p.hr_rest = 19.9;
+	CHECK(cd_profile_validate(&p, NULL) == -EINVAL);
 	p.hr_rest = 60;
+	p.zones_pct[4] = 200;
+	CHECK(cd_profile_validate(&p, NULL) == 0);
+	p.zones_pct[4] = 200.1;
+	CHECK(cd_profile_validate(&p, NULL) == -EINVAL);
+	p.zones_pct[4] = 90;
 	p.zones_pct[2] = 10;
 	CHECK(cd_profile_validate(&p, NULL) == -EINVAL);
 

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "civil-time.h"
 #include "cleanup.h"
 #include "session-json.h"
 
@@ -381,6 +382,77 @@ static void test_milestone_and_model(void)
 	CHECK_NEAR(num(j, "zone.current"), 4, 0); /* 150 is on the Z4 bound: upper zone */
 	CHECK_NEAR(num(get(j, "zones")->child->next, "lo_bpm"), 95, 0);
 	CHECK_NEAR(num(get(j, "zones")->child->next, "hi_bpm"), 115, 0);
+	/* Z4 held 1300 s in the session, 600 s in the window: rolling_s is the window's. */
+	{
+		const cJSON *z4 = get(j, "zones")->child->next->next->next->next;
+
+		CHECK_NEAR(num(z4, "s"), 1300, 0);
+		CHECK_NEAR(num(z4, "rolling_s"), 600, 1e-9);
+	}
+	CHECK(is_null(j, "profile.age")); /* hr_max configured, no age: null, not 0 */
+}
+
+/* zone.current is the zone of the last valid sample; battery 0 % is a value;
+ * a configured age is shown. */
+static void test_current_and_battery(void)
+{
+	static const struct cd_sample s[] = {
+		{ .t = 0, .bpm = 100, .contact = CD_CONTACT_OK, .energy_kj = NAN },  /* Z1 */
+		{ .t = 1, .bpm = 170, .contact = CD_CONTACT_OK, .energy_kj = NAN },  /* Z4 */
+		{ .t = 2, .bpm = 150, .contact = CD_CONTACT_OK, .energy_kj = NAN },  /* Z3 */
+	};
+	_cleanup_(cd_engine_freep) struct cd_engine *e = NULL;
+	_cleanup_(cJSON_Deletep) cJSON *j = NULL;
+	const struct cd_session_meta meta = { .started_at = NAN, .now = 2, .battery_pct = 0 };
+	struct cd_profile p;
+
+	profile_200(&p);
+	CHECK_INT(cd_profile_set_age(&p, 30), 0);
+	e = make_engine(&p, s, ELEMENTSOF(s));
+	j = cd_session_to_json(e, &meta);
+	CHECK_NEAR(num(j, "zone.current"), 3, 0);
+	CHECK_NEAR(num(j, "heart_rate.current"), 150, 0);
+	CHECK_NEAR(num(j, "zone.pct_hr_max"), 75, 1e-12);
+	CHECK_NEAR(num(j, "battery_pct"), 0, 0);
+	CHECK_NEAR(num(j, "profile.age"), 30, 0);
+}
+
+/* Days from 1970-01-01 of proleptic Gregorian dates, and back (the era
+ * arithmetic of negative years and the March-based year included):
+ * 0000-03-01 is day −719468, and 400 years are 146097 days. */
+static void test_civil(void)
+{
+	static const struct {
+		int64_t y;
+		unsigned m, d;
+		int64_t days;
+	} v[] = {
+		{ 1970, 1, 1, 0 },
+		{ 1969, 12, 31, -1 },
+		{ 2000, 2, 28, 11015 },
+		{ 2000, 2, 29, 11016 },
+		{ 2000, 3, 1, 11017 },
+		{ 2100, 2, 28, 47540 },
+		{ 2100, 3, 1, 47541 },
+		{ 0, 1, 1, -719528 },
+		{ 0, 2, 29, -719469 },
+		{ 0, 3, 1, -719468 },
+		{ -1, 12, 31, -719529 },
+		{ -400, 3, 1, -719468 - 146097 },
+		{ -400, 2, 29, -719468 - 146097 - 1 },
+		{ 2400, 3, 1, -719468 + 6 * 146097 },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+		int64_t y;
+		unsigned m, d;
+
+		CHECK_INT(cd_days_from_civil(v[i].y, v[i].m, v[i].d), v[i].days);
+		cd_civil_from_days(v[i].days, &y, &m, &d);
+		CHECK_INT(y, v[i].y);
+		CHECK_INT(m, v[i].m);
+		CHECK_INT(d, v[i].d);
+	}
 }
 
 static void test_iso8601(void)
@@ -392,6 +464,8 @@ static void test_iso8601(void)
 		{ 0, "1970-01-01T00:00:00.000Z" },
 		{ 0.0004, "1970-01-01T00:00:00.000Z" },
 		{ 0.9996, "1970-01-01T00:00:01.000Z" },
+		{ 0.0025, "1970-01-01T00:00:00.003Z" }, /* half a millisecond rounds away from 0 */
+		{ -0.0025, "1969-12-31T23:59:59.997Z" },
 		{ -0.001, "1969-12-31T23:59:59.999Z" },
 		{ -86400, "1969-12-31T00:00:00.000Z" },
 		{ 951782400, "2000-02-29T00:00:00.000Z" },
@@ -422,5 +496,7 @@ int main(void)
 	test_empty();
 	test_milestone_and_model();
 	test_iso8601();
+	test_current_and_battery();
+	test_civil();
 	return check_exit("test-session-json");
 }
