@@ -665,7 +665,7 @@ static void strap_value(struct strap *s, const uint8_t *data, size_t size)
 		s->trailing_logged = true;
 	}
 	cd_hrm_to_sample(&hrm, 0, &sample);
-	r = monitor_feed(s->ble->monitor, s->device, &sample, monitor_now_us());
+	r = monitor_feed(s->ble->monitor, s->device, &sample, monitor_boot_us());
 	if (r < 0)
 		log_debug_errno(r, "Failed to feed a sample of %s: %m, ignoring", s->address);
 }

@@ -263,7 +263,7 @@ static int op_session(void *userdata, uint64_t id, cJSON **ret)
 	} else
 		s = monitor_session_find(m->monitor, id);
 	if (s) {
-		*ret = monitor_session_to_json(s, monitor_now_us());
+		*ret = monitor_session_to_json(s, monitor_boot_us());
 		return *ret ? 0 : -ENOMEM;
 	}
 	return store_session_json(m->store, id, ret);
@@ -362,7 +362,7 @@ static int op_start(void *userdata, const char *device, const char *kind, cJSON 
 	r = monitor_start(m->monitor, device, kind, &s);
 	if (r < 0)
 		return r;
-	*ret = monitor_session_to_json(s, monitor_now_us());
+	*ret = monitor_session_to_json(s, monitor_boot_us());
 	return *ret ? 0 : -ENOMEM;
 }
 
@@ -375,7 +375,7 @@ static int op_stop(void *userdata, const char *device, cJSON **ret)
 	r = monitor_stop(m->monitor, device, &s);
 	if (r < 0)
 		return r;
-	*ret = monitor_session_to_json(s, monitor_now_us());
+	*ret = monitor_session_to_json(s, monitor_boot_us());
 	return *ret ? 0 : -ENOMEM;
 }
 

@@ -1473,7 +1473,7 @@ static void on_session_ended(struct store *s, const struct monitor_session *ms)
 
 	if (!ss)
 		return;
-	json = monitor_session_to_json(ms, monitor_now_us());
+	json = monitor_session_to_json(ms, monitor_boot_us());
 	free(ss->summary);
 	ss->summary = json ? cJSON_PrintUnformatted(json) : NULL;
 	ss->ended = true;
@@ -1588,7 +1588,7 @@ static int session_json_by_id(struct store *s, uint64_t id, cJSON **ret)
 		struct monitor_session *ms = monitor_session_find(s->monitor, id);
 
 		if (ms) {
-			*ret = monitor_session_to_json(ms, monitor_now_us());
+			*ret = monitor_session_to_json(ms, monitor_boot_us());
 			return *ret ? 0 : -ENOMEM;
 		}
 	}

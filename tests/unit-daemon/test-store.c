@@ -116,7 +116,7 @@ static void test_roundtrip(sd_event *e, struct cd_config *c)
 	CHECK_INT(query_int("PRAGMA user_version"), 1);
 
 	CHECK_INT(monitor_stop(m, "sim-1", &ms), 0);
-	live = monitor_session_to_json(ms, monitor_now_us());
+	live = monitor_session_to_json(ms, monitor_boot_us());
 	CHECK_INT(store_flush(s), 0);
 	CHECK_INT(query_int("SELECT COUNT(*) FROM sessions WHERE ended_at_us IS NOT NULL"), 1);
 
