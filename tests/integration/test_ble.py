@@ -549,6 +549,145 @@ def t_no_system_bus(env):
     check("BLE straps unavailable" in env.log_text(), "said so")
 
 
+# Issue 11 ------------------------------------------------------------------
+
+
+def faketime_lib():
+    """Debian's libfaketime (scripts/deps), or None."""
+    import glob
+    for pat in ("/usr/lib/*/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1",
+                "/usr/local/lib/faketime/libfaketime.so.1"):
+        found = sorted(glob.glob(pat))
+        if found:
+            return found[0]
+    return None
+
+
+def get_raw(env, path):
+    """Status and body of a GET, or (None, None) when the connection gave no answer."""
+    import http.client
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", env.port, timeout=5)
+        c.request("GET", path)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, data
+    except (OSError, http.client.HTTPException):
+        return None, None
+
+
+def t_clock_step(env):
+    """Wall clock stepped −1 h, then +2 h, under libfaketime (monotonic clocks real, as
+    with NTP): samples keep counting, duration follows real time, the API answers, and
+    a strap that falls silent goes stale."""
+    lib = faketime_lib()
+    check(lib, "libfaketime is installed (scripts/deps: libfaketime)")
+    stamp = os.path.join(env.tmp, "faketime")
+    with open(stamp, "w") as f:
+        f.write("+0\n")
+    env.env = {"LD_PRELOAD": lib, "FAKETIME_TIMESTAMP_FILE": stamp, "FAKETIME_NO_CACHE": "1",
+               "DONT_FAKE_MONOTONIC": "1"}
+    env.add(A, "Polar H10")
+    env.start()
+    env.connected(A, IDA)
+    sid = None
+    n = 0
+
+    def feed(k):
+        nonlocal n
+        for _ in range(k):
+            env.notify(A, "06 5A")
+            n += 1
+            time.sleep(0.2)
+
+    def counted():
+        return env.wait(lambda: (lambda s: s if s and s.get("samples") == n else None)(
+            env.get("/session")), 10, "all %d samples counted" % n)
+
+    feed(5)
+    sid = env.session_of(IDA)
+    s0 = counted()
+    check(env.device(IDA)["stale"] is False, "live before the steps")
+    for step in ("-3600", "+7200"):
+        mono0, dur0 = time.monotonic(), s0["duration_s"]
+        with open(stamp, "w") as f:
+            f.write(step + "\n")
+        feed(10)
+        s1 = counted()
+        check(s1["id"] == sid and s1["state"] == "active",
+              "step %s: still the same active session: %s" % (step, s1.get("id")))
+        elapsed = time.monotonic() - mono0
+        grown = s1["duration_s"] - dur0
+        # Duration follows the real (monotonic) time between the samples, not the step:
+        # compared with the step size, not as a timing bound.
+        check(0 < grown <= elapsed + 1,
+              "step %s: duration grew %.3f s over %.3f s of real time" % (step, grown, elapsed))
+        check(s1["stale"] is False and s1["heart_rate"]["current"] == 90,
+              "step %s: live heart rate %s" % (step, s1.get("heart_rate")))
+        for path in ("/session", "/devices", "/sessions", "/healthz"):
+            status, body = get_raw(env, path)
+            check(status == 200 and body, "step %s: GET %s answered: %s" % (step, path, status))
+        d = env.device(IDA)
+        check(d["stale"] is False and d["connected"], "step %s: device live: %s" % (step, d))
+        s0 = s1
+    # Silence: stale after stale_after_s of the boot clock, on /devices and /session.
+    env.wait(lambda: env.device(IDA)["stale"] is True, 15, "a silent strap goes stale")
+    s = env.get("/session")
+    check(s["stale"] is True and s["heart_rate"]["current"] is None,
+          "/session stale with no current heart rate: %s" % s.get("heart_rate"))
+    # The stored samples' t follow the boot clock: strictly increasing, no 1 h jump.
+    smp = env.samples(sid)
+    ts = [x["t_s"] for x in smp]
+    check(len(ts) == n and all(b > a for a, b in zip(ts, ts[1:])) and ts[-1] < 60,
+          "stored t increasing and real-time sized: %s" % ts)
+    # The steps did reach cardiod: started_at is on the old wall clock, last_seen on the new.
+    d = env.device(IDA)
+    check(d["last_seen"] > s0["started_at"], "last_seen after the +2 h step: %s vs %s"
+          % (d["last_seen"], s0["started_at"]))
+
+
+def t_rr_zero(env):
+    """An RR of 0 (BLE raw 0) is dropped at ingest; the CSV export stays whole."""
+    env.add(A, "Polar H10")
+    env.start()
+    env.connected(A, IDA)
+    # bpm 72 + RR 0 + RR 340; bpm 72 + RR 0 only; bpm 90 + RR 748.
+    env.notify(A, "16 48 00 00 54 01", "16 48 00 00", "16 5A EC 02")
+    sid = env.session_of(IDA)
+    smp = env.wait(lambda: (lambda s: s if s and len(s) == 3 else None)(env.samples(sid)), 5,
+                   "3 samples")
+    check_rr(smp, [rr_ms(340), rr_ms(748)], "RR 0 dropped")
+    check(smp[1]["rr_ms"] in (None, []), "a sample with only RR 0 has no RR: %s" % smp[1])
+    status, body = get_raw(env, "/sessions/%d/samples?format=csv" % sid)
+    check(status == 200, "CSV export answers 200: %s %s" % (status, body[:200] if body else body))
+    lines = body.decode().strip().splitlines()
+    check(len(lines) == 4, "CSV has a header and 3 rows: %s" % lines)
+    rr_col = lines[0].split(",").index("rr_ms")
+    rrs = [ln.split(",")[rr_col] for ln in lines[1:]]
+    check(all(float(v) > 0 for x in rrs for v in x.strip('"').replace(";", " ").split()),
+          "no RR 0 in the CSV: %s" % rrs)
+    s = env.get("/session")
+    check(s["hrv"]["rr_count"] == 2, "the engine saw 2 RR: %s" % s["hrv"])
+
+
+def t_hostile_name(env):
+    """A strap name with a newline and other control characters cannot forge log lines."""
+    evil = "H10\ncardiod[1]: Session 99 started on forged.\x1b[31m\x07"
+    env.add(A, evil)
+    env.start()
+    env.connected(A, IDA)
+    env.notify(A, "06 5A")
+    env.session_of(IDA)
+    env.wait(lambda: env.device(IDA)["name"] == evil, 5, "the name is reported as is in /devices")
+    log = env.log_text()
+    check("H10" in log, "the name reached the log")
+    check(not any(ln.startswith("cardiod[1]: Session 99") for ln in log.splitlines()),
+          "no forged line in the log")
+    check("\x1b" not in log and "\x07" not in log, "no raw control characters in the log")
+    check("H10\\ncardiod[1]" in log, "the newline is escaped as \\n")
+
+
 SCENARIOS = {
     "discovery-acquire": (t_discovery_acquire, {}),
     "startnotify-fallback": (t_startnotify_fallback, {}),
@@ -568,6 +707,9 @@ SCENARIOS = {
     "no-bluez": (t_no_bluez, {"offline": True}),
     "no-ble": (t_no_ble, {"args": ["--no-ble"]}),
     "disabled-config": (t_disabled_config, {}),
+    "clock-step": (t_clock_step, {"args": ["--idle-timeout", "600"]}),
+    "rr-zero": (t_rr_zero, {}),
+    "hostile-name": (t_hostile_name, {}),
     "no-system-bus": (t_no_system_bus, {"bus": False, "env": {
         "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/cardiod-test-bus"}}),
 }
