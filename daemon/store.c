@@ -1698,13 +1698,64 @@ static int cmp_items(const void *a, const void *b)
 	return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
 }
 
+/* Every stored session that started at exactly g (and this run's), each once, into *items. */
+static int add_started_group(struct store *s, uint64_t g, uint64_t since_us,
+			     struct list_item **items, size_t *n, size_t *cap)
+{
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if (g < since_us)
+		return 0;
+	r = prepare(s, "SELECT id FROM sessions WHERE started_at_us = ?", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)g);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+		bool seen = false;
+
+		for (size_t i = 0; i < *n && !seen; i++)
+			seen = (*items)[i].id == id;
+		if (seen || find_session(s, id))
+			continue;
+		if (*n >= *cap) {
+			struct list_item *x = reallocarray(*items, *cap * 2, sizeof(**items));
+
+			if (!x)
+				return -ENOMEM;
+			*items = x;
+			*cap *= 2;
+		}
+		(*items)[(*n)++] = (struct list_item){ id, g };
+	}
+	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+/* Whether a stored session started in [since_us, g): 1, 0, or a negative errno. */
+static int any_started_before(struct store *s, uint64_t g, uint64_t since_us)
+{
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	r = prepare(s, "SELECT 1 FROM sessions WHERE started_at_us < ? AND started_at_us >= ? LIMIT 1",
+		    &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)g);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)(since_us > INT64_MAX ? INT64_MAX : since_us));
+	rc = sqlite3_step(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
 int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uint64_t since_us,
 			cJSON **ret, uint64_t *ret_next)
 {
 	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
 	_cleanup_(cJSON_Deletep) cJSON *a = NULL;
 	_cleanup_free_ struct list_item *items = NULL;
-	size_t n = 0, cap, n_mem = 0;
+	size_t n = 0, cap, n_mem = 0, k;
+	uint64_t next;
 	int r, rc;
 
 	if (limit == 0)
@@ -1747,7 +1798,39 @@ int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uin
 	a = cJSON_CreateArray();
 	if (!a)
 		return -ENOMEM;
-	for (size_t i = 0; i < n && i < limit; i++) {
+	/*
+	 * Pages are cut on (started_at, id), and next_before must not skip
+	 * sessions that share a started_at (next page: started_at < next_before).
+	 * When the cut falls inside such a group, the page ends before the group
+	 * and next_before is its started_at + 1 µs; a page that is all one group
+	 * takes the whole group.
+	 */
+	k = n > limit ? limit : n;
+	next = n > limit ? items[limit - 1].started_us : 0;
+	if (n > limit && items[limit - 1].started_us == items[limit].started_us) {
+		uint64_t g = items[limit].started_us;
+		size_t j = limit - 1;
+
+		while (j > 0 && items[j - 1].started_us == g)
+			j--;
+		if (j > 0) {
+			k = j;
+			next = g + 1;
+		} else {
+			r = add_started_group(s, g, since_us, &items, &n, &cap);
+			if (r < 0)
+				return r;
+			qsort(items, n, sizeof(*items), cmp_items);
+			for (k = 0; k < n && items[k].started_us == g; k++)
+				;
+			r = any_started_before(s, g, since_us);
+			if (r < 0)
+				return r;
+			next = k < n || r > 0 ? g : 0;
+		}
+	}
+
+	for (size_t i = 0; i < k; i++) {
 		_cleanup_(cJSON_Deletep) cJSON *full = NULL;
 		cJSON *sum;
 
@@ -1762,7 +1845,7 @@ int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uin
 			return -ENOMEM;
 		}
 	}
-	*ret_next = n > limit ? items[limit - 1].started_us : 0;
+	*ret_next = next;
 	*ret = TAKE_PTR(a);
 	return 0;
 }
