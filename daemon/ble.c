@@ -67,9 +67,12 @@
 #define HUP_GRACE_US (500 * USEC_PER_MSEC)
 /*
  * Without an allow-list there is no "missing" strap once every known one is
- * connected; scan in bursts then, so a second strap put on later is found.
+ * connected; scan in bursts then (RESCAN_FOR_US on, RESCAN_EVERY_US off: a
+ * 3/8 duty cycle), so a second strap put on later is found and notifying
+ * within 10 s (issue 11).  With an allow-list the scan stops for good once
+ * every listed strap is connected.
  */
-#define RESCAN_EVERY_US (30 * USEC_PER_SEC)
+#define RESCAN_EVERY_US (5 * USEC_PER_SEC)
 /*
  * A scan that has not found a missing strap in this long is stopped and
  * started again: some controllers (BlueZ's own btvirt emulator among them)
@@ -77,7 +80,7 @@
  * began advertising after the scan started would otherwise stay unseen.
  */
 #define DISCOVERY_RESTART_US (20 * USEC_PER_SEC)
-#define RESCAN_FOR_US	     (10 * USEC_PER_SEC)
+#define RESCAN_FOR_US	     (3 * USEC_PER_SEC)
 /* A notification is at most ATT_MTU − 3 ≤ 514 bytes; more than the decoder takes is malformed. */
 #define NOTIFY_BUF (CD_HRM_SIZE_MAX + 1)
 /* When the system bus itself goes away. */

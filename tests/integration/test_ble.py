@@ -688,6 +688,44 @@ def t_hostile_name(env):
     check("H10\\ncardiod[1]" in log, "the newline is escaped as \\n")
 
 
+def t_late_second_strap(env):
+    """No allow-list: a strap put on after the first one connected is notifying within
+    10 s (issue 11), judged by the fake bluetoothd's own call times; and the radio does
+    not scan for good once both are connected (bursts: StopDiscovery keeps coming)."""
+    env.add(A, "Strap A")
+    env.start()
+    env.connected(A, IDA)
+    env.wait(lambda: not env.state()["discovering"], 10, "discovery paused once A connected")
+    time.sleep(1)
+    t_add = time.monotonic()
+    env.add(B, "Strap B")
+    env.connected(B, IDB, timeout=30)
+    path_b = B.replace(":", "_")
+    setup = [c for c in env.calls() if c["method"] in ("AcquireNotify", "StartNotify")
+             and path_b in c["path"]]
+    check(setup, "B's notifications were set up: %s" % setup)
+    delay = setup[0]["t"] - t_add
+    check(delay <= 10, "B notifying %.1f s after it appeared (spec: within 10 s)" % delay)
+    env.notify(B, "06 5A")
+    env.session_of(IDB)
+    stops = len(env.calls("StopDiscovery"))
+    env.wait(lambda: len(env.calls("StopDiscovery")) > stops and not env.state()["discovering"],
+             20, "with both connected the scan still pauses between bursts")
+
+
+def t_allowlist_scan_stops(env):
+    """With an allow-list, once every listed strap is connected the scan stops for good."""
+    env.config = "[ble]\ndevices = %s\n" % A
+    env.add(A, "Strap A")
+    env.start()
+    env.connected(A, IDA)
+    env.wait(lambda: not env.state()["discovering"], 10, "discovery stopped")
+    starts = len(env.calls("StartDiscovery"))
+    time.sleep(7)  # longer than one burst cycle without an allow-list (5 s off, 3 s on)
+    check(len(env.calls("StartDiscovery")) == starts and not env.state()["discovering"],
+          "no scan burst with every allow-listed strap connected")
+
+
 SCENARIOS = {
     "discovery-acquire": (t_discovery_acquire, {}),
     "startnotify-fallback": (t_startnotify_fallback, {}),
@@ -710,6 +748,8 @@ SCENARIOS = {
     "clock-step": (t_clock_step, {"args": ["--idle-timeout", "600"]}),
     "rr-zero": (t_rr_zero, {}),
     "hostile-name": (t_hostile_name, {}),
+    "late-second-strap": (t_late_second_strap, {}),
+    "allowlist-scan-stops": (t_allowlist_scan_stops, {}),
     "no-system-bus": (t_no_system_bus, {"bus": False, "env": {
         "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/cardiod-test-bus"}}),
 }
