@@ -128,6 +128,9 @@ struct strap {
 
 	bool connected; /* Device1.Connected as last acted on */
 	bool ever_connected;
+	/* Untrusted radio input is bounded (DESIGN §9.7): who may be forgotten. */
+	uint64_t added_us, seen_us; /* monotonic: tracked since; Device1 object last present */
+	bool tried;		    /* a Connect() was made */
 	unsigned reconnects, malformed;
 	bool malformed_logged, trailing_logged;
 
@@ -195,6 +198,7 @@ struct ble {
 	sd_bus_slot *connect_slot;
 
 	struct strap *straps;
+	char admit_after[18]; /* round robin of new straps over the mirror (max_unknown) */
 };
 
 static void reconcile(struct ble *b);
@@ -609,9 +613,22 @@ static struct strap *strap_free(struct strap *s)
 	return NULL;
 }
 
-static int strap_new(struct ble *b, const struct object *dev, struct strap **ret)
+/* The monitor device of strap s, named after dev. */
+static int strap_publish(struct strap *s, const struct object *dev)
 {
 	char id[4 + 18];
+
+	if (s->device)
+		return 0;
+	snprintf(id, sizeof(id), "ble-%s", s->address);
+	return monitor_device_add(s->ble->monitor, id,
+				  dev && (dev->alias || dev->name) ? (dev->alias ? dev->alias : dev->name)
+								  : NULL,
+				  CD_TRANSPORT_BLE, &s->device);
+}
+
+static int strap_new(struct ble *b, const struct object *dev, struct strap **ret)
+{
 	struct strap *s, **tail;
 	int r;
 
@@ -624,12 +641,18 @@ static int strap_new(struct ble *b, const struct object *dev, struct strap **ret
 		.delay_s = BACKOFF_MIN_S,
 	};
 	memcpy(s->address, dev->address, sizeof(s->address));
-	snprintf(id, sizeof(id), "ble-%s", s->address);
-	r = monitor_device_add(b->monitor, id, dev->alias ? dev->alias : dev->name,
-			       CD_TRANSPORT_BLE, &s->device);
-	if (r < 0) {
-		free(s);
-		return r;
+	s->added_us = s->seen_us = now_us(b);
+	/*
+	 * An allow-listed strap is a device from the start; any other becomes
+	 * one (in /devices, on D-Bus) when it first connects, so advertisers
+	 * that never connect cost no more than max_unknown of these.
+	 */
+	if (b->pinned) {
+		r = strap_publish(s, dev);
+		if (r < 0) {
+			free(s);
+			return r;
+		}
 	}
 	for (tail = &b->straps; *tail; tail = &(*tail)->next)
 		;
@@ -1020,6 +1043,7 @@ static void strap_connect(struct strap *s)
 	int r;
 
 	log_info("BLE strap %s: connecting.", s->address);
+	s->tried = true;
 	r = call(b, s->dev_path, IFACE_DEVICE, "Connect", on_connect, b, CONNECT_TIMEOUT_US,
 		 &b->connect_slot, NULL);
 	if (r < 0) {
@@ -1287,6 +1311,10 @@ static void strap_sync(struct strap *s, struct object *dev)
 			strap_lost(s);
 		return;
 	}
+	if (!s->device && strap_publish(s, dev) < 0) {
+		log_oom();
+		return;
+	}
 	if (dev->alias || dev->name)
 		monitor_device_set_name(s->device, dev->alias ? dev->alias : dev->name);
 	if (dev->battery >= 0) /* the last known level stays while Battery1 is away */
@@ -1303,6 +1331,69 @@ static void strap_sync(struct strap *s, struct object *dev)
 		log_info("BLE strap %s (%s) connected.", s->address, s->device->name);
 		monitor_device_set_connected(s->device, true);
 	}
+}
+
+/* Never connected and not allow-listed: an advertiser, not (yet) a strap of ours. */
+static bool strap_unknown(const struct strap *s)
+{
+	return !s->ever_connected && !s->connected && s->ble->connecting != s &&
+	       !(s->ble->pinned && address_pinned(s->ble, s->address));
+}
+
+static void strap_remove(struct strap *s)
+{
+	struct ble *b = s->ble;
+
+	for (struct strap **p = &b->straps; *p; p = &(*p)->next)
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	strap_free(s);
+}
+
+/* §9.7: never-connected straps not seen for forget_after_s are forgotten. */
+static void forget_unknown(struct ble *b, uint64_t now)
+{
+	uint64_t after = (uint64_t)(b->config->ble_forget_after_s * USEC_PER_SEC);
+
+	for (struct strap *s = b->straps, *next; s; s = next) {
+		next = s->next;
+		if (find_device(b, s->address))
+			s->seen_us = now;
+		else if (strap_unknown(s) && now - s->seen_us >= after) {
+			log_debug("BLE: forgetting %s, never connected and unseen for %g s.",
+				  s->address, b->config->ble_forget_after_s);
+			strap_remove(s);
+		}
+	}
+}
+
+/*
+ * §9.7: at most max_unknown never-connected straps.  When full, the one
+ * that has had its Connect() longest ago makes room; none that has not
+ * yet been tried does.  Returns whether there is room.
+ */
+static bool make_room(struct ble *b)
+{
+	struct strap *oldest = NULL;
+	unsigned n = 0;
+
+	for (struct strap *s = b->straps; s; s = s->next) {
+		if (!strap_unknown(s))
+			continue;
+		n++;
+		if (s->tried && (!oldest || s->added_us < oldest->added_us))
+			oldest = s;
+	}
+	if (n < b->config->ble_max_unknown)
+		return true;
+	if (!oldest)
+		return false;
+	log_debug("BLE: forgetting %s, never connected, to make room (max_unknown %u).",
+		  oldest->address, b->config->ble_max_unknown);
+	strap_remove(oldest);
+	return true;
 }
 
 static void reconcile(struct ble *b)
@@ -1347,19 +1438,39 @@ static void reconcile(struct ble *b)
 		log_info("BLE: using adapter %s.", b->adapter);
 	b->adapter_logged = false;
 
-	/* New straps. */
-	for (struct object *o = b->objects; o; o = o->next) {
-		struct strap *s;
-		int r;
+	forget_unknown(b, now);
+	/*
+	 * New straps, round robin from where the last pass stopped: with more
+	 * advertisers than max_unknown each gets its turn to connect.
+	 */
+	{
+		struct object *start = NULL;
 
-		if (!device_on_adapter(b, o) || !device_wanted(b, o) || strap_find(b, o->address))
-			continue;
-		r = strap_new(b, o, &s);
-		if (r < 0) {
-			log_warning_errno(r, "BLE: cannot add strap %s: %m", o->address);
-			continue;
-		}
-		log_info("BLE: found heart-rate strap %s (%s).", s->address, s->device->name);
+		if (b->admit_after[0])
+			for (struct object *o = b->objects; o; o = o->next)
+				if (strcmp(o->address, b->admit_after) == 0 && device_on_adapter(b, o))
+					start = o->next;
+		for (unsigned pass = 0; pass < 2; pass++)
+			for (struct object *o = pass == 0 ? start : b->objects;
+			     o && !(pass == 1 && o == start); o = o->next) {
+				struct strap *s;
+				int r;
+
+				if (!device_on_adapter(b, o) || !device_wanted(b, o) ||
+				    strap_find(b, o->address))
+					continue;
+				if (!b->pinned && !make_room(b))
+					goto admitted;
+				r = strap_new(b, o, &s);
+				if (r < 0) {
+					log_warning_errno(r, "BLE: cannot add strap %s: %m", o->address);
+					continue;
+				}
+				memcpy(b->admit_after, o->address, sizeof(b->admit_after));
+				log_info("BLE: found heart-rate strap %s (%s).", s->address,
+					 o->alias ? o->alias : o->name ? o->name : s->address);
+			}
+	admitted:;
 	}
 
 	for (struct strap *s = b->straps; s; s = s->next) {

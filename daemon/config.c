@@ -66,6 +66,8 @@ int cd_config_init(struct cd_config *c)
 		.http_max_connections = CD_HTTP_DEFAULT_MAX_CONNECTIONS,
 		.http_timeout_s = CD_HTTP_DEFAULT_TIMEOUT_S,
 		.ble_enabled = true,
+		.ble_forget_after_s = 600,
+		.ble_max_unknown = 16,
 		.ant_enabled = true,
 		.idle_timeout_s = 120,
 		.commit_interval_s = 5,
@@ -458,6 +460,28 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 				return r;
 			strv_free(c->ble_devices);
 			c->ble_devices = v;
+			return 0;
+		}
+		if (strcmp(key, "forget_after_s") == 0) {
+			double v;
+
+			if (parse_number(value, 1, 86400, &v) < 0)
+				return fail(ret_error, origin, line,
+					    "forget_after_s: expected a number of seconds between 1 "
+					    "and 86400, got '%s'",
+					    value);
+			c->ble_forget_after_s = v;
+			return 0;
+		}
+		if (strcmp(key, "max_unknown") == 0) {
+			double v;
+
+			if (parse_number(value, 1, 1024, &v) < 0 || v != (unsigned)v)
+				return fail(ret_error, origin, line,
+					    "max_unknown: expected a whole number from 1 to 1024, "
+					    "got '%s'",
+					    value);
+			c->ble_max_unknown = (unsigned)v;
 			return 0;
 		}
 		return fail(ret_error, origin, line, "unknown key '%s' in [ble]", key);

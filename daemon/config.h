@@ -45,6 +45,8 @@ struct cd_config {
 	bool ble_enabled;
 	char *ble_adapter;  /* NULL: the default adapter */
 	char **ble_devices; /* NULL-terminated allow-list; NULL: any */
+	double ble_forget_after_s; /* never-connected straps unseen this long are forgotten */
+	unsigned ble_max_unknown;  /* at most this many never-connected straps are kept */
 
 	bool ant_enabled;
 	char *ant_device;   /* tty path or "auto" */

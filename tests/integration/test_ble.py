@@ -726,6 +726,60 @@ def t_allowlist_scan_stops(env):
           "no scan burst with every allow-listed strap connected")
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def t_flood(env):
+    """§9.7: a few hundred heart-rate advertisers that never connect.  cardiod keeps at
+    most max_unknown of them (round robin, each gets a Connect), forgets them, lists none
+    in /devices, its memory stays flat, and the owner's strap is still picked up."""
+    n_flood = 300
+    env.config = "[ble]\nforget_after_s = 2\nmax_unknown = 8\n"
+    env.start()
+    time.sleep(0.5)
+    rss0 = rss_kb(env.cardiod.pid)
+    flood = ["F0:0D:00:00:%02X:%02X" % (i >> 8, i & 0xFF) for i in range(n_flood)]
+    for addr in flood:
+        env.add(addr, "Flood %s" % addr[-5:], advertising=False)
+        env.ctl.FailConnect(addr, 1000000, "org.bluez.Error.Failed", "le-connection-timeout")
+    for addr in flood:
+        env.ctl.SetAdvertising(addr, True)
+    # Round robin: many different advertisers get their Connect, not the same 8 again.
+    env.wait(lambda: sum(1 for a in flood if env.strap(a)["connect_calls"]) >= 50, 60,
+             "Connect() spread over the advertisers")
+    env.add(A, "Owner's H10")
+    env.connected(A, IDA, timeout=60)
+    env.notify(A, "06 5A")
+    env.session_of(IDA)
+    devs = env.get("/devices")
+    check(devs is not None, "/devices answers under the flood")
+    ids = [d["id"] for d in devs["devices"]]
+    check(ids == [IDA], "/devices lists the owner's strap only, no advertiser: %d entries %s"
+          % (len(ids), ids[:5]))
+    rss1 = rss_kb(env.cardiod.pid)
+    check(rss0 and rss1 and rss1 - rss0 < 16 * 1024,
+          "memory stays bounded: RSS %s kB -> %s kB" % (rss0, rss1))
+    print("flood: RSS %d kB -> %d kB, %d advertisers tried" % (
+        rss0, rss1, sum(1 for a in flood if env.strap(a)["connect_calls"])))
+    log = env.log_text()
+    check("to make room (max_unknown 8)" in log, "unknown straps were forgotten to make room")
+    # The advertisers go away (bluetoothd drops their objects): forgotten after
+    # forget_after_s, and no Connect() to any of them afterwards.
+    for addr in flood:
+        env.ctl.Vanish(addr)
+    env.wait(lambda: "unseen for 2 s" in env.log_text(), 30, "forgotten after forget_after_s")
+    time.sleep(3)
+    n_calls = len(env.calls("Connect"))
+    time.sleep(3)
+    check(len(env.calls("Connect")) == n_calls, "no Connect() once they are forgotten")
+    check(env.device(IDA)["connected"], "the owner's strap stays connected")
+
+
 SCENARIOS = {
     "discovery-acquire": (t_discovery_acquire, {}),
     "startnotify-fallback": (t_startnotify_fallback, {}),
@@ -750,6 +804,7 @@ SCENARIOS = {
     "hostile-name": (t_hostile_name, {}),
     "late-second-strap": (t_late_second_strap, {}),
     "allowlist-scan-stops": (t_allowlist_scan_stops, {}),
+    "flood": (t_flood, {}),
     "no-system-bus": (t_no_system_bus, {"bus": False, "env": {
         "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/cardiod-test-bus"}}),
 }
