@@ -67,6 +67,7 @@ int cd_config_init(struct cd_config *c)
 		.http_timeout_s = CD_HTTP_DEFAULT_TIMEOUT_S,
 		.ble_enabled = true,
 		.ble_forget_after_s = 600,
+		.storage_startup_check_max_mb = 64,
 		.ble_max_unknown = 16,
 		.ant_enabled = true,
 		.idle_timeout_s = 120,
@@ -521,6 +522,17 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 	if (strcmp(section, "session") == 0)
 		return set_session(c, key, value, origin, line, ret_error);
 	if (strcmp(section, "storage") == 0) {
+		if (strcmp(key, "startup_check_max_mb") == 0) {
+			double v;
+
+			if (parse_number(value, 0, 1048576, &v) < 0)
+				return fail(ret_error, origin, line,
+					    "startup_check_max_mb: expected a size in MiB between 0 "
+					    "and 1048576, got '%s'",
+					    value);
+			c->storage_startup_check_max_mb = v > 0 ? v : -1; /* store_config: < 0 */
+			return 0;
+		}
 		if (strcmp(key, "path") != 0)
 			return fail(ret_error, origin, line, "unknown key '%s' in [storage]", key);
 		if (!*value)

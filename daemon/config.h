@@ -37,6 +37,7 @@ struct cd_config {
 	unsigned http_timeout_s;       /* a whole request within it; idle keep-alives closed */
 	char *bus;    /* "system", "session", "none" or a D-Bus address */
 	char *db_path;
+	double storage_startup_check_max_mb; /* [storage] startup_check_max_mb; −1: 0 in the file */
 
 	struct cd_config_profile default_profile; /* [profile]; name "default" */
 	struct cd_config_profile *profiles;       /* [profile NAME] */

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "manager.h"
 #include "replay.h"
+#include "store-check.h"
 
 #define EXIT_USAGE 2
 
@@ -397,5 +398,8 @@ static int run(int argc, char *argv[])
 
 int main(int argc, char *argv[])
 {
+	/* The background integrity check of the database (store-check.h), not for users. */
+	if (argc == 3 && strcmp(argv[1], "--integrity-check") == 0)
+		return store_check_main(argv[2]);
 	return run(argc, argv);
 }

@@ -190,6 +190,7 @@ int manager_open_store(struct manager *m)
 	struct store_config sc = {
 		.path = m->config->db_path,
 		.commit_interval_s = m->config->commit_interval_s,
+		.startup_check_max_mb = m->config->storage_startup_check_max_mb,
 		.health_changed = on_store_health,
 		.userdata = m,
 	};

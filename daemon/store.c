@@ -15,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "csv.h"
 #include "log.h"
+#include "store-check.h"
 #include "store.h"
 
 #define USEC_PER_SEC 1000000ULL
@@ -107,6 +109,8 @@ struct store {
 	uint64_t next_id;
 
 	bool degraded;
+	bool check_failed;		  /* the background integrity check failed: no more writes */
+	struct store_check *check; /* running in the background */
 	char reason[200];
 	unsigned failures;
 	uint64_t commits;
@@ -951,6 +955,7 @@ static int max_session_id(struct store *s, uint64_t *ret)
 	return 0;
 }
 
+/* The full check before READY=1: a file that fails it is refused untouched. */
 static int quick_check(struct store *s)
 {
 	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
@@ -978,11 +983,40 @@ static int quick_check(struct store *s)
 
 static int commit_handler(sd_event_source *source, uint64_t usec, void *userdata);
 
+static void on_check_done(int result, const char *msg, void *userdata)
+{
+	struct store *s = userdata;
+
+	if (result > 0) {
+		log_info("Database %s passed its integrity check.", s->path);
+		s->check = store_check_free(s->check); /* msg lives in it */
+		return;
+	}
+	if (result < 0) {
+		log_warning("Database %s: the integrity check could not run (%s), ignoring.",
+			    s->path, msg);
+		s->check = store_check_free(s->check);
+		return;
+	}
+	log_error("Database %s fails its integrity check (%s); writing no more to it. New "
+		  "samples stay in memory; stop cardiod, then repair or move the file.",
+		  s->path, msg);
+	s->check_failed = true;
+	snprintf(s->reason, sizeof(s->reason), "database integrity check failed: %s", msg);
+	s->check = store_check_free(s->check);
+	if (!s->degraded) {
+		s->degraded = true;
+		if (s->health_changed)
+			s->health_changed(s->userdata);
+	}
+}
+
 int store_open(sd_event *event, const struct store_config *config, struct store **ret)
 {
 	_cleanup_(store_freep) struct store *s = NULL;
 	uint64_t max_id = 0;
 	int r, rc, exists;
+	bool check_later = false;
 
 	if (!event || !config || !config->path || !ret)
 		return -EINVAL;
@@ -1024,9 +1058,24 @@ int store_open(sd_event *event, const struct store_config *config, struct store 
 	sqlite3_busy_timeout(s->db, 2000);
 
 	if (exists) {
-		r = quick_check(s);
-		if (r < 0)
-			return r;
+		/*
+		 * A large file on an SD card takes longer to check than a start may
+		 * (SQLite's check cannot be paused): READY first, then the check in
+		 * another process.  A header or schema that cannot be read is still
+		 * refused here: migrate() reads them.
+		 */
+		struct stat st;
+		double max_mb = config->startup_check_max_mb == 0 ? 64 : config->startup_check_max_mb;
+
+		check_later = max_mb < 0 ||
+			      (stat(s->path, &st) == 0 && (double)st.st_size > max_mb * 1048576.0);
+		if (check_later)
+			log_info("Database %s: the integrity check runs in the background.", s->path);
+		else {
+			r = quick_check(s);
+			if (r < 0)
+				return r;
+		}
 	}
 	r = migrate(s);
 	if (r < 0)
@@ -1057,6 +1106,14 @@ int store_open(sd_event *event, const struct store_config *config, struct store 
 	sd_event_source_set_enabled(s->commit_timer, SD_EVENT_OFF);
 	sd_event_source_set_description(s->commit_timer, "store-commit");
 
+	if (check_later) {
+		r = store_check_start(s->event, s->path, on_check_done, s, &s->check);
+		if (r < 0)
+			log_warning_errno(r, "Cannot run the integrity check of %s in the background: "
+					  "%m, ignoring",
+					  s->path);
+	}
+
 	log_info("Database %s open (next session id %" PRIu64 ").", s->path, s->next_id);
 	*ret = TAKE_PTR(s);
 	return 0;
@@ -1081,6 +1138,7 @@ struct store *store_free(struct store *s)
 	if (!s)
 		return NULL;
 	store_detach(s);
+	s->check = store_check_free(s->check);
 	while (s->readers) {
 		struct store_samples *r = s->readers;
 
@@ -1275,6 +1333,8 @@ int store_flush(struct store *s)
 
 	if (!has_work(s))
 		return 0;
+	if (s->check_failed)
+		return -EIO; /* kept in memory; the file is not made worse */
 
 	r = exec(s, "BEGIN IMMEDIATE");
 	if (r >= 0)
