@@ -932,12 +932,22 @@ static int call(struct ble *b, const char *path, const char *iface, const char *
 
 /* Connect policy (§2.6 steps 4, 5). */
 
+/*
+ * Connection chatter about an advertiser that never connected and is not
+ * allow-listed goes to debug: a crowd of them must not flood the journal.
+ */
+static int strap_level(const struct strap *s, int level)
+{
+	return s->ever_connected || s->ble->pinned ? level : LOG_DEBUG;
+}
+
 static void strap_backoff(struct strap *s)
 {
 	struct ble *b = s->ble;
 
 	s->next_attempt_us = now_us(b) + s->delay_s * USEC_PER_SEC;
-	log_info("BLE strap %s: next connection attempt in %u s.", s->address, s->delay_s);
+	log_full(strap_level(s, LOG_INFO), "BLE strap %s: next connection attempt in %u s.",
+		 s->address, s->delay_s);
 	s->delay_s = s->delay_s >= BACKOFF_MAX_S / 2 ? BACKOFF_MAX_S : s->delay_s * 2;
 }
 
@@ -1024,8 +1034,8 @@ static int on_connect(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
 			       error_is(e, SD_BUS_ERROR_NO_REPLY) ||
 			       error_is(e, SD_BUS_ERROR_TIMEOUT);
 
-		log_warning("BLE strap %s: Connect() failed: %s (%s).", s->address, e->name,
-			    e->message ? e->message : "");
+		log_full(strap_level(s, LOG_WARNING), "BLE strap %s: Connect() failed: %s (%s).",
+			 s->address, e->name, e->message ? e->message : "");
 		s->aborts = 0;
 		/* A timed-out Connect may still be pending in bluetoothd; Disconnect cancels it. */
 		if (timeout && s->dev_path)
@@ -1042,7 +1052,7 @@ static void strap_connect(struct strap *s)
 	struct ble *b = s->ble;
 	int r;
 
-	log_info("BLE strap %s: connecting.", s->address);
+	log_full(strap_level(s, LOG_INFO), "BLE strap %s: connecting.", s->address);
 	s->tried = true;
 	r = call(b, s->dev_path, IFACE_DEVICE, "Connect", on_connect, b, CONNECT_TIMEOUT_US,
 		 &b->connect_slot, NULL);
@@ -1467,7 +1477,8 @@ static void reconcile(struct ble *b)
 					continue;
 				}
 				memcpy(b->admit_after, o->address, sizeof(b->admit_after));
-				log_info("BLE: found heart-rate strap %s (%s).", s->address,
+				log_full(strap_level(s, LOG_INFO),
+					 "BLE: found heart-rate strap %s (%s).", s->address,
 					 o->alias ? o->alias : o->name ? o->name : s->address);
 			}
 	admitted:;
