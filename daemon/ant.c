@@ -741,7 +741,7 @@ static void strap_receive(struct ant *a, const struct cd_ant_channel_id *id,
 	cd_ant_hrm_result_to_sample(&r, t, &sample);
 	log_debug("ANT+ ant-%" PRIu32 ": page %u, %g bpm, %zu RR, %u beats.", s->number,
 		  r.page.page, r.bpm, r.n_rr, r.n_beats);
-	k = monitor_feed(a->monitor, s->device, &sample, monitor_now_us());
+	k = monitor_feed(a->monitor, s->device, &sample, monitor_boot_us());
 	if (k < 0)
 		log_debug_errno(k, "Sample of ant-%" PRIu32 " not recorded: %m", s->number);
 }

@@ -67,9 +67,12 @@
 #define HUP_GRACE_US (500 * USEC_PER_MSEC)
 /*
  * Without an allow-list there is no "missing" strap once every known one is
- * connected; scan in bursts then, so a second strap put on later is found.
+ * connected; scan in bursts then (RESCAN_FOR_US on, RESCAN_EVERY_US off: a
+ * 3/8 duty cycle), so a second strap put on later is found and notifying
+ * within 10 s (issue 11).  With an allow-list the scan stops for good once
+ * every listed strap is connected.
  */
-#define RESCAN_EVERY_US (30 * USEC_PER_SEC)
+#define RESCAN_EVERY_US (5 * USEC_PER_SEC)
 /*
  * A scan that has not found a missing strap in this long is stopped and
  * started again: some controllers (BlueZ's own btvirt emulator among them)
@@ -77,7 +80,7 @@
  * began advertising after the scan started would otherwise stay unseen.
  */
 #define DISCOVERY_RESTART_US (20 * USEC_PER_SEC)
-#define RESCAN_FOR_US	     (10 * USEC_PER_SEC)
+#define RESCAN_FOR_US	     (3 * USEC_PER_SEC)
 /* A notification is at most ATT_MTU − 3 ≤ 514 bytes; more than the decoder takes is malformed. */
 #define NOTIFY_BUF (CD_HRM_SIZE_MAX + 1)
 /* When the system bus itself goes away. */
@@ -125,6 +128,9 @@ struct strap {
 
 	bool connected; /* Device1.Connected as last acted on */
 	bool ever_connected;
+	/* Untrusted radio input is bounded (DESIGN §9.7): who may be forgotten. */
+	uint64_t added_us, seen_us; /* monotonic: tracked since; Device1 object last present */
+	bool tried;		    /* a Connect() was made */
 	unsigned reconnects, malformed;
 	bool malformed_logged, trailing_logged;
 
@@ -192,6 +198,7 @@ struct ble {
 	sd_bus_slot *connect_slot;
 
 	struct strap *straps;
+	char admit_after[18]; /* round robin of new straps over the mirror (max_unknown) */
 };
 
 static void reconcile(struct ble *b);
@@ -606,9 +613,22 @@ static struct strap *strap_free(struct strap *s)
 	return NULL;
 }
 
-static int strap_new(struct ble *b, const struct object *dev, struct strap **ret)
+/* The monitor device of strap s, named after dev. */
+static int strap_publish(struct strap *s, const struct object *dev)
 {
 	char id[4 + 18];
+
+	if (s->device)
+		return 0;
+	snprintf(id, sizeof(id), "ble-%s", s->address);
+	return monitor_device_add(s->ble->monitor, id,
+				  dev && (dev->alias || dev->name) ? (dev->alias ? dev->alias : dev->name)
+								  : NULL,
+				  CD_TRANSPORT_BLE, &s->device);
+}
+
+static int strap_new(struct ble *b, const struct object *dev, struct strap **ret)
+{
 	struct strap *s, **tail;
 	int r;
 
@@ -621,12 +641,18 @@ static int strap_new(struct ble *b, const struct object *dev, struct strap **ret
 		.delay_s = BACKOFF_MIN_S,
 	};
 	memcpy(s->address, dev->address, sizeof(s->address));
-	snprintf(id, sizeof(id), "ble-%s", s->address);
-	r = monitor_device_add(b->monitor, id, dev->alias ? dev->alias : dev->name,
-			       CD_TRANSPORT_BLE, &s->device);
-	if (r < 0) {
-		free(s);
-		return r;
+	s->added_us = s->seen_us = now_us(b);
+	/*
+	 * An allow-listed strap is a device from the start; any other becomes
+	 * one (in /devices, on D-Bus) when it first connects, so advertisers
+	 * that never connect cost no more than max_unknown of these.
+	 */
+	if (b->pinned) {
+		r = strap_publish(s, dev);
+		if (r < 0) {
+			free(s);
+			return r;
+		}
 	}
 	for (tail = &b->straps; *tail; tail = &(*tail)->next)
 		;
@@ -665,7 +691,7 @@ static void strap_value(struct strap *s, const uint8_t *data, size_t size)
 		s->trailing_logged = true;
 	}
 	cd_hrm_to_sample(&hrm, 0, &sample);
-	r = monitor_feed(s->ble->monitor, s->device, &sample, monitor_now_us());
+	r = monitor_feed(s->ble->monitor, s->device, &sample, monitor_boot_us());
 	if (r < 0)
 		log_debug_errno(r, "Failed to feed a sample of %s: %m, ignoring", s->address);
 }
@@ -906,12 +932,22 @@ static int call(struct ble *b, const char *path, const char *iface, const char *
 
 /* Connect policy (§2.6 steps 4, 5). */
 
+/*
+ * Connection chatter about an advertiser that never connected and is not
+ * allow-listed goes to debug: a crowd of them must not flood the journal.
+ */
+static int strap_level(const struct strap *s, int level)
+{
+	return s->ever_connected || s->ble->pinned ? level : LOG_DEBUG;
+}
+
 static void strap_backoff(struct strap *s)
 {
 	struct ble *b = s->ble;
 
 	s->next_attempt_us = now_us(b) + s->delay_s * USEC_PER_SEC;
-	log_info("BLE strap %s: next connection attempt in %u s.", s->address, s->delay_s);
+	log_full(strap_level(s, LOG_INFO), "BLE strap %s: next connection attempt in %u s.",
+		 s->address, s->delay_s);
 	s->delay_s = s->delay_s >= BACKOFF_MAX_S / 2 ? BACKOFF_MAX_S : s->delay_s * 2;
 }
 
@@ -998,8 +1034,8 @@ static int on_connect(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
 			       error_is(e, SD_BUS_ERROR_NO_REPLY) ||
 			       error_is(e, SD_BUS_ERROR_TIMEOUT);
 
-		log_warning("BLE strap %s: Connect() failed: %s (%s).", s->address, e->name,
-			    e->message ? e->message : "");
+		log_full(strap_level(s, LOG_WARNING), "BLE strap %s: Connect() failed: %s (%s).",
+			 s->address, e->name, e->message ? e->message : "");
 		s->aborts = 0;
 		/* A timed-out Connect may still be pending in bluetoothd; Disconnect cancels it. */
 		if (timeout && s->dev_path)
@@ -1016,7 +1052,8 @@ static void strap_connect(struct strap *s)
 	struct ble *b = s->ble;
 	int r;
 
-	log_info("BLE strap %s: connecting.", s->address);
+	log_full(strap_level(s, LOG_INFO), "BLE strap %s: connecting.", s->address);
+	s->tried = true;
 	r = call(b, s->dev_path, IFACE_DEVICE, "Connect", on_connect, b, CONNECT_TIMEOUT_US,
 		 &b->connect_slot, NULL);
 	if (r < 0) {
@@ -1284,6 +1321,10 @@ static void strap_sync(struct strap *s, struct object *dev)
 			strap_lost(s);
 		return;
 	}
+	if (!s->device && strap_publish(s, dev) < 0) {
+		log_oom();
+		return;
+	}
 	if (dev->alias || dev->name)
 		monitor_device_set_name(s->device, dev->alias ? dev->alias : dev->name);
 	if (dev->battery >= 0) /* the last known level stays while Battery1 is away */
@@ -1300,6 +1341,69 @@ static void strap_sync(struct strap *s, struct object *dev)
 		log_info("BLE strap %s (%s) connected.", s->address, s->device->name);
 		monitor_device_set_connected(s->device, true);
 	}
+}
+
+/* Never connected and not allow-listed: an advertiser, not (yet) a strap of ours. */
+static bool strap_unknown(const struct strap *s)
+{
+	return !s->ever_connected && !s->connected && s->ble->connecting != s &&
+	       !(s->ble->pinned && address_pinned(s->ble, s->address));
+}
+
+static void strap_remove(struct strap *s)
+{
+	struct ble *b = s->ble;
+
+	for (struct strap **p = &b->straps; *p; p = &(*p)->next)
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	strap_free(s);
+}
+
+/* §9.7: never-connected straps not seen for forget_after_s are forgotten. */
+static void forget_unknown(struct ble *b, uint64_t now)
+{
+	uint64_t after = (uint64_t)(b->config->ble_forget_after_s * USEC_PER_SEC);
+
+	for (struct strap *s = b->straps, *next; s; s = next) {
+		next = s->next;
+		if (find_device(b, s->address))
+			s->seen_us = now;
+		else if (strap_unknown(s) && now - s->seen_us >= after) {
+			log_debug("BLE: forgetting %s, never connected and unseen for %g s.",
+				  s->address, b->config->ble_forget_after_s);
+			strap_remove(s);
+		}
+	}
+}
+
+/*
+ * §9.7: at most max_unknown never-connected straps.  When full, the one
+ * that has had its Connect() longest ago makes room; none that has not
+ * yet been tried does.  Returns whether there is room.
+ */
+static bool make_room(struct ble *b)
+{
+	struct strap *oldest = NULL;
+	unsigned n = 0;
+
+	for (struct strap *s = b->straps; s; s = s->next) {
+		if (!strap_unknown(s))
+			continue;
+		n++;
+		if (s->tried && (!oldest || s->added_us < oldest->added_us))
+			oldest = s;
+	}
+	if (n < b->config->ble_max_unknown)
+		return true;
+	if (!oldest)
+		return false;
+	log_debug("BLE: forgetting %s, never connected, to make room (max_unknown %u).",
+		  oldest->address, b->config->ble_max_unknown);
+	strap_remove(oldest);
+	return true;
 }
 
 static void reconcile(struct ble *b)
@@ -1344,19 +1448,40 @@ static void reconcile(struct ble *b)
 		log_info("BLE: using adapter %s.", b->adapter);
 	b->adapter_logged = false;
 
-	/* New straps. */
-	for (struct object *o = b->objects; o; o = o->next) {
-		struct strap *s;
-		int r;
+	forget_unknown(b, now);
+	/*
+	 * New straps, round robin from where the last pass stopped: with more
+	 * advertisers than max_unknown each gets its turn to connect.
+	 */
+	{
+		struct object *start = NULL;
 
-		if (!device_on_adapter(b, o) || !device_wanted(b, o) || strap_find(b, o->address))
-			continue;
-		r = strap_new(b, o, &s);
-		if (r < 0) {
-			log_warning_errno(r, "BLE: cannot add strap %s: %m", o->address);
-			continue;
-		}
-		log_info("BLE: found heart-rate strap %s (%s).", s->address, s->device->name);
+		if (b->admit_after[0])
+			for (struct object *o = b->objects; o; o = o->next)
+				if (strcmp(o->address, b->admit_after) == 0 && device_on_adapter(b, o))
+					start = o->next;
+		for (unsigned pass = 0; pass < 2; pass++)
+			for (struct object *o = pass == 0 ? start : b->objects;
+			     o && !(pass == 1 && o == start); o = o->next) {
+				struct strap *s;
+				int r;
+
+				if (!device_on_adapter(b, o) || !device_wanted(b, o) ||
+				    strap_find(b, o->address))
+					continue;
+				if (!b->pinned && !make_room(b))
+					goto admitted;
+				r = strap_new(b, o, &s);
+				if (r < 0) {
+					log_warning_errno(r, "BLE: cannot add strap %s: %m", o->address);
+					continue;
+				}
+				memcpy(b->admit_after, o->address, sizeof(b->admit_after));
+				log_full(strap_level(s, LOG_INFO),
+					 "BLE: found heart-rate strap %s (%s).", s->address,
+					 o->alias ? o->alias : o->name ? o->name : s->address);
+			}
+	admitted:;
 	}
 
 	for (struct strap *s = b->straps; s; s = s->next) {

@@ -69,6 +69,9 @@ int cd_config_init(struct cd_config *c)
 		.http_timeout_s = CD_HTTP_DEFAULT_TIMEOUT_S,
 		.http_max_event_streams = CD_HTTP_DEFAULT_MAX_EVENT_STREAMS,
 		.ble_enabled = true,
+		.ble_forget_after_s = 600,
+		.storage_startup_check_max_mb = 64,
+		.ble_max_unknown = 16,
 		.ant_enabled = true,
 		.idle_timeout_s = 120,
 		.commit_interval_s = 5,
@@ -690,6 +693,28 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 			c->ble_devices = v;
 			return 0;
 		}
+		if (strcmp(key, "forget_after_s") == 0) {
+			double v;
+
+			if (parse_number(value, 1, 86400, &v) < 0)
+				return fail(ret_error, origin, line,
+					    "forget_after_s: expected a number of seconds between 1 "
+					    "and 86400, got '%s'",
+					    value);
+			c->ble_forget_after_s = v;
+			return 0;
+		}
+		if (strcmp(key, "max_unknown") == 0) {
+			double v;
+
+			if (parse_number(value, 1, 1024, &v) < 0 || v != (unsigned)v)
+				return fail(ret_error, origin, line,
+					    "max_unknown: expected a whole number from 1 to 1024, "
+					    "got '%s'",
+					    value);
+			c->ble_max_unknown = (unsigned)v;
+			return 0;
+		}
 		return fail(ret_error, origin, line, "unknown key '%s' in [ble]", key);
 	}
 	if (strcmp(section, "ant") == 0) {
@@ -729,6 +754,17 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 	if (strcmp(section, "goals") == 0)
 		return set_goals(c, key, value, origin, line, ret_error);
 	if (strcmp(section, "storage") == 0) {
+		if (strcmp(key, "startup_check_max_mb") == 0) {
+			double v;
+
+			if (parse_number(value, 0, 1048576, &v) < 0)
+				return fail(ret_error, origin, line,
+					    "startup_check_max_mb: expected a size in MiB between 0 "
+					    "and 1048576, got '%s'",
+					    value);
+			c->storage_startup_check_max_mb = v > 0 ? v : -1; /* store_config: < 0 */
+			return 0;
+		}
 		if (strcmp(key, "path") != 0)
 			return fail(ret_error, origin, line, "unknown key '%s' in [storage]", key);
 		if (!*value)

@@ -49,6 +49,7 @@ struct cd_config {
 	char *bus_manage_group; /* [bus] manage_group: may start/stop (and read) */
 	char *bus_read_group;   /* [bus] read_group: may read properties, signals, GetSession */
 	char *db_path;
+	double storage_startup_check_max_mb; /* [storage] startup_check_max_mb; −1: 0 in the file */
 
 	struct cd_config_profile default_profile; /* [profile]; name "default" */
 	struct cd_config_profile *profiles;       /* [profile NAME] */
@@ -57,6 +58,8 @@ struct cd_config {
 	bool ble_enabled;
 	char *ble_adapter;  /* NULL: the default adapter */
 	char **ble_devices; /* NULL-terminated allow-list; NULL: any */
+	double ble_forget_after_s; /* never-connected straps unseen this long are forgotten */
+	unsigned ble_max_unknown;  /* at most this many never-connected straps are kept */
 
 	bool ant_enabled;
 	char *ant_device;   /* tty path or "auto" */

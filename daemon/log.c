@@ -53,9 +53,43 @@ static const char *level_name(int level)
 	}
 }
 
+/*
+ * One message, one line (DESIGN §9.7): control characters a strap name, a
+ * D-Bus error text or a file name may carry are written as \n, \r, \t or
+ * \xNN, so nothing a radio sends can forge a journal line or a terminal
+ * sequence.  Bytes ≥ 0x80 (UTF-8) pass unchanged.
+ */
+static void escape_controls(const char *in, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (; *in && o + 1 < size; in++) {
+		unsigned char c = (unsigned char)*in;
+		char e = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : 0;
+
+		if (c >= 0x20 && c != 0x7f) {
+			out[o++] = (char)c;
+		} else if (e) {
+			if (o + 3 > size)
+				break;
+			out[o++] = '\\';
+			out[o++] = e;
+		} else {
+			if (o + 5 > size)
+				break;
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 0xf];
+		}
+	}
+	out[o] = '\0';
+}
+
 int log_internal(int level, int error, const char *file, int line, const char *format, ...)
 {
-	char buf[1024], fmt[512];
+	char raw[1024], buf[1024], fmt[512];
 	const char *src = format;
 	size_t o = 0;
 	va_list ap;
@@ -90,9 +124,10 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 	va_start(ap, format);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 #pragma GCC diagnostic pop
 	va_end(ap);
+	escape_controls(raw, buf, sizeof(buf));
 
 	if (journal)
 		fprintf(stderr, "<%d>%s\n", level, buf);

@@ -23,6 +23,7 @@
 #include "manager.h"
 #include "memory.h"
 #include "replay.h"
+#include "store-check.h"
 
 #define EXIT_USAGE 2
 
@@ -448,5 +449,8 @@ static int run(int argc, char *argv[])
 
 int main(int argc, char *argv[])
 {
+	/* The background integrity check of the database (store-check.h), not for users. */
+	if (argc == 3 && strcmp(argv[1], "--integrity-check") == 0)
+		return store_check_main(argv[2]);
 	return run(argc, argv);
 }

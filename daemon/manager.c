@@ -227,6 +227,7 @@ int manager_open_store(struct manager *m)
 	struct store_config sc = {
 		.path = m->config->db_path,
 		.commit_interval_s = m->config->commit_interval_s,
+		.startup_check_max_mb = m->config->storage_startup_check_max_mb,
 		.health_changed = on_store_health,
 		.userdata = m,
 	};
@@ -317,7 +318,7 @@ static int op_session(void *userdata, uint64_t id, cJSON **ret)
 	} else
 		s = monitor_session_find(m->monitor, id);
 	if (s) {
-		*ret = monitor_session_to_json(s, monitor_now_us());
+		*ret = monitor_session_to_json(s, monitor_boot_us());
 		return *ret ? 0 : -ENOMEM;
 	}
 	return store_session_json(m->store, id, ret);
@@ -433,7 +434,7 @@ static int op_start(void *userdata, const char *device, const char *kind, cJSON 
 	r = monitor_start(m->monitor, device, kind, &s);
 	if (r < 0)
 		return r;
-	*ret = monitor_session_to_json(s, monitor_now_us());
+	*ret = monitor_session_to_json(s, monitor_boot_us());
 	return *ret ? 0 : -ENOMEM;
 }
 
@@ -446,7 +447,7 @@ static int op_stop(void *userdata, const char *device, cJSON **ret)
 	r = monitor_stop(m->monitor, device, &s);
 	if (r < 0)
 		return r;
-	*ret = monitor_session_to_json(s, monitor_now_us());
+	*ret = monitor_session_to_json(s, monitor_boot_us());
 	return *ret ? 0 : -ENOMEM;
 }
 

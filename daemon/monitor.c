@@ -2,11 +2,12 @@
 /*
  * Devices, sessions and observers (DESIGN §3 "Session lifecycle").
  *
- * Each device has one one-shot monotonic timer, armed only while there is
- * something to wait for: the stale deadline (last valid sample +
- * stale_after_s) and then the idle deadline (last activity +
- * idle_timeout_s) that closes the open session or lifts a manual stop's
- * suppression.  A strap that keeps sending re-arms it; an idle daemon has
+ * Each device has one one-shot CLOCK_BOOTTIME timer, armed only while
+ * there is something to wait for: the stale deadline (last valid sample +
+ * stale_after_s; a manual start or stop does not refresh it, so a silent
+ * strap never looks live) and then the idle deadline (last activity: a
+ * valid sample, a manual start or stop + idle_timeout_s) that closes the
+ * open session or lifts a manual stop's suppression.  A strap that keeps sending re-arms it; an idle daemon has
  * no timer at all.
  */
 #include <inttypes.h>
@@ -71,23 +72,27 @@ uint64_t monitor_now_us(void)
 	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static uint64_t mono_now(struct monitor *m)
+uint64_t monitor_boot_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t boot_now(struct monitor *m)
 {
 	uint64_t now;
 
-	if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
-	}
+	if (sd_event_now(m->event, CLOCK_BOOTTIME, &now) < 0)
+		now = monitor_boot_us();
 	return now;
 }
 
-double monitor_session_time(const struct monitor_session *s, uint64_t at_us)
+double monitor_session_time(const struct monitor_session *s, uint64_t at_boot_us)
 {
 	/* Integers first, one rounding at the end: the same bits every time. */
-	int64_t d = (int64_t)(at_us - s->started_at_us);
+	int64_t d = (int64_t)(at_boot_us - s->started_boot_us);
 
 	return (double)d / 1e6;
 }
@@ -233,12 +238,6 @@ struct monitor *monitor_free(struct monitor *m)
 	return NULL;
 }
 
-/* Activity that restarts the idle countdown: a valid sample, a manual start or stop. */
-static uint64_t *activity(struct monitor_device *d)
-{
-	return &d->last_valid_mono_us;
-}
-
 static int device_timer_handler(sd_event_source *s, uint64_t usec, void *userdata);
 
 static void device_arm(struct monitor_device *d)
@@ -247,12 +246,12 @@ static void device_arm(struct monitor_device *d)
 	uint64_t deadline = UINT64_MAX;
 	int r;
 
-	if (!d->explicit_time && *activity(d) > 0) {
-		if (!d->stale && d->last_valid_us > 0)
-			deadline = *activity(d) +
+	if (!d->explicit_time && d->activity_boot_us > 0) {
+		if (!d->stale && d->last_valid_boot_us > 0)
+			deadline = d->last_valid_boot_us +
 				   (uint64_t)(m->config->engine.stale_after_s * USEC_PER_SEC);
 		if (d->session || d->suppressed) {
-			uint64_t idle = *activity(d) +
+			uint64_t idle = d->activity_boot_us +
 					(uint64_t)(m->config->idle_timeout_s * USEC_PER_SEC);
 
 			if (idle < deadline)
@@ -266,7 +265,7 @@ static void device_arm(struct monitor_device *d)
 		return;
 	}
 	if (!d->timer) {
-		r = sd_event_add_time(m->event, &d->timer, CLOCK_MONOTONIC, deadline,
+		r = sd_event_add_time(m->event, &d->timer, CLOCK_BOOTTIME, deadline,
 				      TIMER_ACCURACY_US, device_timer_handler, d);
 		if (r < 0) {
 			log_warning_errno(r, "Failed to add the idle timer of %s: %m, ignoring",
@@ -430,8 +429,8 @@ static void engine_zone_changed(void *userdata, enum cd_zone old_zone, enum cd_z
 	emit(s->device->monitor, &ev);
 }
 
-static int session_open(struct monitor_device *d, uint64_t started_at_us, const char *kind,
-			struct monitor_session **ret)
+static int session_open(struct monitor_device *d, uint64_t started_at_us,
+			uint64_t started_boot_us, const char *kind, struct monitor_session **ret)
 {
 	struct monitor *m = d->monitor;
 	struct monitor_session *s;
@@ -450,6 +449,7 @@ static int session_open(struct monitor_device *d, uint64_t started_at_us, const 
 		.id = m->next_session_id,
 		.device = d,
 		.started_at_us = started_at_us,
+		.started_boot_us = started_boot_us,
 		.t_fed = -INFINITY,
 		.active = true,
 	};
@@ -504,15 +504,16 @@ static int device_timer_handler(sd_event_source *source, uint64_t usec, void *us
 {
 	struct monitor_device *d = userdata;
 	struct monitor *m = d->monitor;
-	uint64_t now = mono_now(m);
+	uint64_t now = boot_now(m);
 
-	if (!d->stale && d->last_valid_us > 0 &&
-	    now >= *activity(d) + (uint64_t)(m->config->engine.stale_after_s * USEC_PER_SEC)) {
+	if (!d->stale && d->last_valid_boot_us > 0 &&
+	    now >= d->last_valid_boot_us +
+			   (uint64_t)(m->config->engine.stale_after_s * USEC_PER_SEC)) {
 		d->stale = true;
 		emit_device(d, MONITOR_EVENT_DEVICE_CHANGED);
 	}
 	if ((d->session || d->suppressed) &&
-	    now >= *activity(d) + (uint64_t)(m->config->idle_timeout_s * USEC_PER_SEC)) {
+	    now >= d->activity_boot_us + (uint64_t)(m->config->idle_timeout_s * USEC_PER_SEC)) {
 		if (d->session)
 			session_close(d->session, "idle");
 		d->suppressed = false;
@@ -528,14 +529,36 @@ int monitor_feed(struct monitor *m, struct monitor_device *d, const struct cd_sa
 	struct monitor_session *sess;
 	struct cd_sample x = *s;
 	bool valid = cd_sample_is_valid(s), changed = false;
+	_cleanup_free_ double *rr = NULL;
+	uint64_t wall_us, now_boot;
+	size_t n_pos = 0;
 	int counted = 0, r;
+
+	/* An RR of 0 or less is no interval (BLE raw 0, a zero ANT delta): dropped at ingest. */
+	for (size_t i = 0; s->rr_ms && i < s->n_rr; i++)
+		n_pos += isfinite(s->rr_ms[i]) && s->rr_ms[i] > 0;
+	if (!s->rr_ms || n_pos == 0) {
+		x.rr_ms = NULL;
+		x.n_rr = 0;
+	} else if (n_pos < s->n_rr) {
+		rr = malloc(n_pos * sizeof(*rr));
+		if (!rr)
+			return log_oom();
+		x.n_rr = 0;
+		for (size_t i = 0; i < s->n_rr; i++)
+			if (isfinite(s->rr_ms[i]) && s->rr_ms[i] > 0)
+				rr[x.n_rr++] = s->rr_ms[i];
+		x.rr_ms = rr;
+	}
 
 	if (d->explicit_time) {
 		if (!isfinite(s->t) || s->t < 0)
 			return 0;
-		at_us = d->epoch_us + (uint64_t)llround(s->t * 1e6);
-	}
-	d->last_seen_us = at_us;
+		wall_us = d->epoch_us + (uint64_t)llround(s->t * 1e6);
+	} else
+		wall_us = monitor_now_us();
+	now_boot = boot_now(m);
+	d->last_seen_us = wall_us;
 	if (d->contact != s->contact) {
 		d->contact = s->contact;
 		changed = true;
@@ -545,8 +568,8 @@ int monitor_feed(struct monitor *m, struct monitor_device *d, const struct cd_sa
 		changed = true;
 	}
 	if (valid) {
-		d->last_valid_us = at_us;
-		*activity(d) = mono_now(m);
+		d->last_valid_us = wall_us;
+		d->last_valid_boot_us = d->activity_boot_us = now_boot;
 		if (d->stale) {
 			d->stale = false;
 			changed = true;
@@ -557,7 +580,7 @@ int monitor_feed(struct monitor *m, struct monitor_device *d, const struct cd_sa
 
 	/* DESIGN §3: a valid sample opens a session unless a manual stop suppresses it. */
 	if (valid && !d->session && !d->suppressed) {
-		r = session_open(d, d->explicit_time ? d->epoch_us : at_us, NULL, &sess);
+		r = session_open(d, d->explicit_time ? d->epoch_us : wall_us, at_us, NULL, &sess);
 		if (r < 0)
 			log_warning_errno(r, "Failed to open a session on %s: %m, ignoring", d->id);
 	}
@@ -583,7 +606,7 @@ int monitor_feed(struct monitor *m, struct monitor_device *d, const struct cd_sa
 
 	ev.session = sess;
 	ev.sample = &x;
-	ev.at_us = at_us;
+	ev.at_us = wall_us;
 	ev.valid = counted > 0;
 	emit(m, &ev);
 
@@ -618,10 +641,11 @@ int monitor_start(struct monitor *m, const char *device, const char *kind,
 		*ret = d->session; /* DESIGN §3: idempotent */
 		return 0;
 	}
-	r = session_open(d, d->explicit_time ? d->epoch_us : monitor_now_us(), kind, ret);
+	r = session_open(d, d->explicit_time ? d->epoch_us : monitor_now_us(), boot_now(m), kind,
+			 ret);
 	if (r < 0)
 		return r;
-	*activity(d) = mono_now(m);
+	d->activity_boot_us = boot_now(m);
 	device_arm(d);
 	return 0;
 }
@@ -646,7 +670,7 @@ int monitor_stop(struct monitor *m, const char *device, struct monitor_session *
 	session_close(d->session, "stopped");
 	/* DESIGN §3: no auto-open until a manual start or idle_timeout_s of silence. */
 	d->suppressed = true;
-	*activity(d) = mono_now(m);
+	d->activity_boot_us = boot_now(m);
 	device_arm(d);
 	if (ret)
 		*ret = m->last_ended;
@@ -720,7 +744,7 @@ unsigned monitor_n_devices(struct monitor *m, unsigned *ret_connected)
 	return n;
 }
 
-cJSON *monitor_session_to_json(const struct monitor_session *s, uint64_t now_us)
+cJSON *monitor_session_to_json(const struct monitor_session *s, uint64_t now_boot_us)
 {
 	const struct monitor_device *d = s->device;
 	const struct cd_engine_totals *tot = cd_engine_totals(s->engine);
@@ -740,7 +764,7 @@ cJSON *monitor_session_to_json(const struct monitor_session *s, uint64_t now_us)
 	 * ended one (as cardioctl analyze) and a replay stand at their last sample.
 	 */
 	if (s->active && !d->explicit_time)
-		meta.now = monitor_session_time(s, now_us);
+		meta.now = monitor_session_time(s, now_boot_us);
 	else
 		meta.now = tot->t_seen;
 	return cd_session_to_json(s->engine, &meta);

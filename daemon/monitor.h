@@ -6,12 +6,15 @@
  * interface in BlueZ's shape that the store and the front ends subscribe
  * to.  Sources only call monitor_device_add() and monitor_feed().
  *
- * Time base: a session's engine time t is seconds since its started_at,
- * computed from integer microseconds of realtime as
- * (double)(at_us − started_at_us) / 1e6, so the double handed to the
- * engine is the double the store keeps and recomputation is bit-exact.
- * Devices with an explicit time base (replay) bring their own t instead;
- * their session starts at the device's epoch, so t is the file's t_s.
+ * Time base (DESIGN §9.7): a session's engine time t is seconds since its
+ * start on CLOCK_BOOTTIME, computed from integer microseconds as
+ * (double)(at_boot_us − started_boot_us) / 1e6, so the double handed to the
+ * engine is the double the store keeps and recomputation is bit-exact.  A
+ * wall-clock step (NTP, date -s, a Raspberry Pi without an RTC) moves
+ * neither t nor a timer: the wall clock only stamps started_at_us and
+ * last_seen_us.  Devices with an explicit time base (replay) bring their
+ * own t instead; their session starts at the device's epoch, so t is the
+ * file's t_s.
  */
 #pragma once
 
@@ -48,8 +51,8 @@ struct monitor_device {
 	bool connected;
 	int battery_pct;         /* −1 unknown */
 	enum cd_contact contact; /* of the last sample */
-	uint64_t last_seen_us;   /* realtime of the last sample of any kind; 0 never */
-	uint64_t last_valid_us;  /* realtime of the last valid sample; 0 never */
+	uint64_t last_seen_us;   /* realtime stamp of the last sample of any kind; 0 never */
+	uint64_t last_valid_us;  /* realtime stamp of the last valid sample; 0 never */
 	bool stale;              /* no valid sample for stale_after_s */
 	/* Source extras for GET /devices (BLE: 0x2A38, reconnections, bad notifications). */
 	char *body_location;      /* "chest", "wrist"…; NULL unknown */
@@ -64,8 +67,9 @@ struct monitor_device {
 	bool explicit_time;
 	uint64_t epoch_us;
 
-	uint64_t last_valid_mono_us; /* monotonic arrival of the last valid sample */
-	sd_event_source *timer;      /* stale, then idle */
+	uint64_t last_valid_boot_us; /* CLOCK_BOOTTIME of the last valid sample: stale */
+	uint64_t activity_boot_us;   /* ...or of a manual start/stop, if later: idle */
+	sd_event_source *timer;      /* stale, then idle (CLOCK_BOOTTIME) */
 
 	struct monitor_device *next; /* monitor::devices */
 };
@@ -75,8 +79,9 @@ struct monitor_session {
 	uint64_t id;
 	struct monitor_device *device;
 	char *kind; /* NULL: none */
-	uint64_t started_at_us;
-	uint64_t ended_at_us; /* 0 while active */
+	uint64_t started_at_us;   /* realtime stamp */
+	uint64_t started_boot_us; /* CLOCK_BOOTTIME at the start: the time base of t */
+	uint64_t ended_at_us;     /* 0 while active; started_at_us + t of the last valid sample */
 	struct cd_engine *engine;
 	double t_fed; /* t of the last sample recorded in this session (−inf before) */
 	bool active;
@@ -99,7 +104,7 @@ struct monitor_event {
 	const struct monitor_device *device;
 	const struct monitor_session *session; /* NULL for device events */
 	const struct cd_sample *sample;        /* SAMPLE: t in the session's time base */
-	uint64_t at_us;                        /* SAMPLE: realtime of the sample */
+	uint64_t at_us;                        /* SAMPLE: realtime stamp of the sample */
 	bool valid;                            /* SAMPLE: counted by the engine */
 	enum cd_milestone milestone;           /* MILESTONE */
 	double milestone_at_s;
@@ -144,10 +149,11 @@ void monitor_device_set_counts(struct monitor_device *d, unsigned reconnects, un
 void monitor_device_set_explicit_time(struct monitor_device *d, uint64_t epoch_us);
 
 /*
- * One sample from a source.  at_us is its realtime arrival; s->t is
- * ignored unless the device has an explicit time base.  Opens a session on
- * the first valid sample (DESIGN §3).  Returns 1 when counted, 0 when
- * dropped, or a negative errno.
+ * One sample from a source.  at_us is its arrival on CLOCK_BOOTTIME
+ * (monitor_boot_us()); s->t is ignored unless the device has an explicit
+ * time base.  RR intervals ≤ 0 or not finite are dropped here, before
+ * anyone sees or stores them.  Opens a session on the first valid sample
+ * (DESIGN §3).  Returns 1 when counted, 0 when dropped, or a negative errno.
  */
 int monitor_feed(struct monitor *m, struct monitor_device *d, const struct cd_sample *s,
 		 uint64_t at_us);
@@ -176,14 +182,15 @@ struct monitor_session *monitor_last_ended(struct monitor *m);
 unsigned monitor_n_active(struct monitor *m);
 unsigned monitor_n_devices(struct monitor *m, unsigned *ret_connected);
 
-/* The session object of DESIGN §4 (cd_session_to_json) at realtime now_us. */
-cJSON *monitor_session_to_json(const struct monitor_session *s, uint64_t now_us);
+/* The session object of DESIGN §4 (cd_session_to_json) at now_boot_us (CLOCK_BOOTTIME). */
+cJSON *monitor_session_to_json(const struct monitor_session *s, uint64_t now_boot_us);
 /* Devices of GET /devices. */
 cJSON *monitor_devices_to_json(struct monitor *m);
 
 /* A session id for a session recorded elsewhere (import): ids stay unique. */
 uint64_t monitor_take_session_id(struct monitor *m);
 
-/* Engine time of realtime at_us in session s: (at_us − started_at_us) / 1e6, from integers. */
-double monitor_session_time(const struct monitor_session *s, uint64_t at_us);
-uint64_t monitor_now_us(void);
+/* Engine time of at_boot_us in session s: (at_boot_us − started_boot_us) / 1e6, from integers. */
+double monitor_session_time(const struct monitor_session *s, uint64_t at_boot_us);
+uint64_t monitor_now_us(void);  /* CLOCK_REALTIME: stamps only */
+uint64_t monitor_boot_us(void); /* CLOCK_BOOTTIME: every interval */

@@ -66,7 +66,7 @@ struct sim {
 	sd_event_source *timer;
 	unsigned rate;
 	uint64_t next_tick; /* monotonic */
-	uint64_t sim_us;    /* simulated realtime (rate > 1) */
+	uint64_t sim_us;    /* simulated CLOCK_BOOTTIME (faster at rate > 1) */
 	struct strap *straps;
 	unsigned n;
 };
@@ -167,9 +167,9 @@ static int tick(sd_event_source *source, uint64_t usec, void *userdata)
 	struct sim *s = userdata;
 
 	if (s->rate == 1) {
-		uint64_t now = monitor_now_us();
+		uint64_t now = monitor_boot_us();
 
-		/* Whole seconds from the start, unless the clock jumped (suspend, NTP). */
+		/* Whole seconds from the start, unless the boot clock jumped (suspend). */
 		if (now > s->sim_us + 3 * USEC_PER_SEC || now + 2 * USEC_PER_SEC < s->sim_us)
 			s->sim_us = now - USEC_PER_SEC;
 	}
@@ -211,7 +211,7 @@ int sim_new(sd_event *event, struct monitor *monitor, const struct sim_config *c
 	s->monitor = monitor;
 	s->rate = config->rate ? config->rate : 1;
 	s->n = config->n_straps;
-	s->sim_us = monitor_now_us();
+	s->sim_us = monitor_boot_us();
 	s->straps = calloc(s->n, sizeof(*s->straps));
 	if (!s->straps) {
 		sim_free(s);

@@ -15,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "csv.h"
 #include "log.h"
+#include "store-check.h"
 #include "store.h"
 #include "store-internal.h"
 
@@ -110,6 +112,8 @@ struct store {
 	uint64_t next_id;
 
 	bool degraded;
+	bool check_failed;		  /* the background integrity check failed: no more writes */
+	struct store_check *check; /* running in the background */
 	char reason[200];
 	unsigned failures;
 	uint64_t commits;
@@ -960,6 +964,7 @@ static int max_session_id(struct store *s, uint64_t *ret)
 	return 0;
 }
 
+/* The full check before READY=1: a file that fails it is refused untouched. */
 static int quick_check(struct store *s)
 {
 	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
@@ -987,11 +992,40 @@ static int quick_check(struct store *s)
 
 static int commit_handler(sd_event_source *source, uint64_t usec, void *userdata);
 
+static void on_check_done(int result, const char *msg, void *userdata)
+{
+	struct store *s = userdata;
+
+	if (result > 0) {
+		log_info("Database %s passed its integrity check.", s->path);
+		s->check = store_check_free(s->check); /* msg lives in it */
+		return;
+	}
+	if (result < 0) {
+		log_warning("Database %s: the integrity check could not run (%s), ignoring.",
+			    s->path, msg);
+		s->check = store_check_free(s->check);
+		return;
+	}
+	log_error("Database %s fails its integrity check (%s); writing no more to it. New "
+		  "samples stay in memory; stop cardiod, then repair or move the file.",
+		  s->path, msg);
+	s->check_failed = true;
+	snprintf(s->reason, sizeof(s->reason), "database integrity check failed: %s", msg);
+	s->check = store_check_free(s->check);
+	if (!s->degraded) {
+		s->degraded = true;
+		if (s->health_changed)
+			s->health_changed(s->userdata);
+	}
+}
+
 int store_open(sd_event *event, const struct store_config *config, struct store **ret)
 {
 	_cleanup_(store_freep) struct store *s = NULL;
 	uint64_t max_id = 0;
 	int r, rc, exists;
+	bool check_later = false;
 
 	if (!event || !config || !config->path || !ret)
 		return -EINVAL;
@@ -1037,9 +1071,24 @@ int store_open(sd_event *event, const struct store_config *config, struct store 
 	exec(s, "PRAGMA cache_size = -64");
 
 	if (exists) {
-		r = quick_check(s);
-		if (r < 0)
-			return r;
+		/*
+		 * A large file on an SD card takes longer to check than a start may
+		 * (SQLite's check cannot be paused): READY first, then the check in
+		 * another process.  A header or schema that cannot be read is still
+		 * refused here: migrate() reads them.
+		 */
+		struct stat st;
+		double max_mb = config->startup_check_max_mb == 0 ? 64 : config->startup_check_max_mb;
+
+		check_later = max_mb < 0 ||
+			      (stat(s->path, &st) == 0 && (double)st.st_size > max_mb * 1048576.0);
+		if (check_later)
+			log_info("Database %s: the integrity check runs in the background.", s->path);
+		else {
+			r = quick_check(s);
+			if (r < 0)
+				return r;
+		}
 	}
 	r = migrate(s);
 	if (r < 0)
@@ -1071,6 +1120,14 @@ int store_open(sd_event *event, const struct store_config *config, struct store 
 	sd_event_source_set_enabled(s->commit_timer, SD_EVENT_OFF);
 	sd_event_source_set_description(s->commit_timer, "store-commit");
 
+	if (check_later) {
+		r = store_check_start(s->event, s->path, on_check_done, s, &s->check);
+		if (r < 0)
+			log_warning_errno(r, "Cannot run the integrity check of %s in the background: "
+					  "%m, ignoring",
+					  s->path);
+	}
+
 	log_info("Database %s open (next session id %" PRIu64 ").", s->path, s->next_id);
 	*ret = TAKE_PTR(s);
 	return 0;
@@ -1095,6 +1152,7 @@ struct store *store_free(struct store *s)
 	if (!s)
 		return NULL;
 	store_detach(s);
+	s->check = store_check_free(s->check);
 	while (s->readers) {
 		struct store_samples *r = s->readers;
 
@@ -1298,6 +1356,8 @@ int store_flush(struct store *s)
 
 	if (!has_work(s))
 		return 0;
+	if (s->check_failed)
+		return -EIO; /* kept in memory; the file is not made worse */
 
 	r = exec(s, "BEGIN IMMEDIATE");
 	if (r >= 0)
@@ -1496,7 +1556,7 @@ static void on_session_ended(struct store *s, const struct monitor_session *ms)
 
 	if (!ss)
 		return;
-	json = monitor_session_to_json(ms, monitor_now_us());
+	json = monitor_session_to_json(ms, monitor_boot_us());
 	free(ss->summary);
 	ss->summary = json ? cJSON_PrintUnformatted(json) : NULL;
 	ss->ended = true;
@@ -1611,7 +1671,7 @@ static int session_json_by_id(struct store *s, uint64_t id, cJSON **ret)
 		struct monitor_session *ms = monitor_session_find(s->monitor, id);
 
 		if (ms) {
-			*ret = monitor_session_to_json(ms, monitor_now_us());
+			*ret = monitor_session_to_json(ms, monitor_boot_us());
 			return *ret ? 0 : -ENOMEM;
 		}
 	}
@@ -1721,13 +1781,64 @@ static int cmp_items(const void *a, const void *b)
 	return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
 }
 
+/* Every stored session that started at exactly g (and this run's), each once, into *items. */
+static int add_started_group(struct store *s, uint64_t g, uint64_t since_us,
+			     struct list_item **items, size_t *n, size_t *cap)
+{
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if (g < since_us)
+		return 0;
+	r = prepare(s, "SELECT id FROM sessions WHERE started_at_us = ?", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)g);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+		bool seen = false;
+
+		for (size_t i = 0; i < *n && !seen; i++)
+			seen = (*items)[i].id == id;
+		if (seen || find_session(s, id))
+			continue;
+		if (*n >= *cap) {
+			struct list_item *x = reallocarray(*items, *cap * 2, sizeof(**items));
+
+			if (!x)
+				return -ENOMEM;
+			*items = x;
+			*cap *= 2;
+		}
+		(*items)[(*n)++] = (struct list_item){ id, g };
+	}
+	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+/* Whether a stored session started in [since_us, g): 1, 0, or a negative errno. */
+static int any_started_before(struct store *s, uint64_t g, uint64_t since_us)
+{
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	r = prepare(s, "SELECT 1 FROM sessions WHERE started_at_us < ? AND started_at_us >= ? LIMIT 1",
+		    &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)g);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)(since_us > INT64_MAX ? INT64_MAX : since_us));
+	rc = sqlite3_step(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
 int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uint64_t since_us,
 			cJSON **ret, uint64_t *ret_next)
 {
 	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
 	_cleanup_(cJSON_Deletep) cJSON *a = NULL;
 	_cleanup_free_ struct list_item *items = NULL;
-	size_t n = 0, cap, n_mem = 0;
+	size_t n = 0, cap, n_mem = 0, k;
+	uint64_t next;
 	int r, rc;
 
 	if (limit == 0)
@@ -1770,7 +1881,39 @@ int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uin
 	a = cJSON_CreateArray();
 	if (!a)
 		return -ENOMEM;
-	for (size_t i = 0; i < n && i < limit; i++) {
+	/*
+	 * Pages are cut on (started_at, id), and next_before must not skip
+	 * sessions that share a started_at (next page: started_at < next_before).
+	 * When the cut falls inside such a group, the page ends before the group
+	 * and next_before is its started_at + 1 µs; a page that is all one group
+	 * takes the whole group.
+	 */
+	k = n > limit ? limit : n;
+	next = n > limit ? items[limit - 1].started_us : 0;
+	if (n > limit && items[limit - 1].started_us == items[limit].started_us) {
+		uint64_t g = items[limit].started_us;
+		size_t j = limit - 1;
+
+		while (j > 0 && items[j - 1].started_us == g)
+			j--;
+		if (j > 0) {
+			k = j;
+			next = g + 1;
+		} else {
+			r = add_started_group(s, g, since_us, &items, &n, &cap);
+			if (r < 0)
+				return r;
+			qsort(items, n, sizeof(*items), cmp_items);
+			for (k = 0; k < n && items[k].started_us == g; k++)
+				;
+			r = any_started_before(s, g, since_us);
+			if (r < 0)
+				return r;
+			next = k < n || r > 0 ? g : 0;
+		}
+	}
+
+	for (size_t i = 0; i < k; i++) {
 		_cleanup_(cJSON_Deletep) cJSON *full = NULL;
 		cJSON *sum;
 
@@ -1785,7 +1928,7 @@ int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uin
 			return -ENOMEM;
 		}
 	}
-	*ret_next = n > limit ? items[limit - 1].started_us : 0;
+	*ret_next = next;
 	*ret = TAKE_PTR(a);
 	return 0;
 }

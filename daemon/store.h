@@ -33,6 +33,9 @@ struct store_config {
 	const char *path;
 	double commit_interval_s;
 	size_t max_pending_samples; /* 0: default (65536) */
+	/* The largest file (MiB) fully checked before store_open() returns; a larger one
+	 * is checked in the background.  0: the default, 64; negative: always background. */
+	double startup_check_max_mb;
 	/* Called when store_degraded() changes; may be NULL. */
 	void (*health_changed)(void *userdata);
 	void *userdata;

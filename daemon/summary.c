@@ -128,7 +128,7 @@ static int collect_active(struct collect *c, struct monitor *monitor, const char
 			continue;
 		if (profile && strcmp(cd_engine_profile(s->engine)->name, profile) != 0)
 			continue;
-		j = monitor_session_to_json(s, now_us);
+		j = monitor_session_to_json(s, monitor_boot_us()); /* figures only: stale needs boot time */
 		if (!j)
 			return -ENOMEM;
 		if (cd_figures_from_session(j, &f, &name) < 0)

@@ -193,9 +193,13 @@ cJSON *cd_session_to_json(const struct cd_engine *e, const struct cd_session_met
 	    !add_profile(root, p))
 		return NULL;
 
-	/* Engine time 0 is the session start; ended_at is the last valid sample. */
+	/*
+	 * Engine time 0 is the session start; ended_at is the last valid sample,
+	 * or started_at for a session that ended without one (the store's rule too).
+	 */
 	if (!add_time(root, "started_at", meta->started_at, 0) ||
-	    !add_time(root, "ended_at", meta->started_at, meta->active ? NAN : tot->t_last) ||
+	    !add_time(root, "ended_at", meta->started_at,
+		      meta->active ? NAN : isfinite(tot->t_last) && tot->t_last > 0 ? tot->t_last : 0) ||
 	    !add_number(root, "duration_s", tot->samples > 0 ? tot->duration_s : 0) ||
 	    !add_number(root, "active_s", tot->active_s) ||
 	    !add_number(root, "gap_s", tot->gap_s) ||

@@ -645,6 +645,14 @@ class Control(dbus.service.Object):
             self.fake.create_device(s)
         self.fake.scan()
 
+    @dbus.service.method(IF, in_signature="s")
+    def Vanish(self, address):
+        """bluetoothd drops a temporary device that stopped advertising (TemporaryTimeout)."""
+        s = self.strap(address)
+        s.advertising = False
+        if s.device is not None:
+            self.fake.remove_device(s.device.path)
+
     @dbus.service.method(IF, in_signature="sb")
     def SetAdvertising(self, address, on):
         s = self.strap(address)

@@ -573,6 +573,244 @@ def t_no_system_bus(env):
     check("BLE straps unavailable" in env.log_text(), "said so")
 
 
+# Issue 11 ------------------------------------------------------------------
+
+
+def faketime_lib():
+    """Debian's libfaketime (scripts/deps), or None."""
+    import glob
+    for pat in ("/usr/lib/*/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1",
+                "/usr/local/lib/faketime/libfaketime.so.1"):
+        found = sorted(glob.glob(pat))
+        if found:
+            return found[0]
+    return None
+
+
+def get_raw(env, path):
+    """Status and body of a GET, or (None, None) when the connection gave no answer."""
+    import http.client
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", env.port, timeout=5)
+        c.request("GET", path)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, data
+    except (OSError, http.client.HTTPException):
+        return None, None
+
+
+def t_clock_step(env, fake_monotonic=False):
+    """Wall clock stepped −1 h, then +2 h, under libfaketime (monotonic clocks real, as
+    with NTP): samples keep counting, duration follows real time, the API answers, and
+    a strap that falls silent goes stale."""
+    lib = faketime_lib()
+    check(lib, "libfaketime is installed (scripts/deps: libfaketime)")
+    stamp = os.path.join(env.tmp, "faketime")
+    with open(stamp, "w") as f:
+        f.write("+0\n")
+    env.env = {"LD_PRELOAD": lib, "FAKETIME_TIMESTAMP_FILE": stamp, "FAKETIME_NO_CACHE": "1"}
+    if not fake_monotonic:
+        env.env["DONT_FAKE_MONOTONIC"] = "1"
+    env.add(A, "Polar H10")
+    env.start()
+    env.connected(A, IDA)
+    sid = None
+    n = 0
+
+    def feed(k):
+        nonlocal n
+        for _ in range(k):
+            env.notify(A, "06 5A")
+            n += 1
+            time.sleep(0.2)
+
+    def counted():
+        return env.wait(lambda: (lambda s: s if s and s.get("samples") == n else None)(
+            env.get("/session")), 10, "all %d samples counted" % n)
+
+    feed(5)
+    sid = env.session_of(IDA)
+    s0 = counted()
+    check(env.device(IDA)["stale"] is False, "live before the steps")
+    for step in ("-3600", "+7200"):
+        mono0, dur0 = time.monotonic(), s0["duration_s"]
+        with open(stamp, "w") as f:
+            f.write(step + "\n")
+        feed(10)
+        s1 = counted()
+        check(s1["id"] == sid and s1["state"] == "active",
+              "step %s: still the same active session: %s" % (step, s1.get("id")))
+        elapsed = time.monotonic() - mono0
+        grown = s1["duration_s"] - dur0
+        # Duration follows the real (monotonic) time between the samples, not the step:
+        # compared with the step size, not as a timing bound.
+        check(0 < grown <= elapsed + 1,
+              "step %s: duration grew %.3f s over %.3f s of real time" % (step, grown, elapsed))
+        check(s1["stale"] is False and s1["heart_rate"]["current"] == 90,
+              "step %s: live heart rate %s" % (step, s1.get("heart_rate")))
+        for path in ("/session", "/devices", "/sessions", "/healthz"):
+            status, body = get_raw(env, path)
+            check(status == 200 and body, "step %s: GET %s answered: %s" % (step, path, status))
+        d = env.device(IDA)
+        check(d["stale"] is False and d["connected"], "step %s: device live: %s" % (step, d))
+        s0 = s1
+    # Silence: stale after stale_after_s of the boot clock, on /devices and /session.
+    env.wait(lambda: env.device(IDA)["stale"] is True, 15, "a silent strap goes stale")
+    s = env.get("/session")
+    check(s["stale"] is True and s["heart_rate"]["current"] is None,
+          "/session stale with no current heart rate: %s" % s.get("heart_rate"))
+    # The stored samples' t follow the boot clock: strictly increasing, no 1 h jump.
+    smp = env.samples(sid)
+    ts = [x["t_s"] for x in smp]
+    check(len(ts) == n and all(b > a for a, b in zip(ts, ts[1:])) and ts[-1] < 60,
+          "stored t increasing and real-time sized: %s" % ts)
+    # The steps did reach cardiod: started_at is on the old wall clock, last_seen on the new.
+    d = env.device(IDA)
+    check(d["last_seen"] > s0["started_at"], "last_seen after the +2 h step: %s vs %s"
+          % (d["last_seen"], s0["started_at"]))
+
+
+def t_clock_step_all_clocks(env):
+    """The same with a shim that steps the monotonic clocks too (libfaketime's default,
+    which no kernel does): cardiod reads those from the kernel, so nothing changes."""
+    t_clock_step(env, fake_monotonic=True)
+
+
+def t_rr_zero(env):
+    """An RR of 0 (BLE raw 0) is dropped at ingest; the CSV export stays whole."""
+    env.add(A, "Polar H10")
+    env.start()
+    env.connected(A, IDA)
+    # bpm 72 + RR 0 + RR 340; bpm 72 + RR 0 only; bpm 90 + RR 748.
+    env.notify(A, "16 48 00 00 54 01", "16 48 00 00", "16 5A EC 02")
+    sid = env.session_of(IDA)
+    smp = env.wait(lambda: (lambda s: s if s and len(s) == 3 else None)(env.samples(sid)), 5,
+                   "3 samples")
+    check_rr(smp, [rr_ms(340), rr_ms(748)], "RR 0 dropped")
+    check(smp[1]["rr_ms"] in (None, []), "a sample with only RR 0 has no RR: %s" % smp[1])
+    status, body = get_raw(env, "/sessions/%d/samples?format=csv" % sid)
+    check(status == 200, "CSV export answers 200: %s %s" % (status, body[:200] if body else body))
+    lines = body.decode().strip().splitlines()
+    check(len(lines) == 4, "CSV has a header and 3 rows: %s" % lines)
+    rr_col = lines[0].split(",").index("rr_ms")
+    rrs = [ln.split(",")[rr_col] for ln in lines[1:]]
+    check(all(float(v) > 0 for x in rrs for v in x.strip('"').replace(";", " ").split()),
+          "no RR 0 in the CSV: %s" % rrs)
+    s = env.get("/session")
+    check(s["hrv"]["rr_count"] == 2, "the engine saw 2 RR: %s" % s["hrv"])
+
+
+def t_hostile_name(env):
+    """A strap name with a newline and other control characters cannot forge log lines."""
+    evil = "H10\ncardiod[1]: Session 99 started on forged.\x1b[31m\x07"
+    env.add(A, evil)
+    env.start()
+    env.connected(A, IDA)
+    env.notify(A, "06 5A")
+    env.session_of(IDA)
+    env.wait(lambda: env.device(IDA)["name"] == evil, 5, "the name is reported as is in /devices")
+    log = env.log_text()
+    check("H10" in log, "the name reached the log")
+    check(not any(ln.startswith("cardiod[1]: Session 99") for ln in log.splitlines()),
+          "no forged line in the log")
+    check("\x1b" not in log and "\x07" not in log, "no raw control characters in the log")
+    check("H10\\ncardiod[1]" in log, "the newline is escaped as \\n")
+
+
+def t_late_second_strap(env):
+    """No allow-list: a strap put on after the first one connected is notifying within
+    10 s (issue 11), judged by the fake bluetoothd's own call times; and the radio does
+    not scan for good once both are connected (bursts: StopDiscovery keeps coming)."""
+    env.add(A, "Strap A")
+    env.start()
+    env.connected(A, IDA)
+    env.wait(lambda: not env.state()["discovering"], 10, "discovery paused once A connected")
+    time.sleep(1)
+    t_add = time.monotonic()
+    env.add(B, "Strap B")
+    env.connected(B, IDB, timeout=30)
+    path_b = B.replace(":", "_")
+    setup = [c for c in env.calls() if c["method"] in ("AcquireNotify", "StartNotify")
+             and path_b in c["path"]]
+    check(setup, "B's notifications were set up: %s" % setup)
+    delay = setup[0]["t"] - t_add
+    check(delay <= 10, "B notifying %.1f s after it appeared (spec: within 10 s)" % delay)
+    env.notify(B, "06 5A")
+    env.session_of(IDB)
+    stops = len(env.calls("StopDiscovery"))
+    env.wait(lambda: len(env.calls("StopDiscovery")) > stops and not env.state()["discovering"],
+             20, "with both connected the scan still pauses between bursts")
+
+
+def t_allowlist_scan_stops(env):
+    """With an allow-list, once every listed strap is connected the scan stops for good."""
+    env.config = "[ble]\ndevices = %s\n" % A
+    env.add(A, "Strap A")
+    env.start()
+    env.connected(A, IDA)
+    env.wait(lambda: not env.state()["discovering"], 10, "discovery stopped")
+    starts = len(env.calls("StartDiscovery"))
+    time.sleep(7)  # longer than one burst cycle without an allow-list (5 s off, 3 s on)
+    check(len(env.calls("StartDiscovery")) == starts and not env.state()["discovering"],
+          "no scan burst with every allow-listed strap connected")
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def t_flood(env):
+    """§9.7: a few hundred heart-rate advertisers that never connect.  cardiod keeps at
+    most max_unknown of them (round robin, each gets a Connect), forgets them, lists none
+    in /devices, its memory stays flat, and the owner's strap is still picked up."""
+    n_flood = 300
+    env.config = "[ble]\nforget_after_s = 2\nmax_unknown = 8\n"
+    env.start()
+    time.sleep(0.5)
+    rss0 = rss_kb(env.cardiod.pid)
+    flood = ["F0:0D:00:00:%02X:%02X" % (i >> 8, i & 0xFF) for i in range(n_flood)]
+    for addr in flood:
+        env.add(addr, "Flood %s" % addr[-5:], advertising=False)
+        env.ctl.FailConnect(addr, 1000000, "org.bluez.Error.Failed", "le-connection-timeout")
+    for addr in flood:
+        env.ctl.SetAdvertising(addr, True)
+    # Round robin: many different advertisers get their Connect, not the same 8 again.
+    env.wait(lambda: sum(1 for a in flood if env.strap(a)["connect_calls"]) >= 50, 60,
+             "Connect() spread over the advertisers")
+    env.add(A, "Owner's H10")
+    env.connected(A, IDA, timeout=60)
+    env.notify(A, "06 5A")
+    env.session_of(IDA)
+    devs = env.get("/devices")
+    check(devs is not None, "/devices answers under the flood")
+    ids = [d["id"] for d in devs["devices"]]
+    check(ids == [IDA], "/devices lists the owner's strap only, no advertiser: %d entries %s"
+          % (len(ids), ids[:5]))
+    rss1 = rss_kb(env.cardiod.pid)
+    check(rss0 and rss1 and rss1 - rss0 < 16 * 1024,
+          "memory stays bounded: RSS %s kB -> %s kB" % (rss0, rss1))
+    print("flood: RSS %d kB -> %d kB, %d advertisers tried" % (
+        rss0, rss1, sum(1 for a in flood if env.strap(a)["connect_calls"])))
+    log = env.log_text()
+    check("to make room (max_unknown 8)" in log, "unknown straps were forgotten to make room")
+    # The advertisers go away (bluetoothd drops their objects): forgotten after
+    # forget_after_s, and no Connect() to any of them afterwards.
+    for addr in flood:
+        env.ctl.Vanish(addr)
+    env.wait(lambda: "unseen for 2 s" in env.log_text(), 30, "forgotten after forget_after_s")
+    time.sleep(3)
+    n_calls = len(env.calls("Connect"))
+    time.sleep(3)
+    check(len(env.calls("Connect")) == n_calls, "no Connect() once they are forgotten")
+    check(env.device(IDA)["connected"], "the owner's strap stays connected")
+
+
 SCENARIOS = {
     "discovery-acquire": (t_discovery_acquire, {}),
     "startnotify-fallback": (t_startnotify_fallback, {}),
@@ -592,6 +830,13 @@ SCENARIOS = {
     "no-bluez": (t_no_bluez, {"offline": True}),
     "no-ble": (t_no_ble, {"args": ["--no-ble"]}),
     "disabled-config": (t_disabled_config, {}),
+    "clock-step": (t_clock_step, {"args": ["--idle-timeout", "600"]}),
+    "clock-step-all-clocks": (t_clock_step_all_clocks, {"args": ["--idle-timeout", "600"]}),
+    "rr-zero": (t_rr_zero, {}),
+    "hostile-name": (t_hostile_name, {}),
+    "late-second-strap": (t_late_second_strap, {}),
+    "allowlist-scan-stops": (t_allowlist_scan_stops, {}),
+    "flood": (t_flood, {}),
     "no-system-bus": (t_no_system_bus, {"bus": False, "env": {
         "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/cardiod-test-bus"}}),
 }

@@ -120,7 +120,8 @@ static void test_lifecycle(sd_event *e, struct cd_config *c)
 	/* Manual stop: ended at the last valid sample; then no auto-open. */
 	CHECK_INT(monitor_stop(m, NULL, &s), 0);
 	CHECK(!s->active);
-	CHECK_INT(s->ended_at_us, t0 + 3 * SEC + 1);
+	/* ...on the wall clock, started_at + t: the boot-clock t0 is no wall time. */
+	CHECK_INT(s->ended_at_us - s->started_at_us, 2 * SEC + 1);
 	CHECK_INT(rec.counts[MONITOR_EVENT_SESSION_ENDED], 1);
 	CHECK(monitor_last_ended(m) == s);
 	CHECK(monitor_session_find(m, 41) == s);
@@ -147,14 +148,14 @@ static void test_lifecycle(sd_event *e, struct cd_config *c)
 	CHECK_INT(rec.counts[MONITOR_EVENT_SESSION_ENDED], 2);
 	CHECK(d->stale);
 	/* ...and, not suppressed, the next valid sample opens a new one. */
-	CHECK_INT(monitor_feed(m, d, &x, monitor_now_us()), 1);
+	CHECK_INT(monitor_feed(m, d, &x, monitor_boot_us()), 1);
 	CHECK(d->session && d->session->id == 43);
 
 	/* Suppression is also lifted by idle_timeout_s of silence. */
 	CHECK_INT(monitor_stop(m, "sim-1", NULL), 0);
 	run_for(e, 1500 * 1000);
 	CHECK(!d->suppressed);
-	CHECK_INT(monitor_feed(m, d, &x, monitor_now_us()), 1);
+	CHECK_INT(monitor_feed(m, d, &x, monitor_boot_us()), 1);
 	CHECK(d->session && d->session->id == 44);
 
 	CHECK(monitor_observer_unregister(m, id));
@@ -200,6 +201,79 @@ static void test_primary_and_explicit(sd_event *e, struct cd_config *c)
 	CHECK_INT(rec.destroyed, 1);
 }
 
+static void rr_record(const struct monitor_event *ev, void *user_data)
+{
+	double *got = user_data; /* got[0] = n_rr, got[1..] = values */
+
+	if (ev->type != MONITOR_EVENT_SAMPLE)
+		return;
+	got[0] = (double)ev->sample->n_rr;
+	for (size_t i = 0; i < ev->sample->n_rr && i < 7; i++)
+		got[1 + i] = ev->sample->rr_ms[i];
+}
+
+/* Issue 11: RR ≤ 0 dropped at ingest; stale apart from manual activity; ended_at of an empty session. */
+static void test_ingest_and_stale(sd_event *e, struct cd_config *c)
+{
+	_cleanup_(monitor_freep) struct monitor *m = NULL;
+	struct monitor_config mc = { .config = c };
+	struct monitor_device *d;
+	struct monitor_session *s;
+	double got[8] = {};
+	static const double rr[] = { 0, 812.5, -3, NAN, 790 };
+	static const double zero[] = { 0 };
+	struct cd_sample x = sample(120, CD_CONTACT_OK);
+	uint64_t t0 = 5000 * SEC;
+
+	CHECK_INT(monitor_new(e, &mc, &m), 0);
+	CHECK(monitor_observer_register(m, rr_record, got, NULL) != 0);
+	CHECK_INT(monitor_device_add(m, "ble-1", "Strap", CD_TRANSPORT_BLE, &d), 0);
+
+	x.rr_ms = rr;
+	x.n_rr = 5;
+	CHECK_INT(monitor_feed(m, d, &x, t0), 1);
+	CHECK_INT((int)got[0], 2);
+	CHECK(got[1] == 812.5 && got[2] == 790);
+	x.rr_ms = zero;
+	x.n_rr = 1;
+	CHECK_INT(monitor_feed(m, d, &x, t0 + SEC), 1);
+	CHECK_INT((int)got[0], 0);
+
+	/* The engine time is the boot-clock difference, whatever the wall clock says. */
+	CHECK(d->session && d->session->started_boot_us == t0);
+	CHECK_INT(d->session->engine ? (int)cd_engine_totals(d->session->engine)->samples : -1, 2);
+	CHECK(cd_engine_totals(d->session->engine)->t_last == 1.0);
+
+	/* An ended session without samples: ended_at = started_at, live and in JSON. */
+	CHECK_INT(monitor_stop(m, "ble-1", NULL), 0);
+	CHECK_INT(monitor_start(m, "ble-1", NULL, &s), 0);
+	CHECK_INT(monitor_stop(m, "ble-1", &s), 0);
+	CHECK_INT(s->ended_at_us, s->started_at_us);
+	{
+		_cleanup_(cJSON_Deletep) cJSON *j = monitor_session_to_json(s, monitor_boot_us());
+		cJSON *st = cJSON_GetObjectItem(j, "started_at"), *en = cJSON_GetObjectItem(j, "ended_at");
+
+		CHECK(cJSON_IsString(st) && cJSON_IsString(en));
+		if (cJSON_IsString(st) && cJSON_IsString(en))
+			CHECK_STR(en->valuestring, st->valuestring);
+	}
+
+	/*
+	 * A silent strap: stale after stale_after_s (0.5 s) even though manual
+	 * start/stop keep refreshing the idle countdown (idle_timeout_s 1 s).
+	 */
+	x = sample(120, CD_CONTACT_OK);
+	CHECK_INT(monitor_feed(m, d, &x, monitor_boot_us()), 0);
+	CHECK(!d->stale);
+	run_for(e, 300 * 1000);
+	CHECK_INT(monitor_start(m, "ble-1", NULL, &s), 0);
+	run_for(e, 300 * 1000);
+	CHECK_INT(monitor_stop(m, "ble-1", NULL), 0);
+	run_for(e, 300 * 1000);
+	CHECK(d->stale);
+	CHECK(d->suppressed);
+}
+
 int main(void)
 {
 	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
@@ -213,6 +287,7 @@ int main(void)
 	CHECK_INT(cd_config_finish(&c, "test", &err), 0);
 	test_lifecycle(e, &c);
 	test_primary_and_explicit(e, &c);
+	test_ingest_and_stale(e, &c);
 	cd_config_done(&c);
 	return check_exit("test-monitor");
 }

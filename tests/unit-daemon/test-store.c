@@ -116,7 +116,7 @@ static void test_roundtrip(sd_event *e, struct cd_config *c)
 	CHECK_INT(query_int("PRAGMA user_version"), 2);
 
 	CHECK_INT(monitor_stop(m, "sim-1", &ms), 0);
-	live = monitor_session_to_json(ms, monitor_now_us());
+	live = monitor_session_to_json(ms, monitor_boot_us());
 	CHECK_INT(store_flush(s), 0);
 	CHECK_INT(query_int("SELECT COUNT(*) FROM sessions WHERE ended_at_us IS NOT NULL"), 1);
 
@@ -409,6 +409,78 @@ static void test_refusals(sd_event *e)
 	s = store_free(s);
 }
 
+static void exec_sql(const char *db_path, const char *sql)
+{
+	sqlite3 *db;
+
+	CHECK_INT(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * Issue 11: /sessions pages on (started_at, id), so sessions that share a
+ * started_at are never skipped by next_before, whatever the page size.
+ */
+static void test_paging_ties(sd_event *e, struct cd_config *c)
+{
+	char p3[300];
+	struct store_config sc = { .path = p3, .commit_interval_s = 60 };
+	struct monitor_config mc = { .config = c };
+	struct monitor_device *d;
+	struct monitor *m;
+	struct store *s;
+	char name[16];
+
+	snprintf(p3, sizeof(p3), "%s/paging.db", dir);
+	CHECK_INT(store_open(e, &sc, &s), 0);
+	mc.first_session_id = store_next_session_id(s);
+	CHECK_INT(monitor_new(e, &mc, &m), 0);
+	CHECK_INT(store_attach(s, m), 0);
+	for (int i = 1; i <= 7; i++) {
+		snprintf(name, sizeof(name), "sim-%d", i);
+		monitor_device_add(m, name, NULL, CD_TRANSPORT_SIM, &d);
+		feed(m, d, 1700003000ULL * SEC, 3);
+		monitor_device_close(d);
+	}
+	CHECK_INT(store_flush(s), 0);
+	store_free(s);
+	monitor_free(m);
+	/* Sessions 2-4 start together, 5-7 too (1 is the oldest). */
+	exec_sql(p3, "UPDATE sessions SET started_at_us = 1700000000000000 + id * 1000000 "
+		     "WHERE id = 1;"
+		     "UPDATE sessions SET started_at_us = 1700000100000000 WHERE id BETWEEN 2 AND 4;"
+		     "UPDATE sessions SET started_at_us = 1700000200000000 WHERE id >= 5;");
+	CHECK_INT(store_open(e, &sc, &s), 0);
+	for (unsigned limit = 1; limit <= 8; limit++) {
+		bool seen[8] = {};
+		uint64_t before = 0, next;
+		unsigned total = 0, pages = 0;
+
+		do {
+			_cleanup_(cJSON_Deletep) cJSON *list = NULL;
+			cJSON *it;
+
+			CHECK_INT(store_sessions_json(s, limit, before, 0, &list, &next), 0);
+			cJSON_ArrayForEach(it, list) {
+				int id = (int)num(it, "id", NULL);
+
+				if (id >= 1 && id <= 7 && !seen[id])
+					seen[id] = true;
+				else
+					CHECK(!"a session listed twice or unknown");
+				total++;
+			}
+			CHECK(next == 0 || next < (before ? before : UINT64_MAX));
+			before = next;
+		} while (next != 0 && ++pages < 20);
+		if (total != 7)
+			fprintf(stderr, "limit %u: %u sessions listed\n", limit, total);
+		CHECK_INT(total, 7);
+	}
+	store_free(s);
+}
+
 int main(void)
 {
 	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
@@ -426,6 +498,7 @@ int main(void)
 	test_recovery(e, &c);
 	test_reader(e, &c);
 	test_refusals(e);
+	test_paging_ties(e, &c);
 
 	cd_config_done(&c);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
