@@ -25,9 +25,9 @@ struct prometheus_intensity {
 };
 
 /*
- * Where cardiod_intensity_minutes comes from: the weekly summary (DESIGN
- * §9.4, GET /summary) is not wired yet.  The hook returns 0 and *ret, or
- * a negative errno; -EOPNOTSUPP (the default,
+ * Where cardiod_intensity_seconds comes from: the manager hands in the
+ * weekly summary's figures (DESIGN §9.4, summary_week()).  The hook
+ * returns 0 and *ret, or a negative errno; -EOPNOTSUPP (the default,
  * prometheus_intensity_unsupported) leaves the family out.
  */
 typedef int (*prometheus_intensity_fn)(void *userdata, struct prometheus_intensity *ret);
