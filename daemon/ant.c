@@ -18,7 +18,14 @@
  * Straps (struct strap) are keyed by their 20-bit device number (DESIGN
  * §6) and live as long as the daemon, so a strap that comes back, or a
  * stick that is replugged, continues the same monitor device (and its
- * session, within idle_timeout_s).  Loss: a strap silent for
+ * session, within idle_timeout_s).  Without an [ant] devices list, a
+ * device number heard for the first time is untrusted radio input (DESIGN
+ * §9.7): it becomes a strap only after CD_ANT_ADMIT_RUN valid heart-rate
+ * broadcasts in a row (~1 s), and until then lives in a bounded table
+ * (lib/ant-admit.h: at most [ant] max_unknown numbers, forgotten after
+ * [ant] forget_after_s), so a transmitter cycling device numbers neither
+ * grows memory nor /devices.  Straps once made are kept (as above).
+ * Listed numbers skip the table.  Loss: a strap silent for
  * stale_after_s is "disconnected" here; the monitor makes it stale and
  * stops its dwell on its own.
  *
@@ -44,6 +51,7 @@
 #include <unistd.h>
 #include <systemd/sd-device.h>
 
+#include "ant-admit.h"
 #include "ant-hrm.h"
 #include "ant.h"
 #include "cleanup.h"
@@ -198,6 +206,7 @@ struct counters {
 	uint64_t malformed;
 	uint64_t unidentified; /* broadcasts we cannot attribute to a strap */
 	uint64_t ignored;      /* other device types, or straps not in [ant] devices */
+	uint64_t unadmitted;   /* broadcasts of numbers not (yet) admitted as straps (§9.7) */
 	uint64_t rx_fail;
 	uint64_t rx_fail_go_to_search;
 	uint64_t search_timeout;
@@ -253,6 +262,7 @@ struct ant {
 	struct chan chan[MAX_CHANNELS];
 
 	struct strap *straps;
+	struct cd_ant_admit unknown; /* unlisted numbers not yet straps (§9.7) */
 	struct counters n;
 };
 
@@ -624,7 +634,7 @@ static int on_sweep(sd_event_source *es, uint64_t usec, void *userdata)
 	struct ant *a = userdata;
 	double stale = a->config->engine.stale_after_s;
 	uint64_t now = mono_us(a), after;
-
+	size_t gone;
 	bool live = false;
 
 	(void)usec;
@@ -637,10 +647,24 @@ static int on_sweep(sd_event_source *es, uint64_t usec, void *userdata)
 		}
 		live = live || (s->heard && !s->lost);
 	}
-	/* No wake-ups while no strap is heard; strap_receive() turns it on again. */
+	/* §9.7: unlisted numbers that never became straps, silent for forget_after_s. */
+	gone = cd_ant_admit_expire(&a->unknown, now);
+	if (gone > 0)
+		log_debug("ANT+: forgot %zu device number(s), never admitted, unseen for %g s.", gone,
+			  a->config->ant_forget_after_s);
+	live = live || a->unknown.n > 0;
+	/* No wake-ups while nothing is heard; strap_feed()/unknown_hear() turn it on again. */
 	(void)sd_event_source_set_time_relative(es, SWEEP_US);
 	(void)sd_event_source_set_enabled(es, live ? SD_EVENT_ON : SD_EVENT_OFF);
 	return 0;
+}
+
+static void sweep_on(struct ant *a)
+{
+	if (a->sweep && sd_event_source_get_enabled(a->sweep, NULL) == 0) {
+		(void)sd_event_source_set_time_relative(a->sweep, SWEEP_US);
+		(void)sd_event_source_set_enabled(a->sweep, SD_EVENT_ON);
+	}
 }
 
 /* Pages 1, 2, 3 and 7, believed only when the strap is paged (§4.3). */
@@ -683,27 +707,18 @@ static void strap_pages(struct strap *s, const struct cd_ant_hrm_result *r)
 	}
 }
 
-/* One broadcast from a strap: one sample (DESIGN §3 "Samples"). */
-static void strap_receive(struct ant *a, const struct cd_ant_channel_id *id,
-			  const struct cd_ant_data *d)
+/*
+ * One broadcast from a strap: one sample (DESIGN §3 "Samples").  now is its
+ * arrival on CLOCK_MONOTONIC, boot on CLOCK_BOOTTIME (the monitor's clock).
+ */
+static void strap_feed(struct ant *a, struct strap *s, const struct cd_ant_channel_id *id,
+		       const struct cd_ant_data *d, uint64_t now, uint64_t boot)
 {
 	struct cd_ant_hrm_result r;
 	struct cd_sample sample;
-	struct strap *s;
-	uint64_t now = mono_us(a);
 	double t = (double)now / 1e6;
 	int k;
 
-	if ((id->device_type & 0x7F) != CD_ANT_HRM_DEVICE_TYPE || id->device_number == 0 ||
-	    !pinned(a, id->device_number)) {
-		a->n.ignored++;
-		return;
-	}
-	k = strap_get(a, id, &s);
-	if (k < 0) {
-		log_oom();
-		return;
-	}
 	if (s->heard && t - s->last_t < CD_ANT_HRM_RESET_S) {
 		long slots = lround((t - s->last_t) / SLOT_S);
 
@@ -717,10 +732,7 @@ static void strap_receive(struct ant *a, const struct cd_ant_channel_id *id,
 		monitor_device_set_counts(s->device, s->reconnects, 0);
 	}
 	s->heard = true;
-	if (a->sweep && sd_event_source_get_enabled(a->sweep, NULL) == 0) {
-		(void)sd_event_source_set_time_relative(a->sweep, SWEEP_US);
-		(void)sd_event_source_set_enabled(a->sweep, SD_EVENT_ON);
-	}
+	sweep_on(a);
 	s->last_t = t;
 	s->last_rx_mono_us = now;
 	s->id = *id;
@@ -741,9 +753,81 @@ static void strap_receive(struct ant *a, const struct cd_ant_channel_id *id,
 	cd_ant_hrm_result_to_sample(&r, t, &sample);
 	log_debug("ANT+ ant-%" PRIu32 ": page %u, %g bpm, %zu RR, %u beats.", s->number,
 		  r.page.page, r.bpm, r.n_rr, r.n_beats);
-	k = monitor_feed(a->monitor, s->device, &sample, monitor_boot_us());
+	k = monitor_feed(a->monitor, s->device, &sample, boot);
 	if (k < 0)
 		log_debug_errno(k, "Sample of ant-%" PRIu32 " not recorded: %m", s->number);
+}
+
+/*
+ * §9.7: a device number nobody listed, not a strap yet.  It is tracked in
+ * a->unknown only (bounded by [ant] max_unknown, forgotten after [ant]
+ * forget_after_s) until CD_ANT_ADMIT_RUN valid heart rates in a row
+ * (30-240 bpm, ~1 s); then it becomes a strap and the held run is fed in
+ * order with its arrival times, so no sample of a real strap is lost.  A
+ * single spoofed or corrupted broadcast never makes a device.
+ */
+static void unknown_hear(struct ant *a, const struct cd_ant_channel_id *id,
+			 const struct cd_ant_data *d, uint64_t now, uint64_t boot)
+{
+	struct cd_ant_admit_msg m = { .id = *id, .data = *d, .at_us = now, .at2_us = boot };
+	struct cd_ant_admit_entry e;
+	uint64_t forgotten = a->unknown.n_forgotten;
+	uint32_t evicted;
+	struct strap *s;
+	int r;
+
+	a->n.unadmitted++;
+	sweep_on(a); /* forgets it after forget_after_s */
+	r = cd_ant_admit_hear(&a->unknown, &m, &e, &evicted);
+	if (a->unknown.n_forgotten > forgotten)
+		log_debug("ANT+: forgot %" PRIu64 " device number(s), never admitted, unseen for %g s.",
+			  a->unknown.n_forgotten - forgotten, a->config->ant_forget_after_s);
+	if (evicted)
+		log_debug("ANT+: forgetting device number %" PRIu32
+			  ", never admitted, to make room (max_unknown %u).",
+			  evicted, a->config->ant_max_unknown);
+	if (r <= 0)
+		return;
+	a->n.unadmitted -= e.run; /* fed below after all */
+	r = strap_get(a, id, &s);
+	if (r < 0) {
+		log_oom();
+		return;
+	}
+	for (unsigned i = 0; i < e.run; i++)
+		strap_feed(a, s, &e.held[i].id, &e.held[i].data, e.held[i].at_us,
+			   e.held[i].at2_us);
+}
+
+/* One broadcast with its channel ID: a strap's, a candidate's (§9.7), or ignored. */
+static void strap_receive(struct ant *a, const struct cd_ant_channel_id *id,
+			  const struct cd_ant_data *d)
+{
+	uint64_t now = mono_us(a), boot = monitor_boot_us();
+	struct strap *s;
+	int k;
+
+	if ((id->device_type & 0x7F) != CD_ANT_HRM_DEVICE_TYPE || id->device_number == 0) {
+		a->n.ignored++;
+		return;
+	}
+	s = strap_find(a, id->device_number);
+	if (!s && a->config->n_ant_devices == 0) {
+		unknown_hear(a, id, d, now, boot);
+		return;
+	}
+	if (!s) {
+		if (!pinned(a, id->device_number)) {
+			a->n.ignored++;
+			return;
+		}
+		k = strap_get(a, id, &s); /* listed: never bounded */
+		if (k < 0) {
+			log_oom();
+			return;
+		}
+	}
+	strap_feed(a, s, id, d, now, boot);
 }
 
 /* Channels -------------------------------------------------------------- */
@@ -1695,6 +1779,10 @@ int ant_new(sd_event *event, struct monitor *m, const struct cd_config *c, struc
 	};
 	for (unsigned i = 0; i < MAX_CHANNELS; i++)
 		a->chan[i] = (struct chan){ .ant = a, .number = (uint8_t)i };
+	r = cd_ant_admit_init(&a->unknown, c->ant_max_unknown,
+			      (uint64_t)(c->ant_forget_after_s * USEC_PER_SEC));
+	if (r < 0)
+		return r;
 	a->auto_find = !c->ant_device || strcmp(c->ant_device, "auto") == 0;
 	if (!a->auto_find) {
 		a->path = strdup(c->ant_device);
@@ -1767,6 +1855,7 @@ struct ant *ant_free(struct ant *a)
 		a->straps = s->next;
 		free(s);
 	}
+	cd_ant_admit_done(&a->unknown);
 	free(a->path);
 	explicit_bzero(a->key, sizeof(a->key));
 	sd_event_unref(a->event);
@@ -1797,7 +1886,8 @@ int ant_health_json(struct ant *a, cJSON *o)
 		      ? cJSON_AddStringToObject(x, "reception", a->scan ? "scan" : "channels")
 		      : cJSON_AddNullToObject(x, "reception")) ||
 	    !(a->have_caps ? cJSON_AddNumberToObject(x, "max_channels", a->caps.max_channels)
-			   : cJSON_AddNullToObject(x, "max_channels")))
+			   : cJSON_AddNullToObject(x, "max_channels")) ||
+	    !add_u64(x, "unknown_tracked", a->unknown.n))
 		return -ENOMEM;
 	n = cJSON_AddObjectToObject(x, "counters");
 	if (!n || !add_u64(n, "frames", a->n.frames) ||
@@ -1805,6 +1895,9 @@ int ant_health_json(struct ant *a, cJSON *o)
 	    !add_u64(n, "bad_checksum", a->n.bad_checksum) || !add_u64(n, "unknown", a->n.unknown) ||
 	    !add_u64(n, "malformed", a->n.malformed) ||
 	    !add_u64(n, "unidentified", a->n.unidentified) || !add_u64(n, "ignored", a->n.ignored) ||
+	    !add_u64(n, "unadmitted", a->n.unadmitted) ||
+	    !add_u64(n, "unknown_admitted", a->unknown.n_admitted) ||
+	    !add_u64(n, "unknown_forgotten", a->unknown.n_evicted + a->unknown.n_forgotten) ||
 	    !add_u64(n, "rx_fail", a->n.rx_fail) ||
 	    !add_u64(n, "rx_fail_go_to_search", a->n.rx_fail_go_to_search) ||
 	    !add_u64(n, "search_timeout", a->n.search_timeout) ||

@@ -73,6 +73,8 @@ int cd_config_init(struct cd_config *c)
 		.storage_startup_check_max_mb = 64,
 		.ble_max_unknown = 16,
 		.ant_enabled = true,
+		.ant_max_unknown = 16,
+		.ant_forget_after_s = 600,
 		.idle_timeout_s = 120,
 		.commit_interval_s = 5,
 		.mqtt_discovery = true,
@@ -745,6 +747,28 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 				return fail(ret_error, origin, line,
 					    "mode: expected scan or channels, got '%s'", value);
 			c->ant_channels = strcmp(value, "channels") == 0;
+			return 0;
+		}
+		if (strcmp(key, "forget_after_s") == 0) {
+			double v;
+
+			if (parse_number(value, 1, 86400, &v) < 0)
+				return fail(ret_error, origin, line,
+					    "forget_after_s: expected a number of seconds between 1 "
+					    "and 86400, got '%s'",
+					    value);
+			c->ant_forget_after_s = v;
+			return 0;
+		}
+		if (strcmp(key, "max_unknown") == 0) {
+			double v;
+
+			if (parse_number(value, 0, 4096, &v) < 0 || v != (unsigned)v)
+				return fail(ret_error, origin, line,
+					    "max_unknown: expected a whole number from 0 to 4096, "
+					    "got '%s'",
+					    value);
+			c->ant_max_unknown = (unsigned)v;
 			return 0;
 		}
 		return fail(ret_error, origin, line, "unknown key '%s' in [ant]", key);

@@ -67,6 +67,8 @@ struct cd_config {
 	uint32_t *ant_devices; /* [ant] devices: 20-bit device numbers to hear; NULL: any */
 	size_t n_ant_devices;
 	bool ant_channels;     /* [ant] mode = channels: one channel per strap, not scan mode */
+	unsigned ant_max_unknown;  /* §9.7: at most this many unlisted numbers tracked, not straps yet */
+	double ant_forget_after_s; /* §9.7: such a number silent this long is forgotten */
 
 	double idle_timeout_s;
 	struct cd_engine_config engine; /* max_gap_s, window_s, stale_after_s */

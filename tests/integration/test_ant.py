@@ -583,6 +583,85 @@ def t_quirky_stick(env):
     check(len(smp) >= 8, "samples through the channel: %d" % len(smp))
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def scan_broadcast(number, bpm, count=1):
+    """One scan-mode broadcast of an HRM page 4 with its channel ID (flag 0x80)."""
+    p = bytes([0x04, 0x00, 0x00, 0x00, count & 0xFF, 0x00, count & 0xFF, bpm])
+    ident = bytes([number & 0xFF, (number >> 8) & 0xFF, fake_ant.HRM_TYPE,
+                   ((number >> 16) << 4) | 0x01])
+    return fake_ant.frame(fake_ant.BROADCAST, bytes([0]) + p + bytes([0x80]) + ident)
+
+
+def t_flood(env):
+    """DESIGN §9.7 for ANT+: in scan mode with no [ant] devices, a few hundred device
+    numbers heard once each (a transmitter cycling numbers) and one heard only with no
+    heart rate never become devices; at most max_unknown are tracked, they are
+    forgotten after forget_after_s and memory stays bounded.  The owner's strap starts
+    during a flood of fewer new numbers per broadcast period than max_unknown and is
+    admitted with every broadcast kept; a faster flood once it is a device (it is in
+    no table any more) takes nothing from it."""
+    env.start()
+    env.wait(lambda: env.health()["ant"]["state"] == "running", 10, "the stick running")
+    time.sleep(0.5)
+    rss0 = rss_kb(env.cardiod.pid)
+    owner = Strap(12345, rr_ms=[800, 820, 790])
+    max_tracked = 0
+    number = 0x10000
+    # 100 numbers at ~20/s (5 per 246 ms period < max_unknown 8), the owner in the middle.
+    for i in range(100):
+        env.stick.inject(scan_broadcast(number, 60 + i % 100))
+        number += 1
+        if i % 20 == 0:
+            env.stick.inject(scan_broadcast(777, 0, i))  # no heart rate: never valid
+        if i == 30:
+            env.stick.add_strap(owner)
+        time.sleep(0.05)
+        if i % 10 == 0:
+            max_tracked = max(max_tracked, env.health()["ant"]["unknown_tracked"])
+    sid = env.session_of(did(owner))
+    # 300 more as fast as the stick sends them.
+    for i in range(300):
+        env.stick.inject(scan_broadcast(number, 60 + i % 100))
+        number += 1
+        if i % 50 == 0:
+            time.sleep(0.01)
+            max_tracked = max(max_tracked, env.health()["ant"]["unknown_tracked"])
+    n_flood = number - 0x10000
+    env.wait(lambda: env.health()["ant"]["counters"]["unadmitted"] >= n_flood + 5, 10,
+             "every flood broadcast reached cardiod")
+    h = env.health()["ant"]
+    max_tracked = max(max_tracked, h["unknown_tracked"])
+    check(0 < max_tracked <= 8, "at most max_unknown tracked: %d" % max_tracked)
+    check(h["counters"]["unknown_admitted"] == 1, "only the owner admitted: %s" % h["counters"])
+    devs = env.get("/devices")
+    ids = [d["id"] for d in devs["devices"]]
+    check(ids == [did(owner)], "/devices lists the owner's strap only: %d entries %s"
+          % (len(ids), ids[:5]))
+    sessions = env.get("/sessions")["sessions"]
+    check([x["id"] for x in sessions] == [sid], "one session, the owner's: %s" % sessions[:3])
+    rss1 = rss_kb(env.cardiod.pid)
+    check(rss0 and rss1 and rss1 - rss0 < 8 * 1024,
+          "memory stays bounded: RSS %s kB -> %s kB" % (rss0, rss1))
+    print("flood: %d numbers, RSS %d kB -> %d kB, at most %d tracked" % (
+        n_flood, rss0, rss1, max_tracked))
+    log = env.log_text()
+    check("to make room (max_unknown 8)" in log, "numbers heard once made room")
+    check("ANT+ strap ant-12345 found" in log and "ant-65536 found" not in log, "found lines")
+    # Silent for forget_after_s: forgotten, while the owner's strap goes on.
+    env.wait(lambda: env.health()["ant"]["unknown_tracked"] == 0, 10, "all forgotten")
+    check("unseen for 2 s" in env.log_text(), "forgotten after forget_after_s")
+    check(env.device(did(owner))["connected"], "the owner's strap stays connected")
+    # Every broadcast of the owner is a sample, the run that admitted it included.
+    smp = settle(env, [owner], {owner: sid})[owner]
+    check_strap(env, owner, smp, did(owner))
+
 SCENARIOS = {
     "one-strap": (t_one_strap, {}),
     "two-straps": (t_two_straps, {"key": "0102030405060708\n"}),
@@ -602,6 +681,7 @@ SCENARIOS = {
     "no-ant": (t_no_ant, {"args": ["--no-ant"]}),
     "no-stick": (t_no_stick, {"stick": False}),
     "quirky-stick": (t_quirky_stick, {"startup": False, "scan_ext": False}),
+    "flood": (t_flood, {"config": "[ant]\nmax_unknown = 8\nforget_after_s = 2\n"}),
 }
 
 

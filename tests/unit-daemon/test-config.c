@@ -197,6 +197,23 @@ static void test_ant(void)
 	expect_error("[ant]\ndevices = ble-aa:bb:cc:dd:ee:ff\n", "t.conf:2: ", "device numbers");
 	expect_error("[ant]\ndevices = -5\n", "t.conf:2: ", "device numbers");
 	expect_error("[ant]\nmode = sometimes\n", "t.conf:2: ", "scan or channels");
+
+	/* §9.7 bounds of unlisted device numbers. */
+	cd_config_init(&c);
+	CHECK_INT(c.ant_max_unknown, 16);
+	CHECK_NEAR(c.ant_forget_after_s, 600, 0);
+	CHECK_INT(cd_config_parse_string(&c, "[ant]\nmax_unknown = 0\nforget_after_s = 2.5\n", "f",
+					 &err), 0);
+	CHECK_INT(c.ant_max_unknown, 0);
+	CHECK_NEAR(c.ant_forget_after_s, 2.5, 0);
+	CHECK_INT(cd_config_set(&c, "ant", "max_unknown", "4096", "x", 0, &err), 0);
+	CHECK_INT(c.ant_max_unknown, 4096);
+	cd_config_done(&c);
+	expect_error("[ant]\nmax_unknown = 4097\n", "t.conf:2: ", "from 0 to 4096");
+	expect_error("[ant]\nmax_unknown = 1.5\n", "t.conf:2: ", "from 0 to 4096");
+	expect_error("[ant]\nmax_unknown = -1\n", "t.conf:2: ", "from 0 to 4096");
+	expect_error("[ant]\nforget_after_s = 0\n", "t.conf:2: ", "between 1 and 86400");
+	expect_error("[ant]\nforget_after_s = soon\n", "t.conf:2: ", "between 1 and 86400");
 }
 
 static void test_cli_override(void)
