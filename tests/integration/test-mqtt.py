@@ -257,8 +257,22 @@ def scenario_discovery(exe, tmp):
                         isinstance(s["battery_pct"], int), "discovery: mvpa_s, battery_pct")
         ids = [cfg.get("unique_id") for cfg in cf.values() if cfg]
         c.check(len(ids) == len(set(ids)), "discovery: unique_ids differ (%s)" % ids)
-        c.check(not any("intensity" in obj for (_, obj) in cf),
-                "discovery: no intensity-minute configs until /summary is wired")
+        # Today's and this week's intensity minutes (GET /summary's figures):
+        # their two configs and PREFIX/summary come with the first publish tick.
+        def intensity():
+            got = {obj: cfg for (_, obj), cfg in configs(sub).items() if "intensity" in obj}
+            return got if len(got) == 2 else None
+        got = wait_for(intensity, 30)
+        if c.check(got is not None, "discovery: both intensity-minute configs published"):
+            for obj, cfg in got.items():
+                check_config(cfg, obj, "cardiod/test-a/status", "discovery " + obj)
+                c.check(cfg.get("state_topic") == "cardiod/test-a/summary",
+                        "discovery: %s reads cardiod/test-a/summary" % obj)
+        summ = wait_for(lambda: sub.last("cardiod/test-a/summary"), 30)
+        summ = json.loads(summ) if summ else {}
+        c.check(set(summ) == {"intensity_minutes_today", "intensity_minutes_week"} and
+                all(isinstance(v, (int, float)) and v >= 0 for v in summ.values()),
+                "discovery: PREFIX/summary carries today's and this week's minutes (%s)" % summ)
         # The state of one strap comes from the same session the HTTP API shows.
         st, sess = d.get_json("/session")
         c.check(st == 200 and sess.get("id") in {s["session"] for s in states.values() if s},

@@ -601,6 +601,12 @@ def get_raw(env, path):
         return None, None
 
 
+def sanitized(exe):
+    """Whether exe was built with AddressSanitizer."""
+    with open(exe, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def t_clock_step(env, fake_monotonic=False):
     """Wall clock stepped −1 h, then +2 h, under libfaketime (monotonic clocks real, as
     with NTP): samples keep counting, duration follows real time, the API answers, and
@@ -843,6 +849,14 @@ SCENARIOS = {
 
 
 def main():
+    # libfaketime's preload deadlocks in AddressSanitizer's start-up (its
+    # clock_gettime recursion during dlsym), so the clock-step scenarios run
+    # in the gcc tree only; scripts/test allows this skip in the ASan tree.
+    if (len(sys.argv) > 2 and all(a.startswith("clock-step") for a in sys.argv[2:])
+            and sanitized(sys.argv[1])):
+        print("SKIP: libfaketime cannot preload into an AddressSanitizer build of cardiod",
+              file=sys.stderr)
+        return 77
     return daemon_helpers.run_scenarios(sys.argv, SCENARIOS, Env, Failure, __doc__)
 
 
