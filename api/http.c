@@ -131,7 +131,7 @@ void cd_http_config_init(struct cd_http_config *c)
 		.timeout_s = CD_HTTP_DEFAULT_TIMEOUT_S,
 		.max_body = 4096,
 		.max_import = 64u << 20,
-		.memory_limit = 32 * 1024,
+		.memory_limit = 16 * 1024,
 		.cache_ms = 100,
 		.max_event_streams = CD_HTTP_DEFAULT_MAX_EVENT_STREAMS,
 	};

@@ -149,7 +149,7 @@ struct cd_http_config {
 	unsigned timeout_s;
 	size_t max_body;            /* default 4096 */
 	size_t max_import;          /* POST /sessions/import bodies; default 64 MiB */
-	size_t memory_limit;        /* per-connection pool, default 32 KiB */
+	size_t memory_limit;        /* per-connection pool, default 16 KiB */
 	/*
 	 * Added by api/: how long (ms) a built answer to GET /session and GET
 	 * /devices is served again to other requests, default 100; 0 = never.
