@@ -32,29 +32,6 @@ struct dose_args {
 	const char *token_file; /* --token-file; NULL: $CARDIOD_TOKEN_FILE or the default */
 };
 
-/* The server's error message, or ours; 0 when the status is 2xx. */
-static int check_response(const char *url, int r, const char *error, struct http_response *resp)
-{
-	if (r == -ENOMEM)
-		return cli_fail(EXIT_FAILURE, "out of memory");
-	if (r == -EINVAL)
-		return cli_fail(EXIT_USAGE, "--url: %s", error ? error : "bad URL");
-	if (r < 0)
-		return cli_fail(EXIT_FAILURE, "cannot reach cardiod at %s: %s", url,
-				error ? error : strerror(-r));
-	if (resp->status / 100 != 2) {
-		_cleanup_(cJSON_Deletep) cJSON *o = cJSON_ParseWithLength(resp->body, resp->size);
-		cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
-		cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
-		int status = resp->status;
-
-		http_response_done(resp);
-		return cli_fail(status / 100 == 4 ? EXIT_USAGE : EXIT_FAILURE, "cardiod: %s (HTTP %d)",
-				cJSON_IsString(msg) ? msg->valuestring : "request failed", status);
-	}
-	return 0;
-}
-
 static int get_json(const char *url, const char *token_file, const char *path, cJSON **ret)
 {
 	_cleanup_free_ char *error = NULL;
@@ -68,7 +45,7 @@ static int get_json(const char *url, const char *token_file, const char *path, c
 	if (!token && !why)
 		return cli_fail(EXIT_FAILURE, "out of memory");
 	r = http_request(url, "GET", path, NULL, token, TIMEOUT_S, &resp, &error);
-	r = check_response(url, r, error, &resp);
+	r = cli_http_result(url, r, error, NULL, why, &resp);
 	if (r != 0)
 		return r;
 	*ret = cJSON_ParseWithLength(resp.body, resp.size);
@@ -76,16 +53,6 @@ static int get_json(const char *url, const char *token_file, const char *path, c
 	if (!*ret)
 		return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON for %s", path);
 	return 0;
-}
-
-static int print_json(const cJSON *o)
-{
-	_cleanup_free_ char *s = cJSON_Print(o);
-
-	if (!s)
-		return cli_fail(EXIT_FAILURE, "out of memory");
-	puts(s);
-	return cli_finish(EXIT_SUCCESS);
 }
 
 static double num(const cJSON *o, const char *key)
@@ -296,7 +263,7 @@ int run_week(int argc, char *argv[])
 	if (r != 0)
 		return r;
 	if (a.json)
-		return print_json(days);
+		return cli_print_json(days);
 
 	goal = cJSON_GetObjectItemCaseSensitive(weeks, "goal");
 	goal_min = num(goal, "weekly_intensity_min");
@@ -379,7 +346,7 @@ int run_report(int argc, char *argv[])
 	if (r != 0)
 		return r;
 	if (a.json)
-		return print_json(o);
+		return cli_print_json(o);
 
 	goal = cJSON_GetObjectItemCaseSensitive(o, "goal");
 	goal_min = num(goal, "weekly_intensity_min");
@@ -517,9 +484,7 @@ int run_import(int argc, char *argv[])
 		return cli_fail(EXIT_FAILURE, "out of memory");
 	r = http_request_typed(a.url, "POST", path, data, size, type, token, IMPORT_TIMEOUT_S,
 			       &resp, &error);
-	if (r == 0 && resp.status == 401 && why)
-		fprintf(stderr, "cardioctl: %s\n", why);
-	r = check_response(a.url, r, error, &resp);
+	r = cli_http_result(a.url, r, error, "import", why, &resp);
 	if (r != 0)
 		return r;
 	o = cJSON_ParseWithLength(resp.body, resp.size);
@@ -527,7 +492,7 @@ int run_import(int argc, char *argv[])
 	if (!o)
 		return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON");
 	if (a.json)
-		return print_json(o);
+		return cli_print_json(o);
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(o, "sessions"))
 	{
 		const cJSON *in = cJSON_GetObjectItemCaseSensitive(s, "intensity");

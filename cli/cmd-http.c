@@ -125,23 +125,15 @@ void cli_token_free(char **t)
 	free_token(t);
 }
 
-/* GET/POST and check the status; the server's error message on failure. */
-static int fetch(const struct http_args *a, const char *method, const char *path,
-		 const char *body, const char *what, struct http_response *ret)
+/*
+ * The outcome of http_request(url, …) = r for a command: 0 when the answer
+ * is 2xx; otherwise one line on stderr (the server's own error message, or
+ * why the token was missing on a 401), resp released, and the exit code.
+ * what prefixes the message (NULL: none).
+ */
+int cli_http_result(const char *url, int r, const char *error, const char *what,
+		    const char *why, struct http_response *ret)
 {
-	_cleanup_free_ char *error = NULL;
-	_cleanup_(free_token) char *token = NULL;
-	const char *url = a->url, *why = NULL;
-	char whybuf[512];
-	int r;
-
-	if (a->token_file_given || url_is_loopback(url)) {
-		token = read_token(a->token_file, &why, whybuf, sizeof(whybuf));
-		if (!token && !why)
-			return cli_fail(EXIT_FAILURE, "out of memory");
-	} else
-		why = "cardioctl sends the default token file to a loopback --url only";
-	r = http_request(url, method, path, body, token, TIMEOUT_S, ret, &error);
 	if (r == -ENOMEM)
 		return cli_fail(EXIT_FAILURE, "out of memory");
 	if (r == -EINVAL)
@@ -165,11 +157,32 @@ static int fetch(const struct http_args *a, const char *method, const char *path
 						    "cardiod restart?)");
 		}
 		http_response_done(ret);
-		return cli_fail(status == 404 || status == 400 ? EXIT_USAGE : EXIT_FAILURE,
+		/* The request was at fault (bad id, overlap, bad file…): a usage error. */
+		return cli_fail(status / 100 == 4 ? EXIT_USAGE : EXIT_FAILURE,
 				"%s%scardiod: %s (HTTP %d)", what ? what : "", what ? ": " : "",
 				cJSON_IsString(msg) ? msg->valuestring : "request failed", status);
 	}
 	return 0;
+}
+
+/* GET/POST and check the status; the server's error message on failure. */
+static int fetch(const struct http_args *a, const char *method, const char *path,
+		 const char *body, const char *what, struct http_response *ret)
+{
+	_cleanup_free_ char *error = NULL;
+	_cleanup_(free_token) char *token = NULL;
+	const char *url = a->url, *why = NULL;
+	char whybuf[512];
+	int r;
+
+	if (a->token_file_given || url_is_loopback(url)) {
+		token = read_token(a->token_file, &why, whybuf, sizeof(whybuf));
+		if (!token && !why)
+			return cli_fail(EXIT_FAILURE, "out of memory");
+	} else
+		why = "cardioctl sends the default token file to a loopback --url only";
+	r = http_request(url, method, path, body, token, TIMEOUT_S, ret, &error);
+	return cli_http_result(url, r, error, what, why, ret);
 }
 
 static int fetch_json(const struct http_args *a, const char *path, const char *what,
@@ -188,7 +201,7 @@ static int fetch_json(const struct http_args *a, const char *path, const char *w
 	return 0;
 }
 
-static int print_json(const cJSON *o)
+int cli_print_json(const cJSON *o)
 {
 	_cleanup_free_ char *s = cJSON_Print(o);
 
@@ -383,7 +396,7 @@ int run_sessions(int argc, char *argv[])
 	if (r != 0)
 		return r;
 	if (a.json)
-		return print_json(o);
+		return cli_print_json(o);
 
 	list = cJSON_IsArray(o) ? o : obj(o, "sessions");
 	if (!cJSON_IsArray(list))
@@ -495,7 +508,7 @@ int run_show(int argc, char *argv[])
 	if (r != 0)
 		return r;
 	if (a.json)
-		return print_json(o);
+		return cli_print_json(o);
 	print_session(o);
 	return cli_finish(EXIT_SUCCESS);
 }

@@ -84,3 +84,10 @@ static inline int cli_parse_id(const char *s, unsigned long long *ret)
 char *cli_token_for(const char *url, const char *token_file, const char **why, char *buf,
 		    size_t size);
 void cli_token_free(char **t);
+
+/* cmd-http.c: the outcome of an http_request() (see there), and JSON on stdout. */
+struct http_response;
+struct cJSON;
+int cli_http_result(const char *url, int r, const char *error, const char *what,
+		    const char *why, struct http_response *ret);
+int cli_print_json(const struct cJSON *o);
