@@ -450,6 +450,32 @@ static int set_http(struct cd_config *c, const char *key, const char *value, con
  * "ant-12345"; the "ant-" prefix is optional), separated by commas or
  * white space.  Empty: every strap in range.
  */
+/* §9.7, [ble] and [ant] forget_after_s: seconds, 1 to 86400. */
+static int set_forget_after(double *dst, const char *value, const char *origin, unsigned line,
+			    char **ret_error)
+{
+	if (parse_number(value, 1, 86400, dst) < 0)
+		return fail(ret_error, origin, line,
+			    "forget_after_s: expected a number of seconds between 1 and 86400, "
+			    "got '%s'",
+			    value);
+	return 0;
+}
+
+/* §9.7, [ble] and [ant] max_unknown: a whole number from min to max. */
+static int set_max_unknown(unsigned *dst, unsigned min, unsigned max, const char *value,
+			   const char *origin, unsigned line, char **ret_error)
+{
+	double v;
+
+	if (parse_number(value, min, max, &v) < 0 || v != (unsigned)v)
+		return fail(ret_error, origin, line,
+			    "max_unknown: expected a whole number from %u to %u, got '%s'", min, max,
+			    value);
+	*dst = (unsigned)v;
+	return 0;
+}
+
 static int set_ant_devices(struct cd_config *c, const char *value, const char *origin,
 			   unsigned line, char **ret_error)
 {
@@ -695,28 +721,12 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 			c->ble_devices = v;
 			return 0;
 		}
-		if (strcmp(key, "forget_after_s") == 0) {
-			double v;
-
-			if (parse_number(value, 1, 86400, &v) < 0)
-				return fail(ret_error, origin, line,
-					    "forget_after_s: expected a number of seconds between 1 "
-					    "and 86400, got '%s'",
-					    value);
-			c->ble_forget_after_s = v;
-			return 0;
-		}
-		if (strcmp(key, "max_unknown") == 0) {
-			double v;
-
-			if (parse_number(value, 1, 1024, &v) < 0 || v != (unsigned)v)
-				return fail(ret_error, origin, line,
-					    "max_unknown: expected a whole number from 1 to 1024, "
-					    "got '%s'",
-					    value);
-			c->ble_max_unknown = (unsigned)v;
-			return 0;
-		}
+		if (strcmp(key, "forget_after_s") == 0)
+			return set_forget_after(&c->ble_forget_after_s, value, origin, line,
+						ret_error);
+		if (strcmp(key, "max_unknown") == 0)
+			return set_max_unknown(&c->ble_max_unknown, 1, 1024, value, origin,
+					       line, ret_error);
 		return fail(ret_error, origin, line, "unknown key '%s' in [ble]", key);
 	}
 	if (strcmp(section, "ant") == 0) {
@@ -749,28 +759,12 @@ int cd_config_set(struct cd_config *c, const char *section, const char *key, con
 			c->ant_channels = strcmp(value, "channels") == 0;
 			return 0;
 		}
-		if (strcmp(key, "forget_after_s") == 0) {
-			double v;
-
-			if (parse_number(value, 1, 86400, &v) < 0)
-				return fail(ret_error, origin, line,
-					    "forget_after_s: expected a number of seconds between 1 "
-					    "and 86400, got '%s'",
-					    value);
-			c->ant_forget_after_s = v;
-			return 0;
-		}
-		if (strcmp(key, "max_unknown") == 0) {
-			double v;
-
-			if (parse_number(value, 0, 4096, &v) < 0 || v != (unsigned)v)
-				return fail(ret_error, origin, line,
-					    "max_unknown: expected a whole number from 0 to 4096, "
-					    "got '%s'",
-					    value);
-			c->ant_max_unknown = (unsigned)v;
-			return 0;
-		}
+		if (strcmp(key, "forget_after_s") == 0)
+			return set_forget_after(&c->ant_forget_after_s, value, origin, line,
+						ret_error);
+		if (strcmp(key, "max_unknown") == 0)
+			return set_max_unknown(&c->ant_max_unknown, 0, 4096, value, origin,
+					       line, ret_error);
 		return fail(ret_error, origin, line, "unknown key '%s' in [ant]", key);
 	}
 	if (strcmp(section, "session") == 0)
