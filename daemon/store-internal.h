@@ -2,6 +2,8 @@
 /*
  * What store.c lends store-summary.c (per-session figures, import): the
  * connection, its row helpers and this run's sessions not yet committed.
+ * Also what the writer (store.c) and the history reader (store-read.c)
+ * share: the store's state and the helpers that cross between them.
  * Not for anyone else.
  */
 #pragma once
@@ -54,3 +56,106 @@ int store_figures_put(sqlite3 *db, uint64_t id, uint64_t started_us, const char 
 		      const char *summary);
 /* Ended sessions without figures (a database from before them): compute them once. */
 int store_figures_backfill(struct store *s);
+
+/*
+ * store.c and store-read.c: the store itself, this run's queue and sessions,
+ * rows of the sessions table, and the samples reader (store-read.c says how
+ * it keeps its place).
+ */
+struct pending_sample {
+	struct pending_sample *next; /* store::pending */
+	uint64_t session_id;
+	double t, bpm, energy_kj;
+	enum cd_contact contact;
+	size_t n_rr;
+	double rr[];
+};
+
+/* A session of this run whose row is not yet (fully) committed, or still open. */
+struct store_session {
+	struct store_session *next; /* store::sessions */
+	uint64_t id;
+	char *device_id, *device_name, *transport, *kind, *profile;
+	struct cd_engine_config engine;
+	uint64_t started_us, ended_us;
+	char *summary;
+	bool ended;
+	bool inserted; /* its row is committed */
+	bool dirty;    /* ended since the row was committed */
+};
+
+struct store {
+	sd_event *event;
+	sqlite3 *db;
+	char *path;
+	uint64_t commit_interval_us;
+	size_t max_pending;
+	sd_event_source *commit_timer;
+
+	struct pending_sample *pending, **pending_tail;
+	size_t n_pending;
+	uint64_t dropped;
+	struct store_session *sessions;
+	struct store_device *devices;
+	uint64_t next_id;
+
+	bool degraded;
+	bool check_failed;		  /* the background integrity check failed: no more writes */
+	struct store_check *check; /* running in the background */
+	char reason[200];
+	unsigned failures;
+	uint64_t commits;
+
+	struct monitor *monitor;
+	unsigned observer_id;
+
+	struct store_samples *readers; /* open store_samples, detached by store_free() */
+
+	void (*health_changed)(void *userdata);
+	void *userdata;
+};
+
+/* Row of the sessions table. */
+struct session_row {
+	uint64_t id;
+	char *device_id, *device_name, *transport, *kind, *profile, *summary;
+	struct cd_engine_config engine;
+	uint64_t started_us, ended_us;
+	bool ended;
+};
+
+#define ROW_COLUMNS                                                                                \
+	"id, device_id, device_name, transport, kind, profile, max_gap_s, window_s, "            \
+	"stale_after_s, started_at_us, ended_at_us, summary"
+
+#define READER_PAGE 256
+
+struct store_samples {
+	struct store_samples *prev, *next; /* store::readers */
+	struct store *store;               /* NULL once the store is gone */
+	uint64_t session_id;
+	int64_t last_rowid, end_rowid;
+	size_t tail;
+	bool in_queue, done;
+	uint64_t queue_commits;
+	size_t from_queue;
+	const struct pending_sample *queue_pos;
+
+	/* The page being handed out; rr_ms point into rr (set once it is full). */
+	struct cd_sample page[READER_PAGE];
+	size_t rr_at[READER_PAGE];
+	size_t n, pos;
+	double *rr;
+	size_t n_rr, rr_cap;
+};
+
+/* store.c, for store-read.c. */
+int store_prepare(struct store *s, const char *sql, sqlite3_stmt **ret);
+struct store_session *store_find_session(struct store *s, uint64_t id);
+
+/* store-read.c, for store.c (recovery at start-up). */
+void store_session_row_done(struct session_row *r);
+int store_load_row(struct store *s, sqlite3_stmt *st, struct session_row *row);
+/* Recompute a session from its samples: the engine, and its JSON as ended. */
+int store_rebuild(struct store *s, const struct session_row *row, struct cd_engine **ret_engine,
+		  cJSON **ret_json);
