@@ -27,13 +27,13 @@
 #include <systemd/sd-bus.h>
 
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "dbus-auth.h"
 #include "dbus.h"
 #include "log.h"
 
 #define USEC_PER_SEC 1000000ULL
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 /* Root properties (bit numbers of the dirty mask; same order as the vtable). */
 enum {

@@ -14,10 +14,10 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "events.h"
 #include "http-parse.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
 
 struct subscriber {
 	unsigned id;

@@ -12,9 +12,9 @@
 #include "dose.h"
 #include "import.h"
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "http-parse.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
 
 #define MAX_SEGMENTS 4
 /* 9999-12-31T23:59:59Z: the last second ISO 8601's four-digit year can name. */

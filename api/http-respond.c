@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "csv.h"
 #include "http-events.h"
 #include "http-export.h"
@@ -24,7 +25,6 @@
 #include "metrics.h"
 #include "pages.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
 
 static enum MHD_Result add_headers(struct MHD_Response *resp, const char *content_type,
 				   const char *allow)

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "cmds.h"
 #include "config.h"
 #include "csv.h"
@@ -35,7 +36,6 @@
 #include "profile.h"
 #include "session-json.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 struct subcommand {
 	const char *name;
@@ -47,7 +47,7 @@ struct subcommand {
 
 static const struct subcommand *find_subcommand(const char *name);
 
-/* cardiod's default when a profile gives neither hr_max nor age (daemon/config.h). */
+/* cardiod's default when a profile gives neither hr_max nor age (daemon/daemon-config.h). */
 #define ANALYZE_DEFAULT_AGE 40
 
 /* One line on stderr, exit status 2: the user can fix it. */

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "cmds.h"
 #include "profile.h"
 
@@ -28,7 +29,6 @@
 
 #include <systemd/sd-bus.h>
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 #define NAME "org.cardiod.Cardiod1"
 #define PATH "/org/cardiod/Cardiod1"

@@ -12,11 +12,11 @@
 #include <strings.h>
 
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "cmds.h"
 #include "dose.h"
 #include "http-client.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose);
 
 #define TIMEOUT_S 15

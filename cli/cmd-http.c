@@ -13,10 +13,10 @@
 #include <strings.h>
 
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "cmds.h"
 #include "http-client.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 #define TIMEOUT_S 15
 

@@ -34,7 +34,7 @@
  * every RESCAN_US), a path is retried with backoff.  A reopened stick is
  * initialised from scratch.  Garbage, bad checksums, truncated frames and
  * unknown messages are counted and skipped (the decoder resynchronises,
- * lib/ant.c).  Heart rates are logged at debug level only.
+ * lib/ant-msg.c).  Heart rates are logged at debug level only.
  *
  * This file: channels (assignment, scan mode, set-up chains), straps
  * (receive, feed, admission), the object's life and its JSON.  The stick

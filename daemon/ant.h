@@ -19,7 +19,7 @@
 #include <cjson/cJSON.h>
 #include <systemd/sd-event.h>
 
-#include "config.h"
+#include "daemon-config.h"
 #include "monitor.h"
 
 struct ant;

@@ -17,7 +17,7 @@
 
 #include <systemd/sd-event.h>
 
-#include "config.h"
+#include "daemon-config.h"
 #include "monitor.h"
 
 struct ble;

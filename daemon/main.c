@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "cleanup.h"
-#include "config.h"
+#include "daemon-config.h"
 #include "dbus.h"
 #include "log.h"
 #include "manager.h"

@@ -11,6 +11,7 @@
 #include "ant.h"
 #include "ble.h"
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "front-events.h"
 #include "http.h"
 #include "session-import.h"
@@ -27,7 +28,6 @@
 
 #define MAX_LISTEN 4
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 struct manager {
 	sd_event *event;

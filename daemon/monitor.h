@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "config.h"
+#include "daemon-config.h"
 #include "engine.h"
 #include "sample.h"
 #include "session-json.h"

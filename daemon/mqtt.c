@@ -29,6 +29,7 @@
 #include <mosquitto.h>
 
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "log.h"
 #include "monitor.h"
 #include "mqtt.h"
@@ -40,7 +41,6 @@
 #define BACKOFF_MAX_S	  60
 #define PASSWORD_MAX	  4096
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 struct strap {
 	char *id;

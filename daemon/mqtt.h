@@ -5,7 +5,7 @@
  * source (EPOLLOUT only while libmosquitto has bytes to write), a 1 s timer
  * runs mosquitto_loop_misc() (keep-alive), and no thread is ever started.
  * The connect is non-blocking and the broker is a numeric address
- * (daemon/config.c refuses names: no getaddrinfo() on the loop).
+ * (daemon/daemon-config.c refuses names: no getaddrinfo() on the loop).
  *
  * Topics, with PREFIX = [mqtt] topic_prefix (default cardiod/<hostname>):
  *   PREFIX/status              "online" / "offline" (retained, QoS 1; the will)
@@ -31,7 +31,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "config.h"
+#include "daemon-config.h"
 
 #define CD_MQTT_MAX_QUEUED 256
 

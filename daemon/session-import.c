@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "csv-import.h"
 #include "fit.h"
 #include "session-import.h"
@@ -16,7 +17,6 @@
 #include "store-summary.h"
 #include "tcx.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 struct import_ctx {
 	struct store_import *im;

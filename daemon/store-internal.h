@@ -12,8 +12,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cleanup.h"
 #include "profile.h"
 #include "store.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize)
 
 sqlite3 *store_db(struct store *s);
 char *store_profile_to_json(const struct cd_profile *p);

@@ -14,12 +14,11 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "log.h"
 #include "store.h"
 #include "store-internal.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize);
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 void store_session_row_done(struct session_row *r)
 {

@@ -7,12 +7,11 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "log.h"
 #include "store-internal.h"
 #include "store-summary.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize);
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret)
 {

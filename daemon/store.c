@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "csv.h"
 #include "log.h"
 #include "store-check.h"
@@ -33,8 +34,6 @@
 #define DEFAULT_MAX_PENDING 65536
 #define RETRY_MAX_US (60 * USEC_PER_SEC)
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize);
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 /* Forward migrations: migrations[i] takes user_version i to i + 1. */
 static const char *const migrations[] = {

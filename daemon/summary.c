@@ -9,10 +9,10 @@
 
 #include "civil-time.h"
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "store-summary.h"
 #include "summary.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 #define USEC_PER_DAY (86400ULL * 1000000ULL)
 /* Default range: the current week and the 11 before it. */

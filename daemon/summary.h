@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "daemon-config.h"
 #include "monitor.h"
 #include "store.h"
 #include "dose.h"

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ant.h"
+#include "ant-msg.h"
 
 /* Valid broadcasts in a row that make a device: ~1 s of a 4.06 Hz strap. */
 #define CD_ANT_ADMIT_RUN 4

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ant.h"
+#include "ant-msg.h"
 #include "sample.h"
 
 /* §4.1 channel parameters of a receiver. */

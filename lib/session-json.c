@@ -13,9 +13,9 @@
 
 #include "civil-time.h"
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "session-json.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 int cd_format_iso8601(double t, char *buf, size_t size)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target for the ANT streaming decoder and message parsers
- * (lib/ant.h).
+ * (lib/ant-msg.h).
  *
  * Input: 4 bytes seeding the chunk splitter, then the byte stream.  The
  * stream is decoded twice, whole and in pseudo-random chunks (empty ones
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ant.h"
+#include "ant-msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for the INI configuration parser (daemon/config.h):
+ * libFuzzer target for the INI configuration parser (daemon/daemon-config.h):
  * cd_config_parse_string() on arbitrary text, then cd_config_finish() and
  * a profile lookup.  A failure is -EINVAL with a "FILE:LINE: reason"
  * message (or -ENOMEM, which libFuzzer's allocator makes rare); success
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "daemon-config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

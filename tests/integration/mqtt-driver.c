@@ -14,7 +14,7 @@
 #include <stdlib.h>
 
 #include "cleanup.h"
-#include "config.h"
+#include "daemon-config.h"
 #include "log.h"
 #include "mqtt.h"
 

@@ -478,7 +478,7 @@ def test_notify(cardiod):
 # ---------------------------------------------------------------- config
 
 def config_keys(config_c):
-    """Keys that daemon/config.c accepts, by section."""
+    """Keys that daemon/daemon-config.c accepts, by section."""
     src = open(config_c).read()
     keys = set(re.findall(r'strcmp\(key, "([a-z_]+)"\)', src))
     keys |= set(re.findall(r'\{ "([a-z_]+)", offsetof', src))
@@ -529,10 +529,10 @@ def test_config(cardiod, example, config_c):
         defaults = dict(re.findall(r"^([a-z_]+) = (.*)$", active, re.M))
         print("defaults in the example:", defaults)
         check(run_briefly(cardiod, conf, tmp), "cardiod starts with every default uncommented")
-        # Each key daemon/config.c knows appears in the example.
+        # Each key daemon/daemon-config.c knows appears in the example.
         shown = set(re.findall(r"^#\s*([a-z_]+) = ", text, re.M))
         missing = sorted(config_keys(config_c) - shown)
-        check(not missing, f"the example shows every key of daemon/config.c (missing: {missing})")
+        check(not missing, f"the example shows every key of daemon/daemon-config.c (missing: {missing})")
         sections = set(re.findall(r"^\[([a-z]+)\]", text, re.M))
         check(sections >= {"http", "bus", "profile", "ble", "ant", "session", "storage"},
               f"the example has every section of DESIGN §6 ({sorted(sections)})")

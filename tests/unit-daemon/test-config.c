@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* daemon/config.c: every section and key of DESIGN §6, errors as FILE:LINE. */
+/* daemon/daemon-config.c: every section and key of DESIGN §6, errors as FILE:LINE. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "cleanup.h"
-#include "config.h"
+#include "daemon-config.h"
 
 static const char good[] = "# cardiod.conf\n"
 			   "[http]\n"

@@ -10,9 +10,9 @@
 
 #include "check.h"
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "monitor.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 #define SEC 1000000ULL
 

@@ -15,12 +15,12 @@
 
 #include "check.h"
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "csv.h"
 #include "store.h"
 
 #define SEC 1000000ULL
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 static char dir[] = "/tmp/test-store-XXXXXX";
 static char path[256];

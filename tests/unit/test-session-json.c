@@ -32,9 +32,9 @@
 #include "check.h"
 #include "civil-time.h"
 #include "cleanup.h"
+#include "cleanup-json.h"
 #include "session-json.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 static const double rr0[] = { 600 }, rr1[] = { 500 }, rr2[] = { 429, 430 }, rr3[] = { 375 },
 		    rr5[] = { 400 }, rr12[] = { 600 }, rr13[] = { 610 };

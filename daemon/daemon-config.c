@@ -17,7 +17,7 @@
 #include <ini.h>
 
 #include "cleanup.h"
-#include "config.h"
+#include "daemon-config.h"
 #include "http.h"
 
 static void strv_free(char **v)

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "ant.h"
+#include "ant-msg.h"
 
 static const char *const channel_state_table[_CD_ANT_CHANNEL_STATE_MAX] = {
 	[CD_ANT_CHANNEL_STATE_UNASSIGNED] = "unassigned",

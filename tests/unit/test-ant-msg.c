@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ANT serial protocol (lib/ant.h) against every framing vector of
+ * ANT serial protocol (lib/ant-msg.h) against every framing vector of
  * PROTOCOLS §5.3-§5.5, plus resync, chunking and error cases.
  *
  * The network key in AD1 is the dummy 01..08 of PROTOCOLS; the real ANT+
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ant.h"
+#include "ant-msg.h"
 #include "check.h"
 #include "cleanup.h"
 
