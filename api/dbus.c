@@ -2,9 +2,14 @@
 /*
  * org.cardiod.Cardiod1 on sd-bus (DESIGN §5, ECOSYSTEM §2).
  *
+ * The service is a client of the front-end contract (api/front.h): it
+ * follows the contract's event hub and asks the contract for a strap's
+ * live figures (struct cd_front_device), a session object, this week, and
+ * to start or stop a session on behalf of the caller.
+ *
  * Every property is a field of our own, read by sd-bus through offsetof:
- * a monitor event recomputes the fields of the device it concerns and of
- * the root (which follows the primary device), and a field that changed
+ * an event recomputes the fields of the device it concerns and of the
+ * root (which follows the contract's primary device), and a field that changed
  * sets its bit in a dirty mask.  One defer source at idle priority then
  * sends one PropertiesChanged per object with every property that changed
  * since the last one, so a replay burst or an accelerated simulator tick
@@ -13,7 +18,7 @@
  * and going) are signals sent at once: HeartRate is the latency path.
  *
  * The bus connection is disposable: everything published is derived from
- * the monitor, so after a lost connection a fresh one registers the same
+ * the contract, so after a lost connection a fresh one registers the same
  * objects and requests the name again.
  */
 #include <errno.h>
@@ -30,6 +35,7 @@
 #include "cleanup-json.h"
 #include "dbus-auth.h"
 #include "dbus.h"
+#include "http-parse.h" /* cd_http_parse_time */
 #include "log.h"
 
 #define USEC_PER_SEC 1000000ULL
@@ -88,17 +94,15 @@ static const char *const device_property_names[_DEV_MAX] = {
 	[DEV_SESSION_ID] = "SessionId",
 };
 
-/* One strap's object.  Devices are never removed from the monitor, so neither are these. */
+/* One strap's object.  The daemon never forgets a strap while it runs, so neither do these. */
 struct dbus_device {
 	struct cd_dbus *dbus;
-	const struct monitor_device *device;
 	char *path;
-	double bpm; /* last valid heart rate, NAN before */
 
 	/* Properties, read by sd-bus (sd-bus reads 'b' as int). */
 	char *id;
 	char *name;
-	const char *transport;
+	char *transport;
 	int connected;
 	uint16_t heart_rate; /* 0 when stale */
 	uint8_t zone;        /* 0 when stale */
@@ -124,12 +128,11 @@ struct root_props {
 
 struct cd_dbus {
 	sd_event *event;
-	struct monitor *monitor;
-	struct cd_dbus_ops ops;
+	struct cd_front front;
 	struct cd_dbus_auth *auth; /* who may read, who may start and stop */
 	char *bus_spec;
 	char *bus_label; /* "the system bus", "the session bus", "the bus at ADDRESS" */
-	unsigned observer;
+	unsigned subscription; /* on front.events */
 
 	sd_bus *bus;           /* NULL while disconnected */
 	bool bus_lost;         /* bus is closed; drop it on the next retry */
@@ -315,19 +318,18 @@ static int on_defer(sd_event_source *s, void *userdata)
 	} while (0)
 
 /* A frozen value is never shown as live (DESIGN §3): stale or disconnected is 0. */
-static bool live_bpm(const struct dbus_device *dd)
+static bool live_bpm(const struct cd_front_device *v)
 {
-	return dd->device->connected && !dd->device->stale && isfinite(dd->bpm);
+	return v->connected && !v->stale && isfinite(v->bpm);
 }
 
-static void device_refresh(struct dbus_device *dd)
+static void device_set(struct dbus_device *dd, const struct cd_front_device *v)
 {
-	const struct monitor_device *dev = dd->device;
 	unsigned changed = 0;
-	bool live = live_bpm(dd);
+	bool live = live_bpm(v);
 
-	if (strcmp(dd->name, dev->name) != 0) {
-		char *n = strdup(dev->name);
+	if (strcmp(dd->name, v->name) != 0) {
+		char *n = strdup(v->name);
 
 		if (n) {
 			free(dd->name);
@@ -335,69 +337,69 @@ static void device_refresh(struct dbus_device *dd)
 			changed |= 1u << DEV_NAME;
 		}
 	}
-	SET(dd, connected, dev->connected ? 1 : 0, DEV_CONNECTED);
-	SET(dd, heart_rate, live ? (uint16_t)lround(dd->bpm) : 0, DEV_HEART_RATE);
-	SET(dd, zone, live ? (uint8_t)cd_zone_of(dev->profile, dd->bpm) : 0, DEV_ZONE);
-	SET(dd, battery, dev->battery_pct >= 0 && dev->battery_pct <= 100 ? (uint8_t)dev->battery_pct
-									   : 255,
+	SET(dd, connected, v->connected ? 1 : 0, DEV_CONNECTED);
+	SET(dd, heart_rate, live ? (uint16_t)lround(v->bpm) : 0, DEV_HEART_RATE);
+	SET(dd, zone, live ? (uint8_t)v->zone : 0, DEV_ZONE);
+	SET(dd, battery, v->battery_pct >= 0 && v->battery_pct <= 100 ? (uint8_t)v->battery_pct
+								      : 255,
 	    DEV_BATTERY);
-	SET(dd, last_update, dev->last_seen_us, DEV_LAST_UPDATE);
-	SET(dd, session_id, dev->session ? dev->session->id : 0, DEV_SESSION_ID);
+	SET(dd, last_update, v->last_valid_us, DEV_LAST_UPDATE);
+	SET(dd, session_id, v->session_id, DEV_SESSION_ID);
 	if (changed) {
 		dd->dirty |= changed;
 		schedule_emit(dd->dbus);
 	}
 }
 
-static struct dbus_device *find_device(struct cd_dbus *d, const struct monitor_device *dev)
+/* Re-read one strap from the contract. */
+static void device_refresh(struct dbus_device *dd)
+{
+	struct cd_dbus *d = dd->dbus;
+	struct cd_front_device v;
+
+	if (d->front.ops->device && d->front.ops->device(d->front.userdata, dd->id, &v) >= 0)
+		device_set(dd, &v);
+}
+
+static struct dbus_device *find_device(struct cd_dbus *d, const char *id)
 {
 	for (struct dbus_device *dd = d->devices; dd; dd = dd->next)
-		if (dd->device == dev)
+		if (strcmp(dd->id, id) == 0)
 			return dd;
 	return NULL;
 }
 
 /*
- * The device the root follows: the one with the most recently started
- * active session (DESIGN §5), else the most recently seen strap, so a
- * one-strap widget shows the heart rate between sessions too.
+ * The root follows the contract's primary strap (DESIGN §5): the one with
+ * the most recently started active session, else the most recently seen,
+ * so a one-strap widget shows the heart rate between sessions too.
  */
-static struct dbus_device *primary_device(struct cd_dbus *d)
-{
-	struct monitor_session *s = monitor_primary(d->monitor);
-	struct dbus_device *best = NULL;
-
-	if (s)
-		return find_device(d, s->device);
-	for (struct dbus_device *dd = d->devices; dd; dd = dd->next)
-		if (!best || dd->device->last_seen_us > best->device->last_seen_us)
-			best = dd;
-	return best;
-}
-
 static void root_refresh(struct cd_dbus *d)
 {
-	struct dbus_device *dd = primary_device(d);
-	const struct monitor_session *s = dd ? dd->device->session : NULL;
-	const struct cd_engine_totals *tot = s ? cd_engine_totals(s->engine) : NULL;
+	struct cd_front_device v;
+	bool have = d->front.ops->primary &&
+		    d->front.ops->primary(d->front.userdata, &v) >= 0;
+	struct dbus_device *dd = have ? find_device(d, v.id) : NULL;
 	struct root_props *p = &d->root;
 	unsigned changed = 0;
 	const char *dev = dd ? dd->id : "";
 
+	if (!dd)
+		have = false;
 	SET(p, heart_rate, dd ? dd->heart_rate : 0, ROOT_HEART_RATE);
 	SET(p, zone, dd ? dd->zone : 0, ROOT_ZONE);
 	if (strcmp(p->device, dev) != 0) {
 		p->device = dev;
 		changed |= 1u << ROOT_DEVICE;
 	}
-	SET(p, session_id, s ? s->id : 0, ROOT_SESSION_ID);
-	if (strcmp(p->session_state, s ? "active" : "idle") != 0) {
-		p->session_state = s ? "active" : "idle";
+	SET(p, session_id, have ? v.session_id : 0, ROOT_SESSION_ID);
+	if (strcmp(p->session_state, have && v.session_id ? "active" : "idle") != 0) {
+		p->session_state = have && v.session_id ? "active" : "idle";
 		changed |= 1u << ROOT_SESSION_STATE;
 	}
-	SET(p, active_s, tot ? tot->active_s : 0.0, ROOT_ACTIVE_SECONDS);
-	SET(p, mvpa_s, tot ? tot->mvpa_s : 0.0, ROOT_MVPA_SECONDS);
-	SET(p, ecb_s, tot ? tot->ecb_s : 0.0, ROOT_ECB_SECONDS);
+	SET(p, active_s, have ? v.active_s : 0.0, ROOT_ACTIVE_SECONDS);
+	SET(p, mvpa_s, have ? v.mvpa_s : 0.0, ROOT_MVPA_SECONDS);
+	SET(p, ecb_s, have ? v.ecb_s : 0.0, ROOT_ECB_SECONDS);
 	if (changed) {
 		d->root_dirty |= changed;
 		schedule_emit(d);
@@ -412,15 +414,15 @@ static void root_refresh(struct cd_dbus *d)
 static void week_refresh(struct cd_dbus *d)
 {
 	struct root_props *p = &d->root;
-	double today = 0, week = 0, goal = 0;
-	unsigned sessions = 0, changed = 0;
+	struct cd_front_week w;
+	unsigned changed = 0;
 
-	if (!d->ops.week || d->ops.week(d->ops.userdata, &today, &week, &sessions, &goal) < 0)
+	if (!d->front.ops->week || d->front.ops->week(d->front.userdata, &w) < 0)
 		return;
-	SET(p, today_min, today, ROOT_TODAY_MIN);
-	SET(p, week_min, week, ROOT_WEEK_MIN);
-	SET(p, week_sessions, (uint32_t)sessions, ROOT_WEEK_SESSIONS);
-	SET(p, week_goal_min, goal, ROOT_WEEK_GOAL_MIN);
+	SET(p, today_min, w.today_min, ROOT_TODAY_MIN);
+	SET(p, week_min, w.week_min, ROOT_WEEK_MIN);
+	SET(p, week_sessions, (uint32_t)w.week_sessions, ROOT_WEEK_SESSIONS);
+	SET(p, week_goal_min, w.goal_min, ROOT_WEEK_GOAL_MIN);
 	if (changed) {
 		d->root_dirty |= changed;
 		schedule_emit(d);
@@ -469,11 +471,12 @@ static struct dbus_device *device_free(struct dbus_device *dd)
 	free(dd->path);
 	free(dd->id);
 	free(dd->name);
+	free(dd->transport);
 	free(dd);
 	return NULL;
 }
 
-static struct dbus_device *device_new(struct cd_dbus *d, const struct monitor_device *dev)
+static struct dbus_device *device_new(struct cd_dbus *d, const struct cd_front_device *v)
 {
 	struct dbus_device *dd, **tail;
 
@@ -482,22 +485,18 @@ static struct dbus_device *device_new(struct cd_dbus *d, const struct monitor_de
 		return NULL;
 	*dd = (struct dbus_device){
 		.dbus = d,
-		.device = dev,
-		.path = cd_dbus_device_path(dev->id),
-		.bpm = NAN,
-		.id = strdup(dev->id),
-		.name = strdup(dev->name),
-		.transport = cd_transport_to_string(dev->transport),
+		.path = cd_dbus_device_path(v->id),
+		.id = strdup(v->id),
+		.name = strdup(v->name),
+		.transport = strdup(v->transport ? v->transport : ""),
 		.battery = 255,
 	};
-	if (!dd->path || !dd->id || !dd->name)
+	if (!dd->path || !dd->id || !dd->name || !dd->transport)
 		return device_free(dd);
-	if (!dd->transport)
-		dd->transport = "";
 	for (tail = &d->devices; *tail; tail = &(*tail)->next)
 		;
 	*tail = dd;
-	device_refresh(dd);
+	device_set(dd, v);
 	dd->dirty = 0; /* new: InterfacesAdded carries every value */
 	return dd;
 }
@@ -510,21 +509,20 @@ static void log_signal_error(int r, const char *member)
 		log_debug_errno(r, "Failed to emit %s: %m, ignoring", member);
 }
 
-static void emit_heart_rate(struct cd_dbus *d, struct dbus_device *dd, const struct cd_sample *s)
+static void emit_heart_rate(struct cd_dbus *d, const struct cd_event *ev)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
 	sd_bus *bus = live_bus(d);
-	double bpm = s->bpm;
 	int r;
 
 	if (!bus)
 		return;
 	r = sd_bus_message_new_signal(bus, &m, CD_DBUS_PATH, CD_DBUS_INTERFACE, "HeartRate");
 	if (r >= 0)
-		r = sd_bus_message_append(m, "sqy", dd->id, (uint16_t)lround(bpm),
-					  (uint8_t)cd_zone_of(dd->device->profile, bpm));
+		r = sd_bus_message_append(m, "sqy", ev->device, (uint16_t)lround(ev->bpm),
+					  (uint8_t)ev->zone);
 	if (r >= 0)
-		r = sd_bus_message_append_array(m, 'd', s->rr_ms, s->n_rr * sizeof(double));
+		r = sd_bus_message_append_array(m, 'd', ev->rr_ms, ev->n_rr * sizeof(double));
 	if (r >= 0)
 		r = sd_bus_send(bus, m, NULL);
 	log_signal_error(r, "HeartRate");
@@ -555,55 +553,85 @@ static int append_entry(sd_bus_message *m, const char *key, const char *type, ..
 	return sd_bus_message_close_container(m);
 }
 
-static int append_time(sd_bus_message *m, const char *key, uint64_t us)
+/* A number at path (NULL-terminated keys) of a session object; NAN (no figure yet) is 0 on the bus. */
+static double json_number(const cJSON *o, const char *const *path)
 {
-	char buf[32] = "";
-
-	if (cd_format_iso8601((double)us / 1e6, buf, sizeof(buf)) < 0)
-		buf[0] = '\0';
-	return append_entry(m, key, "s", buf);
+	for (; *path && o; path++)
+		o = cJSON_GetObjectItemCaseSensitive(o, *path);
+	return cJSON_IsNumber(o) && isfinite(o->valuedouble) ? o->valuedouble : 0.0;
 }
 
-/* NAN (no figure yet) is 0 on the bus, as HeartRate is. */
-static double finite_or_zero(double v)
+static const char *json_string(const cJSON *o, const char *key)
 {
-	return isfinite(v) ? v : 0.0;
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+
+	return v ? v : "";
+}
+
+static uint64_t json_time_us(const cJSON *o, const char *key)
+{
+	uint64_t us = 0;
+
+	if (cd_http_parse_time(json_string(o, key), &us) < 0)
+		return 0;
+	return us;
 }
 
 /*
  * The summary of SessionEnded: the headline figures of the session object
- * (DESIGN §4) with typed values; the full object is GetSession(id).
+ * (DESIGN §4) that GetSession(id) and GET /sessions/{id} return, with
+ * typed values — read from that same object, so the bus and HTTP never
+ * disagree.
  */
-static int append_summary(sd_bus_message *m, const struct monitor_session *s)
+static int append_summary(sd_bus_message *m, const cJSON *o)
 {
-	const struct cd_engine_totals *tot = cd_engine_totals(s->engine);
-	const struct monitor_device *dev = s->device;
+	static const struct {
+		const char *key;
+		const char *path[3];
+	} numbers[] = {
+		{ "duration_s", { "duration_s" } },
+		{ "active_s", { "active_s" } },
+		{ "gap_s", { "gap_s" } },
+		{ "avg_bpm", { "heart_rate", "avg" } },
+		{ "min_bpm", { "heart_rate", "min" } },
+		{ "max_bpm", { "heart_rate", "max" } },
+		{ "mvpa_s", { "dose", "mvpa_s" } },
+		{ "ecb_s", { "dose", "ecb_s" } },
+		{ "trimp_edwards", { "load", "trimp_edwards" } },
+		{ "trimp_banister", { "load", "trimp_banister" } },
+		{ "rmssd_ms", { "hrv", "rmssd_ms" } },
+	};
+	const cJSON *zones = cJSON_GetObjectItemCaseSensitive(o, "zones"), *z;
+	const cJSON *dev = cJSON_GetObjectItemCaseSensitive(o, "device");
+	uint64_t started = json_time_us(o, "started_at"), ended = json_time_us(o, "ended_at");
+	double zone_s[6] = { 0 };
+	size_t nz = 0;
 	int r;
 
+	cJSON_ArrayForEach(z, zones)
+	{
+		if (nz < ELEMENTSOF(zone_s))
+			zone_s[nz++] = json_number(z, (const char *const[]){ "s", NULL });
+	}
 	r = sd_bus_message_open_container(m, 'a', "{sv}");
 	if (r < 0)
 		return r;
-	if ((r = append_entry(m, "id", "t", s->id)) < 0 ||
-	    (r = append_entry(m, "device", "s", dev->id)) < 0 ||
-	    (r = append_entry(m, "kind", "s", s->kind ? s->kind : "")) < 0 ||
-	    (r = append_time(m, "started_at", s->started_at_us)) < 0 ||
-	    (r = append_time(m, "ended_at", s->ended_at_us ? s->ended_at_us : s->started_at_us)) < 0 ||
-	    (r = append_entry(m, "started_at_us", "t", s->started_at_us)) < 0 ||
-	    (r = append_entry(m, "ended_at_us", "t", s->ended_at_us)) < 0 ||
-	    (r = append_entry(m, "samples", "t", (uint64_t)tot->samples)) < 0 ||
-	    (r = append_entry(m, "duration_s", "d", finite_or_zero(tot->duration_s))) < 0 ||
-	    (r = append_entry(m, "active_s", "d", tot->active_s)) < 0 ||
-	    (r = append_entry(m, "gap_s", "d", tot->gap_s)) < 0 ||
-	    (r = append_entry(m, "avg_bpm", "d", finite_or_zero(cd_engine_avg_bpm(s->engine)))) < 0 ||
-	    (r = append_entry(m, "min_bpm", "d", finite_or_zero(tot->bpm_min))) < 0 ||
-	    (r = append_entry(m, "max_bpm", "d", finite_or_zero(tot->bpm_max))) < 0 ||
-	    (r = append_entry(m, "mvpa_s", "d", tot->mvpa_s)) < 0 ||
-	    (r = append_entry(m, "ecb_s", "d", tot->ecb_s)) < 0 ||
-	    (r = append_entry(m, "trimp_edwards", "d",
-			      finite_or_zero(cd_engine_trimp_edwards(s->engine)))) < 0 ||
-	    (r = append_entry(m, "trimp_banister", "d", finite_or_zero(tot->trimp_banister))) < 0 ||
-	    (r = append_entry(m, "rmssd_ms", "d", finite_or_zero(cd_engine_rmssd(s->engine)))) < 0)
+	if ((r = append_entry(m, "id", "t", (uint64_t)json_number(o, (const char *const[]){ "id", NULL }))) < 0 ||
+	    (r = append_entry(m, "device", "s", json_string(dev, "id"))) < 0 ||
+	    (r = append_entry(m, "kind", "s", json_string(o, "kind"))) < 0 ||
+	    (r = append_entry(m, "started_at", "s", json_string(o, "started_at"))) < 0 ||
+	    (r = append_entry(m, "ended_at", "s", *json_string(o, "ended_at") ? json_string(o, "ended_at")
+									       : json_string(o, "started_at"))) < 0 ||
+	    (r = append_entry(m, "started_at_us", "t", started)) < 0 ||
+	    (r = append_entry(m, "ended_at_us", "t", ended ? ended : started)) < 0 ||
+	    (r = append_entry(m, "samples", "t",
+			      (uint64_t)json_number(o, (const char *const[]){ "samples", NULL }))) < 0)
 		return r;
+	for (size_t i = 0; i < ELEMENTSOF(numbers); i++) {
+		r = append_entry(m, numbers[i].key, "d", json_number(o, numbers[i].path));
+		if (r < 0)
+			return r;
+	}
 
 	r = sd_bus_message_open_container(m, 'e', "sv");
 	if (r >= 0)
@@ -611,7 +639,7 @@ static int append_summary(sd_bus_message *m, const struct monitor_session *s)
 	if (r >= 0)
 		r = sd_bus_message_open_container(m, 'v', "ad");
 	if (r >= 0)
-		r = sd_bus_message_append_array(m, 'd', tot->zone_s, sizeof(tot->zone_s));
+		r = sd_bus_message_append_array(m, 'd', zone_s, sizeof(zone_s));
 	if (r >= 0)
 		r = sd_bus_message_close_container(m);
 	if (r >= 0)
@@ -621,19 +649,23 @@ static int append_summary(sd_bus_message *m, const struct monitor_session *s)
 	return sd_bus_message_close_container(m);
 }
 
-static void emit_session_ended(struct cd_dbus *d, const struct monitor_session *s)
+static void emit_session_ended(struct cd_dbus *d, uint64_t id)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+	_cleanup_(cJSON_Deletep) cJSON *o = NULL;
 	sd_bus *bus = live_bus(d);
 	int r;
 
 	if (!bus)
 		return;
-	r = sd_bus_message_new_signal(bus, &m, CD_DBUS_PATH, CD_DBUS_INTERFACE, "SessionEnded");
+	r = d->front.ops->session ? d->front.ops->session(d->front.userdata, id, &o) : -ENOENT;
 	if (r >= 0)
-		r = sd_bus_message_append(m, "t", s->id);
+		r = sd_bus_message_new_signal(bus, &m, CD_DBUS_PATH, CD_DBUS_INTERFACE,
+					      "SessionEnded");
 	if (r >= 0)
-		r = append_summary(m, s);
+		r = sd_bus_message_append(m, "t", id);
+	if (r >= 0)
+		r = append_summary(m, o);
 	if (r >= 0)
 		r = sd_bus_send(bus, m, NULL);
 	log_signal_error(r, "SessionEnded");
@@ -656,65 +688,67 @@ static void emit_connected(struct cd_dbus *d, struct dbus_device *dd)
 				 "DeviceDisconnected");
 }
 
-/* The monitor observer. */
+/* The contract's events (api/events.h). */
 
-static void on_monitor_event(const struct monitor_event *ev, void *userdata)
+/* The object of ev's strap, made (and announced) on its first event. */
+static struct dbus_device *device_of(struct cd_dbus *d, const char *id)
+{
+	struct dbus_device *dd = find_device(d, id);
+	struct cd_front_device v;
+
+	if (dd)
+		return dd;
+	if (!d->front.ops->device || d->front.ops->device(d->front.userdata, id, &v) < 0)
+		return NULL;
+	dd = device_new(d, &v);
+	if (!dd) {
+		log_oom();
+		return NULL;
+	}
+	device_register(live_bus(d), dd, true);
+	if (dd->connected)
+		emit_connected(d, dd);
+	return dd;
+}
+
+static void on_event(const struct cd_event_record *rec, void *userdata)
 {
 	struct cd_dbus *d = userdata;
-	struct dbus_device *dd = ev->device ? find_device(d, ev->device) : NULL;
+	const struct cd_event *ev = rec->event;
+	struct dbus_device *dd = ev && ev->device ? device_of(d, ev->device) : NULL;
 	sd_bus *bus = live_bus(d);
 	int was_connected;
 
-	if (!dd && ev->device) {
-		dd = device_new(d, ev->device);
-		if (!dd) {
-			log_oom();
-			return;
-		}
-		device_register(live_bus(d), dd, true);
-		if (dd->connected)
-			emit_connected(d, dd);
-	}
-
+	if (!dd)
+		return;
 	switch (ev->type) {
-	case MONITOR_EVENT_DEVICE_ADDED:
-		break;
-	case MONITOR_EVENT_DEVICE_CHANGED:
+	case CD_EVENT_DEVICE:
+	case CD_EVENT_HR:
+		if (ev->type == CD_EVENT_HR)
+			emit_heart_rate(d, ev);
 		was_connected = dd->connected;
 		device_refresh(dd);
 		if (dd->connected != was_connected)
 			emit_connected(d, dd);
 		break;
-	case MONITOR_EVENT_SAMPLE:
-		if (ev->sample && cd_sample_is_valid(ev->sample)) {
-			dd->bpm = ev->sample->bpm;
-			emit_heart_rate(d, dd, ev->sample);
-		}
-		was_connected = dd->connected;
+	case CD_EVENT_SESSION:
 		device_refresh(dd);
-		if (dd->connected != was_connected)
-			emit_connected(d, dd);
-		break;
-	case MONITOR_EVENT_SESSION_STARTED:
-		device_refresh(dd);
-		if (bus)
+		if (!ev->active)
+			emit_session_ended(d, ev->session);
+		else if (bus)
 			log_signal_error(sd_bus_emit_signal(bus, CD_DBUS_PATH, CD_DBUS_INTERFACE,
-							    "SessionStarted", "ts", ev->session->id,
+							    "SessionStarted", "ts", ev->session,
 							    dd->id),
 					 "SessionStarted");
 		break;
-	case MONITOR_EVENT_SESSION_ENDED:
-		device_refresh(dd);
-		emit_session_ended(d, ev->session);
-		break;
-	case MONITOR_EVENT_MILESTONE:
+	case CD_EVENT_MILESTONE:
 		if (bus)
 			log_signal_error(sd_bus_emit_signal(bus, CD_DBUS_PATH, CD_DBUS_INTERFACE,
-							    "MilestoneReached", "ts", ev->session->id,
-							    cd_milestone_to_string(ev->milestone)),
+							    "MilestoneReached", "ts", ev->session,
+							    ev->milestone),
 					 "MilestoneReached");
 		break;
-	case MONITOR_EVENT_ZONE_CHANGED:
+	case CD_EVENT_ZONE:
 		if (bus && ev->old_zone != ev->new_zone)
 			log_signal_error(sd_bus_emit_signal(bus, CD_DBUS_PATH, CD_DBUS_INTERFACE,
 							    "ZoneChanged", "syy", dd->id,
@@ -722,14 +756,13 @@ static void on_monitor_event(const struct monitor_event *ev, void *userdata)
 							    (uint8_t)ev->new_zone),
 					 "ZoneChanged");
 		break;
-	case _MONITOR_EVENT_MAX:
-	case _MONITOR_EVENT_INVALID:
+	case _CD_EVENT_MAX:
 		break;
 	}
 	root_refresh(d);
 }
 
-/* Methods: input first, then the monitor; every failure a proper D-Bus error. */
+/* Methods: input first, then the contract; every failure a proper D-Bus error. */
 
 /* Device ids are short printable ASCII (DESIGN §6); anything else is a bad argument. */
 static bool device_arg_ok(const char *s)
@@ -748,10 +781,28 @@ static bool session_arg_ok(uint64_t id)
 	return id <= (uint64_t)INT64_MAX;
 }
 
+/*
+ * Who calls: the sender's uid for the log.  on_bus_message() has already
+ * refused a caller without the manage right (api/dbus-auth.h), so one that
+ * reaches a method may manage.
+ */
+static struct cd_caller dbus_caller(sd_bus_message *m)
+{
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	struct cd_caller who = { .via = "D-Bus", .uid = -1, .may_manage = true };
+	uid_t uid;
+
+	if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds) >= 0 &&
+	    sd_bus_creds_get_euid(creds, &uid) >= 0)
+		who.uid = uid;
+	return who;
+}
+
 static int method_start_session(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct cd_dbus *d = userdata;
-	struct monitor_session *s;
+	_cleanup_(cJSON_Deletep) cJSON *o = NULL;
+	struct cd_caller who;
 	const char *device;
 	int r;
 
@@ -763,7 +814,10 @@ static int method_start_session(sd_bus_message *m, void *userdata, sd_bus_error 
 					 "Invalid device id: expected printable ASCII without "
 					 "spaces, at most 256 characters, or \"\" for the primary "
 					 "strap.");
-	r = monitor_start(d->monitor, *device ? device : NULL, NULL, &s);
+	who = dbus_caller(m);
+	r = d->front.ops->start ? d->front.ops->start(d->front.userdata, &who,
+						       *device ? device : NULL, NULL, &o)
+				: -EOPNOTSUPP;
 	if (r == -ENOENT)
 		return *device ? sd_bus_error_setf(error, CD_DBUS_ERROR_NO_SUCH_DEVICE,
 						   "No device '%s'.", device)
@@ -771,13 +825,14 @@ static int method_start_session(sd_bus_message *m, void *userdata, sd_bus_error 
 						  "No strap has been seen yet.");
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, r, "Cannot start a session: %m");
-	return sd_bus_reply_method_return(m, "t", s->id);
+	return sd_bus_reply_method_return(m, "t",
+					  (uint64_t)json_number(o, (const char *const[]){ "id", NULL }));
 }
 
 static int method_stop_session(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct cd_dbus *d = userdata;
-	struct monitor_session *s;
+	struct cd_caller who;
 	uint64_t id;
 	int r;
 
@@ -787,39 +842,22 @@ static int method_stop_session(sd_bus_message *m, void *userdata, sd_bus_error *
 	if (!session_arg_ok(id))
 		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
 					 "Invalid session id %" PRIu64 ": ids are below 2^63.", id);
-	if (id == 0) {
-		r = monitor_stop(d->monitor, NULL, NULL);
-		if (r == -ESRCH)
-			return sd_bus_error_set(error, CD_DBUS_ERROR_NOT_ACTIVE,
-						"No session is active.");
-		if (r < 0)
-			return sd_bus_error_set_errnof(error, r, "Cannot stop the session: %m");
-		return sd_bus_reply_method_return(m, NULL);
-	}
-
-	s = monitor_session_find(d->monitor, id);
-	if (s && s->active) {
-		r = monitor_stop(d->monitor, s->device->id, NULL);
-		if (r < 0)
-			return sd_bus_error_set_errnof(error, r, "Cannot stop session %" PRIu64 ": %m",
-						       id);
-		return sd_bus_reply_method_return(m, NULL);
-	}
-	if (!s && d->ops.session) {
-		_cleanup_(cJSON_Deletep) cJSON *o = NULL;
-
-		r = d->ops.session(d->ops.userdata, id, &o);
-		if (r == -ENOENT)
-			return sd_bus_error_setf(error, CD_DBUS_ERROR_NO_SUCH_SESSION,
-						 "No session %" PRIu64 ".", id);
-		if (r < 0)
-			return sd_bus_error_set_errnof(error, r, "Cannot look up session %" PRIu64
-						       ": %m", id);
-	} else if (!s)
+	who = dbus_caller(m);
+	r = d->front.ops->stop ? d->front.ops->stop(d->front.userdata, &who, NULL, id, NULL)
+			       : -EOPNOTSUPP;
+	if (r == -ESRCH)
+		return id == 0 ? sd_bus_error_set(error, CD_DBUS_ERROR_NOT_ACTIVE,
+						  "No session is active.")
+			       : sd_bus_error_setf(error, CD_DBUS_ERROR_NOT_ACTIVE,
+						   "Session %" PRIu64 " has already ended.", id);
+	if (r == -ENOENT)
 		return sd_bus_error_setf(error, CD_DBUS_ERROR_NO_SUCH_SESSION,
 					 "No session %" PRIu64 ".", id);
-	return sd_bus_error_setf(error, CD_DBUS_ERROR_NOT_ACTIVE,
-				 "Session %" PRIu64 " has already ended.", id);
+	if (r < 0)
+		return id == 0 ? sd_bus_error_set_errnof(error, r, "Cannot stop the session: %m")
+			       : sd_bus_error_set_errnof(error, r,
+							 "Cannot stop session %" PRIu64 ": %m", id);
+	return sd_bus_reply_method_return(m, NULL);
 }
 
 static int method_get_session(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -836,7 +874,7 @@ static int method_get_session(sd_bus_message *m, void *userdata, sd_bus_error *e
 	if (!session_arg_ok(id))
 		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
 					 "Invalid session id %" PRIu64 ": ids are below 2^63.", id);
-	r = d->ops.session ? d->ops.session(d->ops.userdata, id, &o) : -ENOENT;
+	r = d->front.ops->session ? d->front.ops->session(d->front.userdata, id, &o) : -ENOENT;
 	if (r == -ENOENT)
 		return id == 0 ? sd_bus_error_set(error, CD_DBUS_ERROR_NO_SUCH_SESSION,
 						  "There has never been a session.")
@@ -1012,13 +1050,21 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-int cd_dbus_new(sd_event *event, struct monitor *monitor, const char *bus,
-		const struct cd_dbus_ops *ops, struct cd_dbus **ret)
+static void device_seen(const struct cd_front_device *v, void *ctx)
+{
+	struct cd_dbus *d = ctx;
+
+	if (!find_device(d, v->id) && !device_new(d, v))
+		log_oom();
+}
+
+int cd_dbus_new(sd_event *event, const char *bus, const struct cd_front *front,
+		const struct cd_dbus_config *config, struct cd_dbus **ret)
 {
 	_cleanup_(cd_dbus_freep) struct cd_dbus *d = NULL;
 	int r;
 
-	if (!event || !monitor || !bus || !ret)
+	if (!event || !bus || !front || !front->ops || !ret)
 		return -EINVAL;
 	if (strcmp(bus, "none") == 0) {
 		log_info("D-Bus service disabled (--bus none).");
@@ -1029,13 +1075,11 @@ int cd_dbus_new(sd_event *event, struct monitor *monitor, const char *bus,
 	if (!d)
 		return log_oom();
 	d->event = sd_event_ref(event);
-	d->monitor = monitor;
-	if (ops)
-		d->ops = *ops;
-	r = cd_dbus_auth_new(d->ops.manage_group, d->ops.read_group, &d->auth);
+	d->front = *front;
+	r = cd_dbus_auth_new(config ? config->manage_group : NULL,
+			     config ? config->read_group : NULL, &d->auth);
 	if (r < 0)
 		return log_oom();
-	d->ops.manage_group = d->ops.read_group = NULL; /* not owned; d->auth has copies */
 	d->root.device = "";
 	d->root.session_state = "idle";
 	d->bus_spec = strdup(bus);
@@ -1063,10 +1107,12 @@ int cd_dbus_new(sd_event *event, struct monitor *monitor, const char *bus,
 	sd_event_source_set_enabled(d->retry, SD_EVENT_OFF);
 	sd_event_source_set_description(d->retry, "dbus-retry");
 
-	/* Devices the sources added already; later ones arrive as events. */
-	for (struct monitor_device *dev = monitor_devices(monitor); dev; dev = dev->next)
-		if (!device_new(d, dev))
-			return log_oom();
+	/* Straps the sources added already; later ones arrive as events. */
+	if (d->front.ops->each_device) {
+		r = d->front.ops->each_device(d->front.userdata, device_seen, d);
+		if (r < 0)
+			return log_error_errno(r, "Failed to list the straps for D-Bus: %m");
+	}
 	root_refresh(d);
 	week_refresh(d);
 	d->root_dirty = 0;
@@ -1084,9 +1130,11 @@ int cd_dbus_new(sd_event *event, struct monitor *monitor, const char *bus,
 		sd_event_source_set_description(d->week_timer, "dbus-week");
 	}
 
-	d->observer = monitor_observer_register(monitor, on_monitor_event, d, NULL);
-	if (d->observer == 0)
-		return log_oom();
+	if (d->front.events) {
+		d->subscription = cd_events_subscribe(d->front.events, on_event, d);
+		if (d->subscription == 0)
+			return log_oom();
+	}
 
 	r = bus_connect(d);
 	if (r == -EEXIST)
@@ -1110,8 +1158,8 @@ struct cd_dbus *cd_dbus_free(struct cd_dbus *d)
 {
 	if (!d)
 		return NULL;
-	if (d->observer)
-		monitor_observer_unregister(d->monitor, d->observer);
+	if (d->subscription)
+		cd_events_unsubscribe(d->front.events, d->subscription);
 	emit_pending(d);
 	bus_drop(d); /* flushes queued signals (SessionEnded at shutdown); closing frees the name */
 	sd_event_source_disable_unref(d->defer);

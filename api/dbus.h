@@ -4,10 +4,10 @@
  * org.cardiod.Cardiod1, the root object /org/cardiod/Cardiod1 (interface
  * org.cardiod.Cardiod1 plus org.freedesktop.DBus.ObjectManager) and one
  * org.cardiod.Cardiod1.Device object per strap below it.  sd-bus vtables
- * on the daemon's sd-event loop; the service listens to the monitor
- * through its observer interface and asks the daemon for stored sessions
- * through struct cd_dbus_ops, so api/ includes nothing of daemon/ beyond
- * monitor.h.
+ * on the daemon's sd-event loop.  A client of the front-end contract
+ * (api/front.h) like HTTP: it follows the contract's events and asks it
+ * for straps, sessions and the week, so it is unit-tested against fake
+ * operations (tests/unit-api/test-dbus.c).
  *
  * When the bus misbehaves (ECOSYSTEM §2): no bus at start-up, or the
  * connection lost later, is one log line and a retry every 10 s while
@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "monitor.h"
+#include "front.h"
 
 #define CD_DBUS_NAME "org.cardiod.Cardiod1"
 #define CD_DBUS_PATH "/org/cardiod/Cardiod1"
@@ -40,26 +40,11 @@
 
 struct cd_dbus;
 
-struct cd_dbus_ops {
-	/*
-	 * The session object of DESIGN §4, exactly as HTTP serves it: id 0 is
-	 * GET /session, otherwise GET /sessions/{id} (the daemon passes the same
-	 * function as its cd_http_ops.session).  Returns 0 and *ret (the caller
-	 * frees it), -ENOENT when there is no such session, -ENOMEM or -EIO.
-	 */
-	int (*session)(void *userdata, uint64_t id, cJSON **ret);
-	/*
-	 * This week (DESIGN §9.4), active sessions included: today's and the
-	 * week's intensity minutes, the week's sessions and the goal.  May be
-	 * NULL (the properties stay 0).  0 or a negative errno.
-	 */
-	int (*week)(void *userdata, double *ret_today_min, double *ret_week_min,
-		    unsigned *ret_week_sessions, double *ret_goal_min);
-	void *userdata;
+struct cd_dbus_config {
 	/*
 	 * DESIGN §9.7, checked by the service on every call (api/dbus-auth.h):
 	 * groups allowed to start/stop and to read; NULL: "cardiod" and
-	 * "cardiod-readers".
+	 * "cardiod-readers".  Copied.
 	 */
 	const char *manage_group, *read_group;
 };
@@ -69,14 +54,15 @@ struct cd_dbus_ops {
  * address).  "none": returns 0 with *ret NULL.  A bus that cannot be
  * reached is logged once and retried every CD_DBUS_RETRY_S seconds; this
  * still returns 0.  Returns -EEXIST (logged) when another process owns the
- * name, -EINVAL for a NULL argument, -ENOMEM.  ops is copied.
+ * name, -EINVAL for a NULL argument, -ENOMEM.  front is copied; what it
+ * points to must outlive the service.
  */
-int cd_dbus_new(sd_event *event, struct monitor *monitor, const char *bus,
-		const struct cd_dbus_ops *ops, struct cd_dbus **ret);
+int cd_dbus_new(sd_event *event, const char *bus, const struct cd_front *front,
+		const struct cd_dbus_config *config, struct cd_dbus **ret);
 /*
  * Emits what is pending (e.g. SessionEnded at shutdown), flushes, releases
- * the name and unregisters from the monitor.  Call before the monitor is
- * freed.  NULL-safe; returns NULL.
+ * the name and unsubscribes from the contract's events.  Call before the
+ * daemon behind the contract is freed.  NULL-safe; returns NULL.
  */
 struct cd_dbus *cd_dbus_free(struct cd_dbus *d);
 static inline void cd_dbus_freep(struct cd_dbus **d)

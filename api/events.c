@@ -224,8 +224,10 @@ uint64_t cd_events_publish(struct cd_events *e, const struct cd_event *ev)
 	e->next++;
 	e->bytes += len;
 	/* Index loop: a callback may unsubscribe (itself or others). */
+	r->event = ev;
 	for (size_t i = 0; i < e->n_subs; i++)
 		e->subs[i].callback(r, e->subs[i].userdata);
+	r->event = NULL;
 	return r->id;
 }
 

@@ -75,6 +75,11 @@ struct cd_event_record {
 	const char *data;
 	size_t data_len;
 	uint64_t offset; /* bytes of SSE text published before this one (lag accounting) */
+	/*
+	 * The event itself, for subscribers that want fields rather than
+	 * text (D-Bus): set only while subscribers are called, NULL after.
+	 */
+	const struct cd_event *event;
 };
 
 struct cd_events;

@@ -22,7 +22,7 @@
 
 struct export_stream {
 	enum cd_http_export_format format;
-	struct cd_http_samples *it;
+	struct cd_front_samples *it;
 	uint64_t limit; /* FIT: samples counted in the first pass */
 	uint64_t n;     /* samples read */
 	struct cd_fit_encoder fit;
@@ -218,10 +218,10 @@ static ssize_t export_read(void *cls, uint64_t offset, char *out, size_t max)
 }
 
 /* FIT's first pass: the samples the file will hold and its data size. */
-static int fit_count(const struct cd_http_ops *ops, void *userdata, uint64_t id,
+static int fit_count(const struct cd_front_ops *ops, void *userdata, uint64_t id,
 		     const struct cd_export_summary *sum, uint64_t *ret_n, uint32_t *ret_size)
 {
-	struct cd_http_samples *it = NULL;
+	struct cd_front_samples *it = NULL;
 	struct cd_fit_encoder enc;
 	struct cd_sample x;
 	uint64_t n = 0;
@@ -250,7 +250,7 @@ static int fit_count(const struct cd_http_ops *ops, void *userdata, uint64_t id,
 	return 0;
 }
 
-int cd_http_export_response(const struct cd_http_ops *ops, void *userdata,
+int cd_http_export_response(const struct cd_front_ops *ops, void *userdata,
 			    const struct cd_http_match *m, struct MHD_Response **ret,
 			    const char **ret_type, char *disposition, size_t disposition_size)
 {

@@ -2,7 +2,7 @@
 /*
  * GET /sessions/{id}/export?format=csv|tcx|fit (DESIGN §9.5): a session as
  * a file for Strava, Garmin Connect or intervals.icu, streamed in constant
- * memory from the daemon's sample reader (struct cd_http_samples) through
+ * memory from the daemon's sample reader (struct cd_front_samples) through
  * lib/fit, lib/tcx or lib/csv.  api/http.c routes the request here and
  * adds the common headers.
  */
@@ -25,6 +25,6 @@
  * Content-Length), once while sending, stopping at the samples counted
  * (a session still recording may have grown in between).
  */
-int cd_http_export_response(const struct cd_http_ops *ops, void *userdata,
+int cd_http_export_response(const struct cd_front_ops *ops, void *userdata,
 			    const struct cd_http_match *m, struct MHD_Response **ret,
 			    const char **ret_type, char *disposition, size_t disposition_size);

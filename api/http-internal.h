@@ -25,7 +25,7 @@ struct cd_http {
 	struct MHD_Daemon *mhd;
 	sd_event_source *io;    /* MHD's epoll fd */
 	sd_event_source *timer; /* MHD_get_timeout(), one-shot */
-	const struct cd_http_ops *ops;
+	const struct cd_front_ops *ops;
 	void *userdata;
 	sd_event_source *sweep; /* the oldest waiting connection's deadline */
 	size_t max_body;
@@ -43,7 +43,7 @@ struct cd_http {
 	uint64_t evictions; /* ever, for the debug log and the tests */
 	struct cd_http_stats *stats; /* config.stats, or own_stats */
 	struct cd_http_stats own_stats;
-	struct cd_http_events *events; /* GET /events, when config.events is set */
+	struct cd_http_events *events; /* GET /events, when the contract has an event hub */
 	bool kicked; /* a stream was resumed: MHD_run() again at once */
 	/*
 	 * Answers to GET /session and /devices, shared by every connection

@@ -6,6 +6,7 @@
 #include "cleanup.h"
 #include "http.h"
 #include "metrics.h"
+#include "prometheus.h"
 
 static void write_http_requests(struct cd_metrics *w, const struct cd_http_stats *stats)
 {
@@ -21,18 +22,18 @@ static void write_http_requests(struct cd_metrics *w, const struct cd_http_stats
 	}
 }
 
-int cd_http_metrics_build(const struct cd_http_ops *ops, void *userdata,
+int cd_http_metrics_build(const struct cd_front_ops *ops, void *userdata,
 			  const struct cd_http_stats *stats, char **ret, size_t *ret_len)
 {
 	_cleanup_(cd_metrics_freep) struct cd_metrics *w = NULL;
 	int r;
 
-	if (!ops->metrics)
+	if (!ops->each_device)
 		return -EOPNOTSUPP;
 	r = cd_metrics_new(&w);
 	if (r < 0)
 		return r;
-	r = ops->metrics(userdata, w);
+	r = cd_prometheus_write(ops, userdata, w);
 	if (r < 0)
 		return r;
 	write_http_requests(w, stats);

@@ -13,10 +13,12 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "front.h"
+
 #define CD_HTTP_LIMIT_DEFAULT 20u
 #define CD_HTTP_LIMIT_MAX 1000u
-#define CD_HTTP_DEVICE_MAX 64u /* longest device id accepted in a body */
-#define CD_HTTP_KIND_MAX 32u   /* longest session kind tag */
+#define CD_HTTP_DEVICE_MAX CD_FRONT_DEVICE_MAX /* longest device id accepted in a body */
+#define CD_HTTP_KIND_MAX CD_FRONT_KIND_MAX     /* longest session kind tag */
 #define CD_HTTP_PAGE_MAX 32u   /* longest /static/NAME */
 
 enum cd_http_route {
@@ -62,25 +64,9 @@ struct cd_http_request {
 	bool any_host;            /* skip the loopback Host check (remote, token-guarded) */
 };
 
-#define CD_HTTP_PROFILE_MAX 63u /* longest profile name in a query */
+#define CD_HTTP_PROFILE_MAX CD_FRONT_PROFILE_MAX /* longest profile name in a query */
 
-/* GET /summary?by=&from=&to=&profile= */
-struct cd_http_summary_query {
-	int by;                 /* enum cd_summary_by (lib/dose.h); default week */
-	bool has_from, has_to;
-	int64_t from, to;       /* local day numbers (YYYY-MM-DD), from ≤ to */
-	char profile[CD_HTTP_PROFILE_MAX + 1]; /* "" = every profile */
-};
-
-/* POST /sessions/import?started_at=&device=&kind=&profile= */
-struct cd_http_import_query {
-	int format; /* enum cd_import_format (lib/import.h), from the Content-Type */
-	bool has_started_at;
-	uint64_t started_at_us;
-	char device[CD_HTTP_DEVICE_MAX + 1];   /* "" = not given */
-	char kind[CD_HTTP_KIND_MAX + 1];
-	char profile[CD_HTTP_PROFILE_MAX + 1];
-};
+/* The summary and import queries are the contract's (api/front.h). */
 
 /*
  * Content-Type of an import (parameters allowed): text/csv,
@@ -98,8 +84,8 @@ struct cd_http_match {
 	uint64_t before_us; /* /sessions: µs since the epoch, 0 = no bound */
 	uint64_t since_us;
 	bool csv;           /* /samples?format=csv */
-	struct cd_http_summary_query summary; /* CD_ROUTE_SUMMARY */
-	struct cd_http_import_query import;   /* CD_ROUTE_SESSIONS_IMPORT; its body is not
+	struct cd_front_summary_query summary; /* CD_ROUTE_SUMMARY */
+	struct cd_front_import_query import;   /* CD_ROUTE_SESSIONS_IMPORT; its body is not
 						 bounded by max_body (the glue caps it) */
 	enum cd_http_export_format export_format; /* /export?format= */
 	char device[CD_HTTP_DEVICE_MAX + 1]; /* /events?device=: "" = every device */

@@ -26,6 +26,12 @@
 #include "pages.h"
 
 
+/*
+ * Every command reaches dispatch() only after the bearer token was checked
+ * (http.c, before routing: DESIGN §9.7), so an HTTP caller may manage.
+ */
+static const struct cd_caller http_caller = { .via = "http", .uid = -1, .may_manage = true };
+
 static enum MHD_Result add_headers(struct MHD_Response *resp, const char *content_type,
 				   const char *allow)
 {
@@ -111,20 +117,22 @@ enum MHD_Result respond_simple_error(struct MHD_Connection *c, unsigned status, 
 	return respond_error(c, &(struct cd_http_error){ status, code, message, NULL });
 }
 
-/* Map an ops failure (http.h: CD_HTTP_E*) to a status. */
+/* Map a contract failure (front.h: CD_FRONT_E*) to a status. */
 static enum MHD_Result respond_ops_error(struct MHD_Connection *c, enum cd_http_route route, int r)
 {
 	switch (r) {
-	case CD_HTTP_ENOENT:
+	case CD_FRONT_ENOENT:
 		if (route == CD_ROUTE_SESSION)
 			return respond_simple_error(c, 404, "not_found", "no session recorded yet");
 		if (route == CD_ROUTE_SESSION_START || route == CD_ROUTE_SESSION_STOP)
 			return respond_simple_error(c, 404, "not_found", "no such device");
 		return respond_simple_error(c, 404, "not_found", "no such session");
-	case CD_HTTP_EINVAL:
+	case CD_FRONT_EINVAL:
 		return respond_simple_error(c, 400, "bad_request", "invalid argument");
-	case CD_HTTP_ENOTACTIVE:
+	case CD_FRONT_ENOTACTIVE:
 		return respond_simple_error(c, 409, "no_active_session", "no active session to stop");
+	case CD_FRONT_EPERM:
+		return respond_simple_error(c, 403, "forbidden", "not allowed to manage sessions");
 	default:
 		log_warning_errno(r, "HTTP %s failed: %m", cd_http_route_to_string(route));
 		return respond_simple_error(c, 500, "internal_error", "internal error");
@@ -180,7 +188,7 @@ enum samples_state {
 };
 
 struct samples_stream {
-	struct cd_http_samples *it;
+	struct cd_front_samples *it;
 	bool csv;
 	enum samples_state state;
 	uint64_t n; /* samples staged */
@@ -361,7 +369,7 @@ static ssize_t samples_read(void *cls, uint64_t offset, char *out, size_t max)
 static enum MHD_Result respond_samples(struct cd_http *h, struct MHD_Connection *c,
 				       const struct cd_http_match *m)
 {
-	struct cd_http_samples *it = NULL;
+	struct cd_front_samples *it = NULL;
 	struct samples_stream *st;
 	struct MHD_Response *resp;
 	int r;
@@ -538,7 +546,7 @@ static enum MHD_Result respond_import(struct cd_http *h, struct MHD_Connection *
 	char err[256] = "";
 	int r;
 
-	r = h->ops->import(h->userdata, &m->import, body->raw, body->raw_len, &j, err,
+	r = h->ops->import(h->userdata, &http_caller, &m->import, body->raw, body->raw_len, &j, err,
 			   sizeof(err));
 	cd_http_invalidate(h);
 	switch (r) {
@@ -595,7 +603,7 @@ static enum MHD_Result respond_page(struct MHD_Connection *c, const struct cd_ht
 enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c, const struct cd_http_match *m,
 			 const struct cd_http_body *body)
 {
-	const struct cd_http_ops *ops = h->ops;
+	const struct cd_front_ops *ops = h->ops;
 	struct MHD_Response *cached;
 	cJSON *j = NULL;
 	int r;
@@ -635,13 +643,13 @@ enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c, const stru
 	case CD_ROUTE_SESSION_START:
 		if (!ops->start)
 			break;
-		r = ops->start(h->userdata, body->device, body->kind, &j);
+		r = ops->start(h->userdata, &http_caller, body->device, body->kind, &j);
 		cd_http_invalidate(h);
 		return respond_object(c, m->route, r, j);
 	case CD_ROUTE_SESSION_STOP:
 		if (!ops->stop)
 			break;
-		r = ops->stop(h->userdata, body->device, &j);
+		r = ops->stop(h->userdata, &http_caller, body->device, 0, &j);
 		cd_http_invalidate(h);
 		return respond_object(c, m->route, r, j);
 	case CD_ROUTE_HEALTHZ:
@@ -650,7 +658,7 @@ enum MHD_Result dispatch(struct cd_http *h, struct MHD_Connection *c, const stru
 		r = ops->health(h->userdata, &j);
 		return respond_object(c, m->route, r, j);
 	case CD_ROUTE_METRICS:
-		if (!ops->metrics)
+		if (!ops->each_device)
 			break;
 		return respond_metrics(h, c, m);
 	case CD_ROUTE_SUMMARY:

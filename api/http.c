@@ -729,7 +729,7 @@ static int log_bound(struct cd_http *h, int fd, bool allow_remote)
 }
 
 int cd_http_new(sd_event *event, const struct cd_http_config *config,
-		const struct cd_http_ops *ops, void *userdata, struct cd_http **ret)
+		const struct cd_front *front, struct cd_http **ret)
 {
 	_cleanup_(cd_http_freep) struct cd_http *h = NULL;
 	_cleanup_close_ int own_fd = -EBADF;
@@ -737,7 +737,7 @@ int cd_http_new(sd_event *event, const struct cd_http_config *config,
 	unsigned hard_cap;
 	int fd, r;
 
-	if (!event || !config || !ops || !ret || config->max_body == 0 ||
+	if (!event || !config || !front || !front->ops || !ret || config->max_body == 0 ||
 	    config->max_connections == 0 || config->max_connections > CD_HTTP_MAX_CONNECTIONS)
 		return -EINVAL;
 	hard_cap = cd_http_hard_cap(config->max_connections);
@@ -746,8 +746,8 @@ int cd_http_new(sd_event *event, const struct cd_http_config *config,
 	if (!h)
 		return log_oom();
 	h->event = sd_event_ref(event);
-	h->ops = ops;
-	h->userdata = userdata;
+	h->ops = front->ops;
+	h->userdata = front->userdata;
 	h->max_body = config->max_body;
 	h->max_import = config->max_import ? config->max_import : 64u << 20;
 	h->cache_usec = (uint64_t)config->cache_ms * 1000;
@@ -798,8 +798,8 @@ int cd_http_new(sd_event *event, const struct cd_http_config *config,
 	 * second global cap that would refuse /healthz exactly like the
 	 * first one did.
 	 */
-	if (config->events) {
-		r = cd_http_events_new(event, config->events, config->max_event_streams, kick, h,
+	if (front->events) {
+		r = cd_http_events_new(event, front->events, config->max_event_streams, kick, h,
 				       &h->events);
 		if (r < 0)
 			return log_error_errno(r, "Failed to set up GET /events: %m");

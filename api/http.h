@@ -4,8 +4,8 @@
  * daemon's sd-event loop (MHD's epoll fd and MHD_get_timeout as sources).
  *
  * The server knows nothing of the monitor or the store: it asks the daemon
- * through struct cd_http_ops, so api/ never includes daemon/ internals and
- * tests can drive it with fakes.
+ * through the front-end contract (api/front.h), so tests can drive it with
+ * fake operations (tests/unit-api/test-http-server.c).
  */
 #pragma once
 
@@ -15,9 +15,8 @@
 #include <stdio.h>
 #include <systemd/sd-event.h>
 
+#include "front.h"
 #include "http-parse.h"
-#include "events.h"
-#include "sample.h"
 
 struct cd_http;
 struct cd_metrics; /* api/metrics.h */
@@ -27,92 +26,18 @@ struct cd_metrics; /* api/metrics.h */
 #define CD_HTTP_DEFAULT_MAX_EVENT_STREAMS 32u /* DESIGN §9.2 */
 #define CD_HTTP_MAX_EVENT_STREAMS 4096u
 
-/* Errors the ops may return besides -ENOMEM; the server maps them to statuses. */
-#define CD_HTTP_ENOENT -ENOENT    /* 404: no such session/device */
-#define CD_HTTP_EINVAL -EINVAL    /* 400: bad argument */
-#define CD_HTTP_ENOTACTIVE -ESRCH /* 409: stop with no active session */
-
 /*
- * A session's samples, handed out one at a time while the answer is being
- * sent: a long session (345,600 samples in 24 h at 4 Hz) is never built in
- * memory.  The daemon embeds this at the start of its own reader.  api/
- * calls next from the event loop, a block of the answer at a time, until
- * it returns 0 or fails, and calls free once, when the answer is done or
- * its client went away (so possibly before the end).
+ * What the server does with the contract's answers (api/front.h): every
+ * body is a JSON object.  GET /session and /sessions/{id}: the session
+ * object; /sessions: {"sessions": [summaries], "next_before": ISO 8601 or
+ * null}; /sessions/{id}/samples: {"samples": [{"t_s", "bpm", "rr_ms":
+ * [...], "contact": 1|0|null, "energy_kj": number|null}, ...]} or, with
+ * ?format=csv, text/csv (lib/csv.h), either sent in chunks as it is read;
+ * /devices: {"devices": [...]}; POST /session/start and /stop: the session
+ * object; /healthz: the health object; /metrics: api/prometheus.h.
+ * Errors: {"error": {"code", "message"}} (api/http-parse.h); -ENOENT is
+ * 404, -EINVAL 400, -ESRCH (stop, nothing active) 409.
  */
-struct cd_http_samples {
-	/*
-	 * 1 and *ret (ret->rr_ms valid until the next call), 0 after the
-	 * last one, or a negative errno (the answer is then cut short: its
-	 * status line is long gone).
-	 */
-	int (*next)(struct cd_http_samples *it, struct cd_sample *ret);
-	void (*free)(struct cd_http_samples *it);
-};
-
-/*
- * Replies (added by api/): every body is a JSON object.  GET /session and
- * /sessions/{id}: the session object; /sessions: {"sessions": [summaries],
- * "next_before": ISO 8601 or null}; /sessions/{id}/samples: {"samples":
- * [{"t_s", "bpm", "rr_ms": [...], "contact": 1|0|null, "energy_kj":
- * number|null}, ...]} or, with ?format=csv, text/csv (lib/csv.h), either
- * sent in chunks as it is read; /devices: {"devices": [...]}; POST
- * /session/start and /stop: the session object; /healthz: the health
- * object.  Errors: {"error": {"code", "message"}} (api/http-parse.h).
- */
-struct cd_http_ops {
-	/*
-	 * Session object of DESIGN §4.  id == 0: the active session of the
-	 * primary device, else the latest ended one.  0 and *ret (caller
-	 * frees), or -ENOENT / -ENOMEM / -EIO.
-	 */
-	int (*session)(void *userdata, uint64_t id, cJSON **ret);
-	/*
-	 * Summaries, newest first, of at most limit sessions with
-	 * started_at < before (µs since the epoch, 0 = no bound) and
-	 * started_at ≥ since (0 = no bound).  *ret is a JSON array; *ret_next
-	 * is the before value for the next page, 0 when there is none.
-	 */
-	int (*sessions)(void *userdata, unsigned limit, uint64_t before_us, uint64_t since_us,
-			cJSON **ret, uint64_t *ret_next);
-	/*
-	 * A reader of session id's samples, in order, as of now: the stored
-	 * ones, then those not yet committed.  0 and *ret (api/ frees it with
-	 * its free), or -ENOENT (answered 404 before anything is sent),
-	 * -ENOMEM, -EIO.
-	 */
-	int (*samples)(void *userdata, uint64_t id, struct cd_http_samples **ret);
-	/* Devices seen: JSON array. */
-	int (*devices)(void *userdata, cJSON **ret);
-	/*
-	 * Manual start/stop (DESIGN §3 lifecycle).  device NULL = the primary
-	 * (or only) device; kind NULL = none.  Start returns the session object
-	 * (idempotent when one is active); stop returns the closed session.
-	 */
-	int (*start)(void *userdata, const char *device, const char *kind, cJSON **ret);
-	int (*stop)(void *userdata, const char *device, cJSON **ret);
-	/* {"status":"ok"|"degraded", "reason"?: …, …} */
-	int (*health)(void *userdata, cJSON **ret);
-	/*
-	 * GET /metrics (DESIGN §9.6): write the daemon's families into w
-	 * (api/metrics.h); api/ adds cardiod_http_requests_total after them.
-	 * 0 or a negative errno (answered 500).  NULL: 501.
-	 */
-	int (*metrics)(void *userdata, struct cd_metrics *w);
-	/*
-	 * GET /summary (DESIGN §9.4): the whole answer.  -EINVAL (from after
-	 * to) and -E2BIG (too many periods) are answered 400.
-	 */
-	int (*summary)(void *userdata, const struct cd_http_summary_query *q, cJSON **ret);
-	/*
-	 * POST /sessions/import (DESIGN §9.5): body[0..len) in q->format.
-	 * 0 and {"sessions": [...]} (answered 201), or with a one-line reason
-	 * in err: -EBADMSG / -EINVAL (400), -EEXIST (409, overlap),
-	 * -EOPNOTSUPP (415).
-	 */
-	int (*import)(void *userdata, const struct cd_http_import_query *q, const char *body,
-		      size_t len, cJSON **ret, char *err, size_t errlen);
-};
 
 /*
  * Added by api/: requests answered, by HTTP status, for
@@ -179,11 +104,11 @@ struct cd_http_config {
 	 */
 	bool allow_remote;
 	/*
-	 * Added by api/: GET /events (DESIGN §9.2) follows this hub (not
-	 * owned; NULL = 501), with at most max_event_streams streams
-	 * (default 32, [http] max_event_streams), then 503.
+	 * Added by api/: GET /events (DESIGN §9.2) follows the contract's
+	 * event hub (front->events; NULL = 501), with at most
+	 * max_event_streams streams (default 32, [http] max_event_streams),
+	 * then 503.
 	 */
-	struct cd_events *events;
 	unsigned max_event_streams;
 };
 
@@ -194,7 +119,7 @@ void cd_http_config_init(struct cd_http_config *c);
  * Returns 0 or a negative errno (-EADDRINUSE, -EINVAL for a bad address…).
  */
 int cd_http_new(sd_event *event, const struct cd_http_config *config,
-		const struct cd_http_ops *ops, void *userdata, struct cd_http **ret);
+		const struct cd_front *front, struct cd_http **ret);
 struct cd_http *cd_http_free(struct cd_http *h);
 static inline void cd_http_freep(struct cd_http **h)
 {

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A writer of the Prometheus text exposition format 0.0.4 (DESIGN §9.6,
- * ECOSYSTEM §4.2) for GET /metrics.  The daemon fills it through the
- * metrics op of struct cd_http_ops without knowing the format; api/ adds
- * the families it owns (HTTP requests) and serves the text.
+ * ECOSYSTEM §4.2) for GET /metrics.  api/prometheus.c fills it from the
+ * front-end contract; the HTTP server adds the families it owns (HTTP
+ * requests) and serves the text.
  *
  * Families are written one at a time: cd_metrics_family() prints its
  * "# HELP" and "# TYPE" lines, then cd_metrics_sample() prints samples
@@ -66,14 +66,14 @@ char *cd_metrics_steal(struct cd_metrics *w, size_t *ret_len);
 /* Format v as cd_metrics_sample() does.  buf needs 32 bytes. */
 void cd_metrics_format_value(double v, char *buf, size_t size);
 
-struct cd_http_ops;
+struct cd_front_ops;
 struct cd_http_stats;
 
 /*
- * The whole answer to GET /metrics (api/http-metrics.c): ops->metrics's
- * families, then cardiod_http_requests_total{code} from stats (every
- * status answered at least once).  0 and *ret (caller frees), -ENOMEM,
- * -EOPNOTSUPP when ops has no metrics, or the op's error.
+ * The whole answer to GET /metrics (api/http-metrics.c): the families of
+ * api/prometheus.h from the contract, then cardiod_http_requests_total{code}
+ * from stats (every status answered at least once).  0 and *ret (caller
+ * frees), -ENOMEM, -EOPNOTSUPP when ops has no each_device, or its error.
  */
-int cd_http_metrics_build(const struct cd_http_ops *ops, void *userdata,
+int cd_http_metrics_build(const struct cd_front_ops *ops, void *userdata,
 			  const struct cd_http_stats *stats, char **ret, size_t *ret_len);

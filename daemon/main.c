@@ -389,10 +389,11 @@ static int run(int argc, char *argv[])
 {
 	_cleanup_(cd_config_done) struct cd_config config = {};
 	_cleanup_(manager_freep) struct manager *m = NULL;
-	/* Freed before the manager: it listens to the manager's monitor. */
+	/* Freed before the manager: it follows the manager's contract. */
 	_cleanup_(cd_dbus_freep) struct cd_dbus *dbus = NULL;
 	_cleanup_(replay_freep) struct replay *replay = NULL;
 	struct args args = {};
+	struct cd_front front;
 	int r, k;
 
 	r = parse_argv(argc, argv, &args);
@@ -422,12 +423,10 @@ static int run(int argc, char *argv[])
 		return EXIT_FAILURE;
 	/* Before the sources, so straps appear with InterfacesAdded; the name is owned
 	 * before READY=1 (a missing bus only logs and retries). */
-	r = cd_dbus_new(manager_get_event(m), manager_get_monitor(m), config.bus,
-			&(struct cd_dbus_ops){ .session = manager_session_json,
-					       .week = manager_week,
-					       .userdata = m,
-					       .manage_group = config.bus_manage_group,
-					       .read_group = config.bus_read_group },
+	front = manager_front(m);
+	r = cd_dbus_new(manager_get_event(m), config.bus, &front,
+			&(struct cd_dbus_config){ .manage_group = config.bus_manage_group,
+						  .read_group = config.bus_read_group },
 			&dbus);
 	if (r < 0)
 		return EXIT_FAILURE;

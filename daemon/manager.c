@@ -11,15 +11,13 @@
 #include "ant.h"
 #include "ble.h"
 #include "cleanup.h"
-#include "cleanup-json.h"
+#include "daemon-front.h"
 #include "front-events.h"
 #include "http.h"
-#include "session-import.h"
 #include "token.h"
 #include "log.h"
 #include "manager.h"
 #include "monitor.h"
-#include "prometheus.h"
 #include "mqtt.h"
 #include "replay.h"
 #include "sim.h"
@@ -44,7 +42,7 @@ struct manager {
 	struct cd_http *http[MAX_LISTEN]; /* one per socket: systemd may pass 127.0.0.1 and [::1] */
 	size_t n_http;
 	struct cd_http_stats http_stats; /* shared by m->http[], for /metrics */
-	struct prometheus *prometheus;   /* GET /metrics */
+	struct front *front;             /* the contract every front end is given */
 
 	unsigned status_observer;
 	struct front_events *front_events; /* GET /events' source */
@@ -132,7 +130,7 @@ struct manager *manager_free(struct manager *m)
 		store_detach(m->store);
 	if (m->monitor && m->status_observer)
 		monitor_observer_unregister(m->monitor, m->status_observer);
-	m->prometheus = prometheus_free(m->prometheus);
+	m->front = front_free(m->front);
 	m->monitor = monitor_free(m->monitor);
 	m->store = store_free(m->store);
 	sd_event_unref(m->event);
@@ -212,11 +210,6 @@ static int week_figures(struct manager *m, double *ret_today, double *ret_week)
 	return 0;
 }
 
-static int prometheus_intensity(void *userdata, struct prometheus_intensity *ret)
-{
-	return week_figures(userdata, &ret->today_min, &ret->week_min);
-}
-
 static int mqtt_intensity(void *userdata, double *ret_today_min, double *ret_week_min)
 {
 	return week_figures(userdata, ret_today_min, ret_week_min);
@@ -248,11 +241,6 @@ int manager_open_store(struct manager *m)
 	m->status_observer = monitor_observer_register(m->monitor, on_monitor_event, m, NULL);
 	if (m->status_observer == 0)
 		return log_oom();
-	/* cardiod_intensity_minutes: the weekly summary's today and week (§9.4). */
-	r = prometheus_new(m->monitor, &m->prometheus);
-	if (r < 0)
-		return log_error_errno(r, "Failed to set up /metrics: %m");
-	prometheus_set_intensity(m->prometheus, prometheus_intensity, m);
 	/* MQTT (issue 15): before the sources, so it hears every strap appear. */
 	if (m->config->mqtt_url) {
 		r = cd_mqtt_new(m->event, m->config, &m->mqtt);
@@ -265,6 +253,13 @@ int manager_open_store(struct manager *m)
 	r = front_events_new(m->monitor, &m->front_events);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the event feed: %m");
+	r = front_new(&(struct front_config){ .monitor = m->monitor,
+					      .store = m->store,
+					      .config = m->config,
+					      .events = front_events_hub(m->front_events) },
+		      &m->front);
+	if (r < 0)
+		return log_oom();
 	return 0;
 }
 
@@ -300,246 +295,20 @@ int manager_start_sources(struct manager *m)
 		r = ant_new(m->event, m->monitor, m->config, &m->ant);
 		if (r < 0)
 			log_warning_errno(r, "ANT+ straps unavailable (%m); continuing without them.");
+		front_set_ant(m->front, m->ant);
 	}
 	return 0;
 }
 
-/* HTTP operations. */
-
-static int op_session(void *userdata, uint64_t id, cJSON **ret)
+struct cd_front manager_front(struct manager *m)
 {
-	struct manager *m = userdata;
-	struct monitor_session *s;
-
-	if (id == 0) {
-		s = monitor_primary(m->monitor);
-		if (!s)
-			s = monitor_last_ended(m->monitor);
-	} else
-		s = monitor_session_find(m->monitor, id);
-	if (s) {
-		*ret = monitor_session_to_json(s, monitor_boot_us());
-		return *ret ? 0 : -ENOMEM;
-	}
-	return store_session_json(m->store, id, ret);
-}
-
-int manager_session_json(void *userdata, uint64_t id, cJSON **ret)
-{
-	return op_session(userdata, id, ret);
-}
-
-int manager_week(void *userdata, double *ret_today_min, double *ret_week_min,
-		 unsigned *ret_week_sessions, double *ret_goal_min)
-{
-	struct manager *m = userdata;
-	struct summary_week w;
-	int r;
-
-	r = summary_week(m->store, m->monitor, m->config, monitor_now_us(), &w);
-	if (r < 0)
-		return r;
-	*ret_today_min = w.today_min;
-	*ret_week_min = w.week_min;
-	*ret_week_sessions = w.week_sessions;
-	*ret_goal_min = w.goal_min;
-	return 0;
+	return front_contract(m->front);
 }
 
 sd_event *manager_get_event(struct manager *m)
 {
 	return m->event;
 }
-
-struct monitor *manager_get_monitor(struct manager *m)
-{
-	return m->monitor;
-}
-
-static int op_sessions(void *userdata, unsigned limit, uint64_t before_us, uint64_t since_us,
-		       cJSON **ret, uint64_t *ret_next)
-{
-	struct manager *m = userdata;
-
-	return store_sessions_json(m->store, limit, before_us, since_us, ret, ret_next);
-}
-
-/* GET /sessions/{id}/samples: the store's reader behind api/'s interface. */
-struct samples_reader {
-	struct cd_http_samples base; /* first: api/ hands it back as this */
-	struct store_samples *store_reader;
-};
-
-static int samples_reader_next(struct cd_http_samples *it, struct cd_sample *ret)
-{
-	struct samples_reader *r = (struct samples_reader *)it;
-
-	return store_samples_next(r->store_reader, ret);
-}
-
-static void samples_reader_free(struct cd_http_samples *it)
-{
-	struct samples_reader *r = (struct samples_reader *)it;
-
-	store_samples_free(r->store_reader);
-	free(r);
-}
-
-static int op_samples(void *userdata, uint64_t id, struct cd_http_samples **ret)
-{
-	struct manager *m = userdata;
-	_cleanup_(store_samples_freep) struct store_samples *sr = NULL;
-	struct samples_reader *r;
-	int k;
-
-	k = store_samples_open(m->store, id, &sr);
-	if (k < 0)
-		return k;
-	r = malloc(sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	*r = (struct samples_reader){
-		.base = { .next = samples_reader_next, .free = samples_reader_free },
-		.store_reader = TAKE_PTR(sr),
-	};
-	*ret = &r->base;
-	return 0;
-}
-
-static int op_devices(void *userdata, cJSON **ret)
-{
-	struct manager *m = userdata;
-	_cleanup_(cJSON_Deletep) cJSON *a = monitor_devices_to_json(m->monitor);
-	int r;
-
-	if (!a)
-		return -ENOMEM;
-	if (m->ant && ant_devices_json(m->ant, a) < 0)
-		return -ENOMEM;
-	r = store_devices_json(m->store, a);
-	if (r < 0 && r != -ENOMEM)
-		log_debug_errno(r, "Cannot list stored devices: %m, ignoring");
-	else if (r < 0)
-		return r;
-	*ret = TAKE_PTR(a);
-	return 0;
-}
-
-static int op_start(void *userdata, const char *device, const char *kind, cJSON **ret)
-{
-	struct manager *m = userdata;
-	struct monitor_session *s;
-	int r;
-
-	r = monitor_start(m->monitor, device, kind, &s);
-	if (r < 0)
-		return r;
-	*ret = monitor_session_to_json(s, monitor_boot_us());
-	return *ret ? 0 : -ENOMEM;
-}
-
-static int op_stop(void *userdata, const char *device, cJSON **ret)
-{
-	struct manager *m = userdata;
-	struct monitor_session *s;
-	int r;
-
-	r = monitor_stop(m->monitor, device, &s);
-	if (r < 0)
-		return r;
-	*ret = monitor_session_to_json(s, monitor_boot_us());
-	return *ret ? 0 : -ENOMEM;
-}
-
-/* /healthz "ant" when there is no ANT source: why not. */
-static cJSON *ant_disabled_json(const struct cd_config *c)
-{
-	cJSON *x = cJSON_CreateObject();
-
-	if (x && (!cJSON_AddStringToObject(x, "state", "disabled") ||
-		  !cJSON_AddStringToObject(x, "reason", c->ant_enabled
-								? "failed to start (see the log)"
-								: "[ant] enabled = no (or --no-ant)"))) {
-		cJSON_Delete(x);
-		return NULL;
-	}
-	return x;
-}
-
-static int op_health(void *userdata, cJSON **ret)
-{
-	struct manager *m = userdata;
-	_cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
-	unsigned connected = 0, n = monitor_n_devices(m->monitor, &connected);
-	const char *reason = NULL;
-	bool degraded = store_degraded(m->store, &reason);
-
-	if (!o || !cJSON_AddStringToObject(o, "status", degraded ? "degraded" : "ok") ||
-	    (degraded && !cJSON_AddStringToObject(o, "reason", reason)) ||
-	    !cJSON_AddStringToObject(o, "version", CARDIOD_VERSION) ||
-	    !cJSON_AddNumberToObject(o, "devices", n) ||
-	    !cJSON_AddNumberToObject(o, "devices_connected", connected) ||
-	    !cJSON_AddNumberToObject(o, "active_sessions", monitor_n_active(m->monitor)) ||
-	    store_health_json(m->store, o) < 0)
-		return -ENOMEM;
-	if (m->ant ? ant_health_json(m->ant, o) < 0
-		   : !cJSON_AddItemToObject(o, "ant", ant_disabled_json(m->config)))
-		return -ENOMEM;
-	*ret = TAKE_PTR(o);
-	return 0;
-}
-
-static int op_metrics(void *userdata, struct cd_metrics *w)
-{
-	struct manager *m = userdata;
-
-	return prometheus_write(m->prometheus, w);
-}
-
-/* GET /summary and POST /sessions/import: the logic is in summary.c and import.c. */
-static int op_summary(void *userdata, const struct cd_http_summary_query *q, cJSON **ret)
-{
-	struct manager *m = userdata;
-	struct summary_query sq = {
-		.by = (enum cd_summary_by)q->by,
-		.has_from = q->has_from,
-		.has_to = q->has_to,
-		.from = q->from,
-		.to = q->to,
-		.profile = q->profile[0] ? q->profile : NULL,
-	};
-
-	return summary_json(m->store, m->monitor, m->config, &sq, monitor_now_us(), ret);
-}
-
-static int op_import(void *userdata, const struct cd_http_import_query *q, const char *body,
-		     size_t len, cJSON **ret, char *err, size_t errlen)
-{
-	struct manager *m = userdata;
-	struct import_request req = {
-		.format = (enum cd_import_format)q->format,
-		.has_started_at = q->has_started_at,
-		.started_at_us = q->started_at_us,
-		.device = q->device[0] ? q->device : NULL,
-		.kind = q->kind[0] ? q->kind : NULL,
-		.profile = q->profile[0] ? q->profile : NULL,
-	};
-
-	return import_run(m->store, m->monitor, m->config, &req, body, len, ret, err, errlen);
-}
-
-static const struct cd_http_ops http_ops = {
-	.session = op_session,
-	.sessions = op_sessions,
-	.samples = op_samples,
-	.devices = op_devices,
-	.start = op_start,
-	.stop = op_stop,
-	.health = op_health,
-	.metrics = op_metrics,
-	.summary = op_summary,
-	.import = op_import,
-};
 
 /*
  * Socket activation (ECOSYSTEM §1.2): every fd named "http" (cardiod.socket
@@ -606,9 +375,9 @@ int manager_start_http(struct manager *m)
 static int start_http_servers(struct manager *m, struct cd_http_config *hc_in)
 {
 	struct cd_http_config hc = *hc_in;
+	struct cd_front front = front_contract(m->front);
 	int fds[MAX_LISTEN], n, r;
 
-	hc.events = m->front_events ? front_events_hub(m->front_events) : NULL;
 	hc.max_event_streams = m->config->http_max_event_streams;
 	n = listen_fds_from_systemd(fds);
 	if (n < 0)
@@ -618,7 +387,7 @@ static int start_http_servers(struct manager *m, struct cd_http_config *hc_in)
 		const char *colon = strrchr(m->config->listen, ':');
 
 		hc.listen_fd = -1;
-		r = cd_http_new(m->event, &hc, &http_ops, m, &m->http[0]);
+		r = cd_http_new(m->event, &hc, &front, &m->http[0]);
 		if (r < 0)
 			return log_error_errno(r, "Failed to start the HTTP server on %s: %m",
 					       m->config->listen);
@@ -629,7 +398,7 @@ static int start_http_servers(struct manager *m, struct cd_http_config *hc_in)
 	} else {
 		for (int i = 0; i < n; i++) {
 			hc.listen_fd = fds[i];
-			r = cd_http_new(m->event, &hc, &http_ops, m, &m->http[m->n_http]);
+			r = cd_http_new(m->event, &hc, &front, &m->http[m->n_http]);
 			if (r < 0)
 				return log_error_errno(r, "Failed to serve HTTP on the socket passed "
 							  "by systemd: %m");
@@ -667,6 +436,7 @@ int manager_shutdown(struct manager *m)
 	/* Sources stop first, so nothing reopens a session while closing. */
 	m->sim = sim_free(m->sim);
 	m->ble = ble_free(m->ble);
+	front_set_ant(m->front, NULL);
 	m->ant = ant_free(m->ant);
 	m->replay = replay_free(m->replay);
 	if (m->monitor)

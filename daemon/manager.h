@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The manager owns the event loop and every module of the daemon, in
- * set-up order: signals and watchdog, store, monitor, sources, HTTP.  It
- * also answers the HTTP server's questions (struct cd_http_ops): live
- * sessions from the monitor, history from the store.  Teardown is the
- * reverse of set-up.
+ * set-up order: signals and watchdog, store, monitor, the front-end
+ * contract (daemon/front.c) and its event feed, sources, HTTP.  Teardown
+ * is the reverse of set-up.
  */
 #pragma once
 
@@ -12,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "daemon-config.h"
+#include "front.h"
 
 struct manager;
 struct replay;
@@ -39,16 +39,11 @@ int manager_open_store(struct manager *m);
 int manager_start_sources(struct manager *m);
 int manager_start_http(struct manager *m);
 /*
- * For front ends wired in main.c (api/dbus): the loop, the monitor (after
- * manager_open_store()), and the session lookup behind HTTP's GET /session
- * (id 0) and GET /sessions/{id}, with the manager as userdata.
+ * For front ends wired in main.c (api/dbus): the loop, and the front-end
+ * contract (api/front.h; after manager_open_store()).
  */
 sd_event *manager_get_event(struct manager *m);
-struct monitor *manager_get_monitor(struct manager *m);
-int manager_session_json(void *userdata, uint64_t id, struct cJSON **ret);
-/* This week for the D-Bus week properties (struct cd_dbus_ops.week). */
-int manager_week(void *userdata, double *ret_today_min, double *ret_week_min,
-		 unsigned *ret_week_sessions, double *ret_goal_min);
+struct cd_front manager_front(struct manager *m);
 /* READY=1 and the first STATUS= line. */
 void manager_notify_ready(struct manager *m);
 /* Run until SIGTERM/SIGINT; returns the loop's exit code. */

@@ -303,6 +303,7 @@ int monitor_device_add(struct monitor *m, const char *id, const char *name,
 		.battery_pct = -1,
 		.contact = CD_CONTACT_UNKNOWN,
 		.stale = true,
+		.last_bpm = NAN,
 		.profile = cd_config_profile_for(m->config, id),
 	};
 	if (!d->id || !d->name) {
@@ -493,6 +494,8 @@ static void session_close(struct monitor_session *s, const char *why)
 		s->ended_at_us = s->started_at_us;
 	s->active = false;
 	d->session = NULL;
+	for (size_t z = 0; z < _CD_ZONE_MAX; z++)
+		d->ended_zone_s[z] += tot->zone_s[z];
 	log_info("Session %" PRIu64 " on %s ended (%s): %zu samples.", s->id, d->id, why,
 		 tot->samples);
 	emit(m, &ev);
@@ -569,6 +572,7 @@ int monitor_feed(struct monitor *m, struct monitor_device *d, const struct cd_sa
 	}
 	if (valid) {
 		d->last_valid_us = wall_us;
+		d->last_bpm = s->bpm;
 		d->last_valid_boot_us = d->activity_boot_us = now_boot;
 		if (d->stale) {
 			d->stale = false;
@@ -608,6 +612,8 @@ int monitor_feed(struct monitor *m, struct monitor_device *d, const struct cd_sa
 	ev.sample = &x;
 	ev.at_us = wall_us;
 	ev.valid = counted > 0;
+	if (counted > 0)
+		d->samples_counted++;
 	emit(m, &ev);
 
 	if (valid)

@@ -61,6 +61,14 @@ struct monitor_device {
 	const struct cd_profile *profile;
 
 	struct monitor_session *session; /* open session, or NULL */
+	/*
+	 * Since cardiod started (GET /metrics, D-Bus): the last valid heart
+	 * rate (NAN before one), the valid samples its sessions counted, and
+	 * the seconds per zone of its ended sessions.
+	 */
+	double last_bpm;
+	uint64_t samples_counted;
+	double ended_zone_s[_CD_ZONE_MAX];
 	bool suppressed; /* manually stopped: no auto-open until a start or idle_timeout_s of silence */
 
 	/* Explicit time base (replay): t comes with the sample; no idle close. */

@@ -526,14 +526,6 @@ static int session_json_by_id(struct store *s, uint64_t id, cJSON **ret)
 	struct session_row row = {};
 	int r;
 
-	if (s->monitor) {
-		struct monitor_session *ms = monitor_session_find(s->monitor, id);
-
-		if (ms) {
-			*ret = monitor_session_to_json(ms, monitor_boot_us());
-			return *ret ? 0 : -ENOMEM;
-		}
-	}
 	if (ss && ss->summary && parse_summary(ss->summary, ret) >= 0)
 		return 0;
 	if (ss) {
@@ -590,40 +582,6 @@ int store_session_json(struct store *s, uint64_t id, cJSON **ret)
 	if (db_id)
 		return session_json_by_id(s, db_id, ret);
 	return -ENOENT;
-}
-
-cJSON *store_summarize(const cJSON *session)
-{
-	static const char *const keep[] = {
-		"id",	       "state",	     "kind",	"device",    "started_at", "ended_at",
-		"duration_s",  "active_s",   "gap_s",	"samples",   "heart_rate", "stale",
-		"dose",	       "load",	     "hrv",	"energy_kj",
-	};
-	cJSON *o = cJSON_CreateObject();
-	const cJSON *p;
-
-	if (!o)
-		return NULL;
-	for (size_t i = 0; i < ELEMENTSOF(keep); i++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(session, keep[i]);
-		cJSON *c;
-
-		if (!v)
-			continue;
-		c = cJSON_Duplicate(v, true);
-		if (!c || !cJSON_AddItemToObject(o, keep[i], c)) {
-			cJSON_Delete(c);
-			cJSON_Delete(o);
-			return NULL;
-		}
-	}
-	p = cJSON_GetObjectItemCaseSensitive(session, "profile");
-	p = p ? cJSON_GetObjectItemCaseSensitive(p, "name") : NULL;
-	if (cJSON_IsString(p) && !cJSON_AddStringToObject(o, "profile", p->valuestring)) {
-		cJSON_Delete(o);
-		return NULL;
-	}
-	return o;
 }
 
 struct list_item {
@@ -691,12 +649,12 @@ static int any_started_before(struct store *s, uint64_t g, uint64_t since_us)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_errno(rc);
 }
 
-int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uint64_t since_us,
-			cJSON **ret, uint64_t *ret_next)
+int store_sessions_page(struct store *s, unsigned limit, uint64_t before_us, uint64_t since_us,
+			uint64_t **ret_ids, size_t *ret_n, uint64_t *ret_next)
 {
 	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-	_cleanup_(cJSON_Deletep) cJSON *a = NULL;
 	_cleanup_free_ struct list_item *items = NULL;
+	uint64_t *ids;
 	size_t n = 0, cap, n_mem = 0, k;
 	uint64_t next;
 	int r, rc;
@@ -738,9 +696,6 @@ int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uin
 		return store_errno(rc);
 	qsort(items, n, sizeof(*items), cmp_items);
 
-	a = cJSON_CreateArray();
-	if (!a)
-		return -ENOMEM;
 	/*
 	 * Pages are cut on (started_at, id), and next_before must not skip
 	 * sessions that share a started_at (next page: started_at < next_before).
@@ -773,23 +728,14 @@ int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uin
 		}
 	}
 
-	for (size_t i = 0; i < k; i++) {
-		_cleanup_(cJSON_Deletep) cJSON *full = NULL;
-		cJSON *sum;
-
-		r = session_json_by_id(s, items[i].id, &full);
-		if (r == -ENOENT)
-			continue;
-		if (r < 0)
-			return r;
-		sum = store_summarize(full);
-		if (!sum || !cJSON_AddItemToArray(a, sum)) {
-			cJSON_Delete(sum);
-			return -ENOMEM;
-		}
-	}
+	ids = malloc((k ? k : 1) * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < k; i++)
+		ids[i] = items[i].id;
+	*ret_ids = ids;
+	*ret_n = k;
 	*ret_next = next;
-	*ret = TAKE_PTR(a);
 	return 0;
 }
 

@@ -73,13 +73,21 @@ size_t store_pending_samples(const struct store *s);
 int store_health_json(const struct store *s, cJSON *health);
 
 /*
- * History.  id 0: the most recently ended session.  Active sessions are
- * answered by the monitor; these cover ended ones, from this run or before.
- * 0, -ENOENT, -ENOMEM, -EIO.
+ * History: the session object of a session the store keeps, queued or in
+ * the file (an ended one from its stored summary, without re-feeding an
+ * engine).  id 0: the most recently ended session.  Live sessions are the
+ * monitor's: daemon/front.c asks it first.  0, -ENOENT, -ENOMEM, -EIO.
  */
 int store_session_json(struct store *s, uint64_t id, cJSON **ret);
-int store_sessions_json(struct store *s, unsigned limit, uint64_t before_us, uint64_t since_us,
-			cJSON **ret, uint64_t *ret_next);
+/*
+ * One page of GET /sessions: the ids, newest first (started_at, then id),
+ * of at most limit sessions (default 20, at most 1000) with started_at <
+ * before_us (0: no bound) and ≥ since_us; *ret_ids is malloc'd (caller
+ * frees).  *ret_next: the before of the next page, 0 when none.  Pages
+ * never split sessions that share a started_at.
+ */
+int store_sessions_page(struct store *s, unsigned limit, uint64_t before_us, uint64_t since_us,
+			uint64_t **ret_ids, size_t *ret_n, uint64_t *ret_next);
 
 /*
  * A session's samples, read a page at a time (GET /sessions/{id}/samples:
@@ -107,6 +115,3 @@ static inline void store_samples_freep(struct store_samples **r)
 }
 /* Appends the stored devices not already in array (by "id") as disconnected. */
 int store_devices_json(struct store *s, cJSON *array);
-
-/* A short summary of a session object (for /sessions). */
-cJSON *store_summarize(const cJSON *session);

@@ -253,3 +253,37 @@ cJSON *cd_session_to_json(const struct cd_engine *e, const struct cd_session_met
 
 	return TAKE_PTR(root);
 }
+
+cJSON *cd_session_summary(const cJSON *session)
+{
+	static const char *const keep[] = {
+		"id",	       "state",	     "kind",	"device",    "started_at", "ended_at",
+		"duration_s",  "active_s",   "gap_s",	"samples",   "heart_rate", "stale",
+		"dose",	       "load",	     "hrv",	"energy_kj",
+	};
+	cJSON *o = cJSON_CreateObject();
+	const cJSON *p;
+
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(session, keep[i]);
+		cJSON *c;
+
+		if (!v)
+			continue;
+		c = cJSON_Duplicate(v, true);
+		if (!c || !cJSON_AddItemToObject(o, keep[i], c)) {
+			cJSON_Delete(c);
+			cJSON_Delete(o);
+			return NULL;
+		}
+	}
+	p = cJSON_GetObjectItemCaseSensitive(session, "profile");
+	p = p ? cJSON_GetObjectItemCaseSensitive(p, "name") : NULL;
+	if (cJSON_IsString(p) && !cJSON_AddStringToObject(o, "profile", p->valuestring)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}

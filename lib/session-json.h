@@ -34,5 +34,14 @@ struct cd_session_meta {
  */
 cJSON *cd_session_to_json(const struct cd_engine *e, const struct cd_session_meta *meta);
 
+/*
+ * The one short form of a session (GET /sessions, D-Bus SessionEnded):
+ * the headline keys of a session object (id, state, kind, device,
+ * started_at, ended_at, duration_s, active_s, gap_s, samples, heart_rate,
+ * stale, dose, load, hrv, energy_kj) and profile as its name.  A new
+ * object, or NULL on OOM.
+ */
+cJSON *cd_session_summary(const cJSON *session);
+
 /* Format Unix time t (s) as ISO 8601 UTC "YYYY-MM-DDTHH:MM:SS.mmmZ". 0 or -EINVAL. */
 int cd_format_iso8601(double t, char *buf, size_t size);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "config.h" /* CARDIOD_VERSION */
 #include "cleanup.h"
 #include "csv.h"
 #include "http.h"
@@ -88,7 +89,7 @@ static int fake_sessions(void *userdata, unsigned limit, uint64_t before_us, uin
 #define FAIL_AFTER 3000u
 
 struct fake_reader {
-	struct cd_http_samples base;
+	struct cd_front_samples base;
 	struct recorder *rec;
 	unsigned i, n, fail_at; /* fail_at: next fails there (UINT_MAX: never) */
 	double rr[2];
@@ -108,7 +109,7 @@ static void fake_sample(unsigned i, double rr[2], struct cd_sample *x)
 	};
 }
 
-static int fake_next(struct cd_http_samples *it, struct cd_sample *ret)
+static int fake_next(struct cd_front_samples *it, struct cd_sample *ret)
 {
 	struct fake_reader *r = (struct fake_reader *)it;
 
@@ -120,7 +121,7 @@ static int fake_next(struct cd_http_samples *it, struct cd_sample *ret)
 	return 1;
 }
 
-static void fake_free(struct cd_http_samples *it)
+static void fake_free(struct cd_front_samples *it)
 {
 	struct fake_reader *r = (struct fake_reader *)it;
 
@@ -128,7 +129,7 @@ static void fake_free(struct cd_http_samples *it)
 	free(r);
 }
 
-static int fake_samples(void *userdata, uint64_t id, struct cd_http_samples **ret)
+static int fake_samples(void *userdata, uint64_t id, struct cd_front_samples **ret)
 {
 	struct recorder *rec = userdata;
 	struct fake_reader *r;
@@ -159,9 +160,14 @@ static int fake_devices(void *userdata, cJSON **ret)
 	return 0;
 }
 
-static int fake_start(void *userdata, const char *device, const char *kind, cJSON **ret)
+static int fake_start(void *userdata, const struct cd_caller *who, const char *device,
+		      const char *kind, cJSON **ret)
 {
 	struct recorder *rec = userdata;
+
+	/* HTTP reaches a command only after the token check, so it may manage. */
+	if (!who || !who->may_manage || strcmp(who->via, "http") != 0)
+		return -EPERM;
 
 	rec->start_calls++;
 	snprintf(rec->last_device, sizeof(rec->last_device), "%s", device ? device : "(null)");
@@ -175,13 +181,17 @@ static int fake_start(void *userdata, const char *device, const char *kind, cJSO
 	return 0;
 }
 
-static int fake_stop(void *userdata, const char *device, cJSON **ret)
+static int fake_stop(void *userdata, const struct cd_caller *who, const char *device,
+		     uint64_t session, cJSON **ret)
 {
 	struct recorder *rec = userdata;
 
+	if (!who || !who->may_manage || session != 0)
+		return -EPERM;
+
 	rec->stop_calls++;
 	if (!rec->active)
-		return CD_HTTP_ENOTACTIVE;
+		return CD_FRONT_ENOTACTIVE;
 	rec->active = false;
 	*ret = session_object(4, false);
 	return 0;
@@ -196,19 +206,40 @@ static int fake_health(void *userdata, cJSON **ret)
 	return 0;
 }
 
-/* One family with a label that needs every escape; the third call fails. */
-static int fake_metrics(void *userdata, struct cd_metrics *w)
+/*
+ * /metrics (api/prometheus.c) lists the straps once per family: one strap
+ * whose id needs every escape; the third scrape fails.
+ */
+static int fake_each_device(void *userdata, void (*fn)(const struct cd_front_device *d, void *ctx),
+			    void *ctx)
 {
 	struct recorder *rec = userdata;
+	struct cd_front_device v = {
+		.id = "a\"b\\c\nd",
+		.name = "evil",
+		.transport = "sim",
+		.connected = true,
+		.battery_pct = 80,
+		.last_valid_us = 1,
+		.bpm = 120.5,
+		.zone = 2,
+		.samples_total = 3,
+		.zone_s_total = { 0, 1.5, 2, 0, 0, 0 },
+	};
 
-	if (++rec->metrics_calls == 3)
+	if (++rec->metrics_calls == 3 * 5)
 		return -EIO;
-	cd_metrics_family(w, "cardiod_test_total", "counter", "A test.");
-	cd_metrics_sample(w, 2.5, "device", "a\"b\\c\nd", NULL);
-	return cd_metrics_error(w);
+	fn(&v, ctx);
+	return 0;
 }
 
-static const struct cd_http_ops fake_ops = {
+static int fake_week(void *userdata, struct cd_front_week *ret)
+{
+	*ret = (struct cd_front_week){ .today_min = 1.5, .week_min = 30 };
+	return 0;
+}
+
+static const struct cd_front_ops fake_ops = {
 	.session = fake_session,
 	.sessions = fake_sessions,
 	.samples = fake_samples,
@@ -216,11 +247,12 @@ static const struct cd_http_ops fake_ops = {
 	.start = fake_start,
 	.stop = fake_stop,
 	.health = fake_health,
-	.metrics = fake_metrics,
+	.each_device = fake_each_device,
+	.week = fake_week,
 };
 
 /* A daemon without /metrics: 501. */
-static const struct cd_http_ops fake_ops_no_metrics = {
+static const struct cd_front_ops fake_ops_no_metrics = {
 	.health = fake_health,
 };
 
@@ -1190,10 +1222,41 @@ static void test_samples(void)
 static void test_metrics(void)
 {
 	struct reply r;
+#define EVIL "{device=\"a\\\"b\\\\c\\nd\""
 	const char *want =
-		"# HELP cardiod_test_total A test.\n"
-		"# TYPE cardiod_test_total counter\n"
-		"cardiod_test_total{device=\"a\\\"b\\\\c\\nd\"} 2.5\n"
+		"# HELP cardiod_build_info Always 1; the version of cardiod as a label.\n"
+		"# TYPE cardiod_build_info gauge\n"
+		"cardiod_build_info{version=\"" CARDIOD_VERSION "\"} 1\n"
+		"# HELP cardiod_device_connected Whether the strap is connected now (1) or not (0).\n"
+		"# TYPE cardiod_device_connected gauge\n"
+		"cardiod_device_connected" EVIL ",transport=\"sim\"} 1\n"
+		"# HELP cardiod_device_battery_ratio Battery level the strap reports, 0 to 1; absent "
+		"when unknown.\n"
+		"# TYPE cardiod_device_battery_ratio gauge\n"
+		"cardiod_device_battery_ratio" EVIL "} 0.8\n"
+		"# HELP cardiod_heart_rate_bpm Latest heart rate in beats per minute; absent while "
+		"stale (no valid sample for stale_after_s).\n"
+		"# TYPE cardiod_heart_rate_bpm gauge\n"
+		"cardiod_heart_rate_bpm" EVIL "} 120.5\n"
+		"# HELP cardiod_samples_total Valid heart-rate samples recorded in sessions since "
+		"cardiod started.\n"
+		"# TYPE cardiod_samples_total counter\n"
+		"cardiod_samples_total" EVIL "} 3\n"
+		"# HELP cardiod_zone_seconds_total Seconds in each heart-rate zone (0-5, as "
+		"zones[].zone of a session) of the sessions recorded since cardiod started, the "
+		"active one included.\n"
+		"# TYPE cardiod_zone_seconds_total counter\n"
+		"cardiod_zone_seconds_total" EVIL ",zone=\"0\"} 0\n"
+		"cardiod_zone_seconds_total" EVIL ",zone=\"1\"} 1.5\n"
+		"cardiod_zone_seconds_total" EVIL ",zone=\"2\"} 2\n"
+		"cardiod_zone_seconds_total" EVIL ",zone=\"3\"} 0\n"
+		"cardiod_zone_seconds_total" EVIL ",zone=\"4\"} 0\n"
+		"cardiod_zone_seconds_total" EVIL ",zone=\"5\"} 0\n"
+		"# HELP cardiod_intensity_seconds Intensity minutes ((moderate + 2 x vigorous) / 60 "
+		"of GET /summary) of today and of this week so far, times 60.\n"
+		"# TYPE cardiod_intensity_seconds gauge\n"
+		"cardiod_intensity_seconds{period=\"today\"} 90\n"
+		"cardiod_intensity_seconds{period=\"week\"} 1800\n"
 		"# HELP cardiod_http_requests_total HTTP requests answered since cardiod "
 		"started, by status code.\n"
 		"# TYPE cardiod_http_requests_total counter\n"
@@ -1218,7 +1281,7 @@ static void test_metrics(void)
 
 	expect((uint16_t)port_d, "HEAD /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
 	       200, NULL);
-	/* The op's third call fails. */
+	/* The contract's third listing fails. */
 	cJSON_Delete(expect((uint16_t)port_d, GET("/metrics"), 500, "internal_error"));
 	cJSON_Delete(expect((uint16_t)port_d, "POST /metrics HTTP/1.1\r\nHost: localhost\r\n" AUTH
 			    "Connection: close\r\nContent-Length: 0\r\n\r\n", 405,
@@ -1365,7 +1428,7 @@ static int start_with(sd_event *e, struct recorder *rec, const char *token, bool
 	c.listen = "127.0.0.1:0";
 	c.token = token;
 	c.read_token = read_token;
-	return cd_http_new(e, &c, &fake_ops, rec, ret);
+	return cd_http_new(e, &c, &(struct cd_front){ &fake_ops, rec, NULL }, ret);
 }
 
 static int start_cache(sd_event *e, struct recorder *rec, unsigned max_conn, unsigned timeout_s,
@@ -1380,7 +1443,7 @@ static int start_cache(sd_event *e, struct recorder *rec, unsigned max_conn, uns
 	c.token = TEST_TOKEN;
 	if (cache_ms)
 		c.cache_ms = cache_ms;
-	return cd_http_new(e, &c, &fake_ops, rec, ret);
+	return cd_http_new(e, &c, &(struct cd_front){ &fake_ops, rec, NULL }, ret);
 }
 
 static int start(sd_event *e, struct recorder *rec, unsigned max_conn, unsigned timeout_s,
@@ -1389,7 +1452,7 @@ static int start(sd_event *e, struct recorder *rec, unsigned max_conn, unsigned 
 	return start_cache(e, rec, max_conn, timeout_s, 0, ret);
 }
 
-static int start_shared(sd_event *e, struct recorder *rec, const struct cd_http_ops *ops,
+static int start_shared(sd_event *e, struct recorder *rec, const struct cd_front_ops *ops,
 			struct cd_http_stats *stats, struct cd_http **ret)
 {
 	struct cd_http_config c;
@@ -1398,7 +1461,7 @@ static int start_shared(sd_event *e, struct recorder *rec, const struct cd_http_
 	c.listen = "127.0.0.1:0";
 	c.stats = stats;
 	c.token = TEST_TOKEN;
-	return cd_http_new(e, &c, ops, rec, ret);
+	return cd_http_new(e, &c, &(struct cd_front){ ops, rec, NULL }, ret);
 }
 
 int main(void)
@@ -1445,31 +1508,32 @@ int main(void)
 	/* Bad configurations fail cleanly. */
 	{
 		struct cd_http_config cfg;
+		struct cd_front fake_front = { &fake_ops, &rec, NULL };
 		struct cd_http *x = NULL;
 
 		cd_http_config_init(&cfg);
 		cfg.listen = "example.com:80";
-		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EINVAL);
+		CHECK_INT(cd_http_new(e, &cfg, &fake_front, &x), -EINVAL);
 		cfg.listen = "127.0.0.1:";
-		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EINVAL);
+		CHECK_INT(cd_http_new(e, &cfg, &fake_front, &x), -EINVAL);
 		/* Not loopback: refused before anything is bound (DESIGN §9.7). */
 		cfg.listen = "0.0.0.0:0";
-		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EPERM);
+		CHECK_INT(cd_http_new(e, &cfg, &fake_front, &x), -EPERM);
 		cfg.listen = "[::]:0";
-		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EPERM);
+		CHECK_INT(cd_http_new(e, &cfg, &fake_front, &x), -EPERM);
 		cfg.listen = "192.0.2.1:0";
-		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EPERM);
+		CHECK_INT(cd_http_new(e, &cfg, &fake_front, &x), -EPERM);
 		char in_use[32];
 		snprintf(in_use, sizeof(in_use), "127.0.0.1:%u", port_a);
 		cfg.listen = in_use;
-		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EADDRINUSE);
+		CHECK_INT(cd_http_new(e, &cfg, &fake_front, &x), -EADDRINUSE);
 		cfg.listen = "127.0.0.1:0";
 		cfg.max_connections = 0;
-		CHECK_INT(cd_http_new(e, &cfg, &fake_ops, &rec, &x), -EINVAL);
+		CHECK_INT(cd_http_new(e, &cfg, &fake_front, &x), -EINVAL);
 		cfg.max_connections = 64;
 		cfg.listen = NULL;
 		cfg.listen_fd = STDIN_FILENO; /* not a listening socket */
-		CHECK(cd_http_new(e, &cfg, &fake_ops, &rec, &x) < 0);
+		CHECK(cd_http_new(e, &cfg, &fake_front, &x) < 0);
 		CHECK(x == NULL);
 	}
 
@@ -1495,7 +1559,7 @@ int main(void)
 	CHECK_INT(rec.stop_calls, 5);
 	CHECK_STR(rec.last_device, "sim-9");
 	CHECK_INT(rec.devices_calls, 1);
-	CHECK_INT(rec.metrics_calls, 3); /* GET, HEAD, GET (failed) */
+	CHECK_INT(rec.metrics_calls, 3 * 5); /* three scrapes, five strap families each */
 	CHECK(rec.session_calls > 0 && rec.sessions_calls == 2 && rec.samples_calls == 11);
 	/* Every reader was freed: answered, failed, or left by its client. */
 	CHECK_INT(rec.samples_opened, 10);
