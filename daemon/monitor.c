@@ -498,9 +498,10 @@ static void session_close(struct monitor_session *s, const char *why)
 		d->ended_zone_s[z] += tot->zone_s[z];
 	log_info("Session %" PRIu64 " on %s ended (%s): %zu samples.", s->id, d->id, why,
 		 tot->samples);
-	emit(m, &ev);
+	/* Before the event: an observer that asks for session s by id finds it (front.c). */
 	session_free(m->last_ended);
 	m->last_ended = s;
+	emit(m, &ev);
 }
 
 static int device_timer_handler(sd_event_source *source, uint64_t usec, void *userdata)
