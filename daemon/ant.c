@@ -112,6 +112,42 @@ static void strap_name(const struct strap *s, char *buf, size_t size)
 		snprintf(buf, size, "ANT+ HRM %" PRIu32, s->number);
 }
 
+/* The strap's facts and counters to its monitor device (GET /devices "ant"); a struct copy. */
+static void strap_publish(const struct strap *s)
+{
+	const char *maker = s->has_manufacturer ? manufacturer_name(s->manufacturer_id) : NULL;
+	struct monitor_ant_info x = {
+		.device_number = s->number,
+		.device_type = s->id.device_type & 0x7F,
+		.transmission_type = s->id.trans_type,
+		.has_manufacturer = s->has_manufacturer,
+		.manufacturer_id = s->manufacturer_id,
+		.serial_number = (uint32_t)s->serial_upper << 16 | (s->number & 0xFFFF),
+		.has_product = s->has_product,
+		.model = s->model,
+		.hw_version = s->hw_version,
+		.sw_version = s->sw_version,
+		.has_battery = s->has_battery,
+		.battery_v = s->battery_v,
+		.has_operating_time = s->has_operating_time,
+		.operating_time_s = s->operating_time_s,
+		.has_rssi = s->has_rssi,
+		.rssi_dbm = s->rssi_dbm,
+		.messages = s->n_messages,
+		.missed_messages = s->n_missed,
+		.beats = s->n_beats,
+		.rr_intervals = s->n_rr,
+		.gap_beats = s->n_gap_beats,
+		.rx_fail = s->n_rx_fail,
+	};
+
+	snprintf(x.pages, sizeof(x.pages), "%s", cd_ant_hrm_mode_to_string(s->mode) ?: "unknown");
+	snprintf(x.manufacturer, sizeof(x.manufacturer), "%s", maker ?: "");
+	snprintf(x.battery_status, sizeof(x.battery_status), "%s",
+		 cd_ant_battery_status_to_string(s->battery_status) ?: "invalid");
+	monitor_device_set_ant(s->device, &x);
+}
+
 static struct strap *strap_find(struct ant *a, uint32_t number)
 {
 	for (struct strap *s = a->straps; s; s = s->next)
@@ -149,6 +185,7 @@ static int strap_get(struct ant *a, const struct cd_ant_channel_id *id, struct s
 		free(s);
 		return r;
 	}
+	strap_publish(s);
 	s->next = a->straps;
 	a->straps = s;
 	log_info("ANT+ strap %s found (device type %u, transmission type 0x%02X).", did,
@@ -298,13 +335,16 @@ static void strap_feed(struct ant *a, struct strap *s, const struct cd_ant_chann
 		s->rssi_dbm = d->rssi_dbm;
 	}
 
-	if (cd_ant_hrm_receive(&s->hrm, t, id, d->data, &r) < 0)
+	if (cd_ant_hrm_receive(&s->hrm, t, id, d->data, &r) < 0) {
+		strap_publish(s);
 		return;
+	}
 	s->mode = r.mode;
 	s->n_beats += r.n_beats;
 	s->n_rr += r.n_rr;
 	s->n_gap_beats += r.n_gap_beats;
 	strap_pages(s, &r);
+	strap_publish(s);
 
 	cd_ant_hrm_result_to_sample(&r, t, &sample);
 	log_debug("ANT+ ant-%" PRIu32 ": page %u, %g bpm, %zu RR, %u beats.", s->number,
@@ -799,8 +839,10 @@ void on_rf_event(struct ant *a, const struct cd_ant_channel_event *e)
 	case CD_ANT_EVENT_RX_FAIL:
 		/* §4.5: a missed slot; link quality only. */
 		a->n.rx_fail++;
-		if (s)
+		if (s) {
 			s->n_rx_fail++;
+			strap_publish(s);
+		}
 		break;
 	case CD_ANT_EVENT_RX_FAIL_GO_TO_SEARCH:
 		a->n.rx_fail_go_to_search++;
@@ -995,70 +1037,5 @@ int ant_health_json(struct ant *a, cJSON *o)
 	    !add_u64(n, "serial_errors", a->n.serial_errors) || !add_u64(n, "resets", a->n.resets) ||
 	    !add_u64(n, "opened", a->n.opened) || !add_u64(n, "lost", a->n.lost))
 		return -ENOMEM;
-	return 0;
-}
-
-static int strap_json(const struct strap *s, cJSON *o)
-{
-	cJSON *x = cJSON_AddObjectToObject(o, "ant");
-	const char *maker = s->has_manufacturer ? manufacturer_name(s->manufacturer_id) : NULL;
-
-	if (!x)
-		return -ENOMEM;
-	if (!add_u64(x, "device_number", s->number) ||
-	    !cJSON_AddNumberToObject(x, "device_type", s->id.device_type & 0x7F) ||
-	    !cJSON_AddNumberToObject(x, "transmission_type", s->id.trans_type) ||
-	    !cJSON_AddStringToObject(x, "pages", cd_ant_hrm_mode_to_string(s->mode) ?: "unknown") ||
-	    !(s->has_manufacturer ? cJSON_AddNumberToObject(x, "manufacturer_id", s->manufacturer_id)
-				  : cJSON_AddNullToObject(x, "manufacturer_id")) ||
-	    !(maker ? cJSON_AddStringToObject(x, "manufacturer", maker)
-		    : cJSON_AddNullToObject(x, "manufacturer")) ||
-	    !(s->has_manufacturer
-		      ? add_u64(x, "serial_number", (uint64_t)s->serial_upper << 16 | (s->number & 0xFFFF))
-		      : cJSON_AddNullToObject(x, "serial_number") != NULL) ||
-	    !(s->has_product ? cJSON_AddNumberToObject(x, "model", s->model)
-			     : cJSON_AddNullToObject(x, "model")) ||
-	    !(s->has_product ? cJSON_AddNumberToObject(x, "hw_version", s->hw_version)
-			     : cJSON_AddNullToObject(x, "hw_version")) ||
-	    !(s->has_product ? cJSON_AddNumberToObject(x, "sw_version", s->sw_version)
-			     : cJSON_AddNullToObject(x, "sw_version")) ||
-	    !(s->has_battery && isfinite(s->battery_v)
-		      ? cJSON_AddNumberToObject(x, "battery_v", s->battery_v)
-		      : cJSON_AddNullToObject(x, "battery_v")) ||
-	    !(s->has_battery ? cJSON_AddStringToObject(
-				       x, "battery_status",
-				       cd_ant_battery_status_to_string(s->battery_status) ?: "invalid")
-			     : cJSON_AddNullToObject(x, "battery_status")) ||
-	    !(s->has_operating_time ? add_u64(x, "operating_time_s", s->operating_time_s)
-				    : cJSON_AddNullToObject(x, "operating_time_s") != NULL) ||
-	    !(s->has_rssi ? cJSON_AddNumberToObject(x, "rssi_dbm", s->rssi_dbm)
-			  : cJSON_AddNullToObject(x, "rssi_dbm")) ||
-	    !add_u64(x, "messages", s->n_messages) || !add_u64(x, "missed_messages", s->n_missed) ||
-	    !add_u64(x, "beats", s->n_beats) || !add_u64(x, "rr_intervals", s->n_rr) ||
-	    !add_u64(x, "gap_beats", s->n_gap_beats) || !add_u64(x, "rx_fail", s->n_rx_fail))
-		return -ENOMEM;
-	return 0;
-}
-
-int ant_devices_json(struct ant *a, cJSON *devices)
-{
-	cJSON *o;
-
-	cJSON_ArrayForEach(o, devices) {
-		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
-		struct strap *s;
-		char *end;
-		unsigned long v;
-
-		if (!id || strncmp(id, "ant-", 4) != 0)
-			continue;
-		errno = 0;
-		v = strtoul(id + 4, &end, 10);
-		if (errno || *end || v > 0xFFFFF)
-			continue;
-		s = strap_find(a, (uint32_t)v);
-		if (s && strap_json(s, o) < 0)
-			return -ENOMEM;
-	}
 	return 0;
 }

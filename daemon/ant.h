@@ -6,9 +6,9 @@
  * 0fcf:1008, 0fcf:1009) through sd-device and follows hotplug; a path
  * selects one and is retried with backoff.  Each broadcast from a strap
  * becomes one sample for monitor_feed(), device "ant-<20-bit number>",
- * transport ant; battery (page 7) goes to the monitor device, the rest of
- * what a strap tells (manufacturer, model, counters) to GET /devices
- * through ant_devices_json().
+ * transport ant; battery (page 7) and the rest of what a strap tells
+ * (manufacturer, model, counters: struct monitor_ant_info) go to the
+ * monitor device, which renders them in GET /devices.
  *
  * Without a readable network key (licensed, PROTOCOLS §3.7, read from
  * [ant] network_key_file) ANT stays off: one log line, and /healthz says
@@ -41,5 +41,3 @@ static inline void ant_freep(struct ant **a)
 
 /* GET /healthz: adds "ant": {state, reason, device, reception, counters…} to o. */
 int ant_health_json(struct ant *a, cJSON *o);
-/* GET /devices: adds "ant": {device_number, manufacturer…, counters} to each of our straps. */
-int ant_devices_json(struct ant *a, cJSON *devices);

@@ -393,6 +393,46 @@ void monitor_device_set_counts(struct monitor_device *d, unsigned reconnects, un
 	emit_device(d, MONITOR_EVENT_DEVICE_CHANGED);
 }
 
+/* Two battery voltages render the same: both null, or the same number. */
+static bool same_volts(bool has_a, double a, bool has_b, double b)
+{
+	bool null_a = !has_a || !isfinite(a), null_b = !has_b || !isfinite(b);
+
+	return null_a || null_b ? null_a == null_b : a == b;
+}
+
+/* What describes the strap, apart from the running values (monitor.h). */
+static bool ant_facts_equal(const struct monitor_ant_info *a, const struct monitor_ant_info *b)
+{
+	return a->device_number == b->device_number && a->device_type == b->device_type &&
+	       a->transmission_type == b->transmission_type && strcmp(a->pages, b->pages) == 0 &&
+	       a->has_manufacturer == b->has_manufacturer &&
+	       (!a->has_manufacturer ||
+		(a->manufacturer_id == b->manufacturer_id &&
+		 strcmp(a->manufacturer, b->manufacturer) == 0 &&
+		 a->serial_number == b->serial_number)) &&
+	       a->has_product == b->has_product &&
+	       (!a->has_product || (a->model == b->model && a->hw_version == b->hw_version &&
+				    a->sw_version == b->sw_version)) &&
+	       a->has_battery == b->has_battery &&
+	       same_volts(a->has_battery, a->battery_v, b->has_battery, b->battery_v) &&
+	       (!a->has_battery || strcmp(a->battery_status, b->battery_status) == 0);
+}
+
+void monitor_device_set_ant(struct monitor_device *d, const struct monitor_ant_info *info)
+{
+	bool changed = !d->has_ant || !ant_facts_equal(&d->ant, info);
+
+	d->ant = *info;
+	/* Terminated whatever the source wrote: they are rendered as C strings. */
+	d->ant.pages[sizeof(d->ant.pages) - 1] = '\0';
+	d->ant.manufacturer[sizeof(d->ant.manufacturer) - 1] = '\0';
+	d->ant.battery_status[sizeof(d->ant.battery_status) - 1] = '\0';
+	d->has_ant = true;
+	if (changed)
+		emit_device(d, MONITOR_EVENT_DEVICE_CHANGED);
+}
+
 void monitor_device_set_explicit_time(struct monitor_device *d, uint64_t epoch_us)
 {
 	d->explicit_time = true;
@@ -777,6 +817,48 @@ cJSON *monitor_session_to_json(const struct monitor_session *s, uint64_t now_boo
 	return cd_session_to_json(s->engine, &meta);
 }
 
+static bool add_u64(cJSON *o, const char *key, uint64_t v)
+{
+	return cJSON_AddNumberToObject(o, key, (double)v) != NULL;
+}
+
+/* "ant": the keys, order and nulls GET /devices has always had (docs/http-api.md). */
+static bool add_ant(cJSON *o, const struct monitor_ant_info *x)
+{
+	cJSON *a = cJSON_AddObjectToObject(o, "ant");
+
+	return a && add_u64(a, "device_number", x->device_number) &&
+	       add_u64(a, "device_type", x->device_type) &&
+	       add_u64(a, "transmission_type", x->transmission_type) &&
+	       cJSON_AddStringToObject(a, "pages", x->pages) &&
+	       (x->has_manufacturer ? add_u64(a, "manufacturer_id", x->manufacturer_id)
+				    : cJSON_AddNullToObject(a, "manufacturer_id") != NULL) &&
+	       (x->has_manufacturer && x->manufacturer[0]
+			? cJSON_AddStringToObject(a, "manufacturer", x->manufacturer)
+			: cJSON_AddNullToObject(a, "manufacturer")) &&
+	       (x->has_manufacturer ? add_u64(a, "serial_number", x->serial_number)
+				    : cJSON_AddNullToObject(a, "serial_number") != NULL) &&
+	       (x->has_product ? add_u64(a, "model", x->model)
+			       : cJSON_AddNullToObject(a, "model") != NULL) &&
+	       (x->has_product ? add_u64(a, "hw_version", x->hw_version)
+			       : cJSON_AddNullToObject(a, "hw_version") != NULL) &&
+	       (x->has_product ? add_u64(a, "sw_version", x->sw_version)
+			       : cJSON_AddNullToObject(a, "sw_version") != NULL) &&
+	       (x->has_battery && isfinite(x->battery_v)
+			? cJSON_AddNumberToObject(a, "battery_v", x->battery_v)
+			: cJSON_AddNullToObject(a, "battery_v")) &&
+	       (x->has_battery ? cJSON_AddStringToObject(a, "battery_status", x->battery_status)
+			       : cJSON_AddNullToObject(a, "battery_status")) &&
+	       (x->has_operating_time ? add_u64(a, "operating_time_s", x->operating_time_s)
+				      : cJSON_AddNullToObject(a, "operating_time_s") != NULL) &&
+	       (x->has_rssi ? cJSON_AddNumberToObject(a, "rssi_dbm", x->rssi_dbm)
+			    : cJSON_AddNullToObject(a, "rssi_dbm")) &&
+	       add_u64(a, "messages", x->messages) &&
+	       add_u64(a, "missed_messages", x->missed_messages) && add_u64(a, "beats", x->beats) &&
+	       add_u64(a, "rr_intervals", x->rr_intervals) &&
+	       add_u64(a, "gap_beats", x->gap_beats) && add_u64(a, "rx_fail", x->rx_fail);
+}
+
 static bool add_time_us(cJSON *o, const char *key, uint64_t us)
 {
 	char buf[32];
@@ -819,7 +901,8 @@ cJSON *monitor_devices_to_json(struct monitor *m)
 		     cJSON_AddBoolToObject(o, "stale", d->stale) &&
 		     cJSON_AddStringToObject(o, "profile", d->profile->name) &&
 		     (d->session ? cJSON_AddNumberToObject(o, "session_id", (double)d->session->id)
-				 : cJSON_AddNullToObject(o, "session_id"));
+				 : cJSON_AddNullToObject(o, "session_id")) &&
+		     (!d->has_ant || add_ant(o, &d->ant));
 		if (!ok) {
 			cJSON_Delete(a);
 			return NULL;

@@ -42,6 +42,35 @@ enum cd_transport cd_transport_from_string(const char *s);
 struct monitor;
 struct monitor_session;
 
+/*
+ * What an ANT+ strap tells about itself, for the "ant" object of GET
+ * /devices (daemon/ant.c fills it, monitor_device_set_ant() copies it).
+ * Plain values, no pointers: a struct copy.  A has_* that is false makes
+ * its keys null; so does an empty manufacturer and a battery_v that is
+ * not finite.
+ */
+struct monitor_ant_info {
+	uint32_t device_number; /* 20 bits */
+	uint8_t device_type;    /* pairing bit cleared */
+	uint8_t transmission_type;
+	char pages[16];         /* "paged", "legacy", "unknown" (§4.3) */
+	bool has_manufacturer;  /* page 2: manufacturer_id, manufacturer, serial_number */
+	uint8_t manufacturer_id;
+	char manufacturer[32];  /* "": an id we have no name for */
+	uint32_t serial_number;
+	bool has_product;       /* page 3: model, hw_version, sw_version */
+	uint8_t model, hw_version, sw_version;
+	bool has_battery;       /* page 7: battery_v, battery_status */
+	double battery_v;
+	char battery_status[16];
+	/* Running values: they move on their own (see monitor_device_set_ant()). */
+	bool has_operating_time; /* page 1 */
+	uint32_t operating_time_s;
+	bool has_rssi;
+	int8_t rssi_dbm;
+	uint64_t messages, missed_messages, beats, rr_intervals, gap_beats, rx_fail;
+};
+
 /* Read-only outside monitor.c. */
 struct monitor_device {
 	struct monitor *monitor;
@@ -54,10 +83,12 @@ struct monitor_device {
 	uint64_t last_seen_us;   /* realtime stamp of the last sample of any kind; 0 never */
 	uint64_t last_valid_us;  /* realtime stamp of the last valid sample; 0 never */
 	bool stale;              /* no valid sample for stale_after_s */
-	/* Source extras for GET /devices (BLE: 0x2A38, reconnections, bad notifications). */
+	/* Source extras for GET /devices (BLE: 0x2A38, reconnections, bad notifications; ANT+: ant). */
 	char *body_location;      /* "chest", "wrist"…; NULL unknown */
 	unsigned reconnect_count; /* links regained after a loss */
 	unsigned malformed_count; /* payloads dropped as malformed */
+	bool has_ant;             /* ANT+: "ant" in GET /devices */
+	struct monitor_ant_info ant;
 	const struct cd_profile *profile;
 
 	struct monitor_session *session; /* open session, or NULL */
@@ -97,7 +128,7 @@ struct monitor_session {
 
 enum monitor_event_type {
 	MONITOR_EVENT_DEVICE_ADDED,
-	MONITOR_EVENT_DEVICE_CHANGED, /* connected, battery, contact, name or stale changed */
+	MONITOR_EVENT_DEVICE_CHANGED, /* connected, battery, contact, name, stale or a source extra */
 	MONITOR_EVENT_SAMPLE,         /* every sample; session NULL when none records it */
 	MONITOR_EVENT_SESSION_STARTED,
 	MONITOR_EVENT_SESSION_ENDED,
@@ -153,6 +184,17 @@ void monitor_device_set_battery(struct monitor_device *d, int pct);
 void monitor_device_set_name(struct monitor_device *d, const char *name);
 void monitor_device_set_body_location(struct monitor_device *d, const char *location);
 void monitor_device_set_counts(struct monitor_device *d, unsigned reconnects, unsigned malformed);
+/*
+ * ANT+ facts (a copy of *info), rendered as "ant" in GET /devices.  The
+ * rule for DEVICE_CHANGED: emitted when what describes the strap changes
+ * (the first call; device number, type, transmission type, pages, the
+ * page 2, 3 and 7 facts), never when only the running values do
+ * (has_operating_time, operating_time_s, has_rssi, rssi_dbm, messages,
+ * missed_messages, beats, rr_intervals, gap_beats, rx_fail): those move
+ * with every broadcast, 4 times a second, and are stored silently for the
+ * next GET /devices; they are not in any device event.
+ */
+void monitor_device_set_ant(struct monitor_device *d, const struct monitor_ant_info *info);
 /* Explicit time base from now on: session engine time = sample t, started at epoch_us. */
 void monitor_device_set_explicit_time(struct monitor_device *d, uint64_t epoch_us);
 

@@ -274,6 +274,242 @@ static void test_ingest_and_stale(sd_event *e, struct cd_config *c)
 	CHECK(d->suppressed);
 }
 
+/* GET /devices as monitor_devices_to_json() builds it: the object of device id. */
+static cJSON *device_json(struct monitor *m, const char *id, cJSON **ret_array)
+{
+	cJSON *a = monitor_devices_to_json(m), *o;
+
+	*ret_array = a;
+	cJSON_ArrayForEach(o, a)
+	{
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "id");
+
+		if (cJSON_IsString(v) && strcmp(v->valuestring, id) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/* The "ant" object's keys, in the order GET /devices has always had them. */
+static const char *const ant_keys[] = {
+	"device_number", "device_type", "transmission_type", "pages", "manufacturer_id",
+	"manufacturer", "serial_number", "model", "hw_version", "sw_version", "battery_v",
+	"battery_status", "operating_time_s", "rssi_dbm", "messages", "missed_messages", "beats",
+	"rr_intervals", "gap_beats", "rx_fail",
+};
+
+static void check_ant_keys(const cJSON *x)
+{
+	const cJSON *k = x ? x->child : NULL;
+	size_t i = 0;
+
+	for (; k && i < sizeof(ant_keys) / sizeof(ant_keys[0]); k = k->next, i++)
+		CHECK_STR(k->string, ant_keys[i]);
+	CHECK_INT(i, sizeof(ant_keys) / sizeof(ant_keys[0]));
+	CHECK(k == NULL); /* no key more */
+}
+
+static bool is_null(const cJSON *x, const char *key)
+{
+	return cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(x, key));
+}
+
+static double num(const cJSON *x, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, key);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static const char *str(const cJSON *x, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, key));
+}
+
+/* Issue 12: ANT pushes its facts into the monitor; counters alone emit no DEVICE_CHANGED. */
+static void test_ant_info(sd_event *e, struct cd_config *c)
+{
+	_cleanup_(monitor_freep) struct monitor *m = NULL;
+	struct monitor_config mc = { .config = c };
+	struct recorder rec = {};
+	struct monitor_device *d, *b;
+	struct monitor_ant_info info = {
+		.device_number = 12345,
+		.device_type = 120,
+		.transmission_type = 1,
+		.pages = "unknown",
+		.manufacturer = "Garmin", /* without has_manufacturer: not told */
+		.battery_v = NAN,
+		.battery_status = "invalid",
+		.messages = 1,
+	};
+	unsigned changed;
+
+	CHECK_INT(monitor_new(e, &mc, &m), 0);
+	CHECK(monitor_observer_register(m, record, &rec, NULL) != 0);
+	CHECK_INT(monitor_device_add(m, "ant-12345", NULL, CD_TRANSPORT_ANT, &d), 0);
+	CHECK_INT(monitor_device_add(m, "ble-1", NULL, CD_TRANSPORT_BLE, &b), 0);
+
+	/* Before any facts, and for other devices: no "ant" at all. */
+	{
+		_cleanup_(cJSON_Deletep) cJSON *a = NULL;
+		cJSON *o = device_json(m, "ant-12345", &a);
+
+		CHECK(o != NULL);
+		CHECK(cJSON_GetObjectItemCaseSensitive(o, "ant") == NULL);
+	}
+
+	/* The first facts: a DEVICE_CHANGED, and "ant" with nulls for every page not heard. */
+	changed = rec.counts[MONITOR_EVENT_DEVICE_CHANGED];
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 1);
+	{
+		_cleanup_(cJSON_Deletep) cJSON *a = NULL, *a2 = NULL;
+		cJSON *o = device_json(m, "ant-12345", &a);
+		cJSON *x = cJSON_GetObjectItemCaseSensitive(o, "ant");
+		cJSON *o2 = device_json(m, "ble-1", &a2);
+
+		CHECK(cJSON_IsObject(x));
+		/* Last in the device object, as when the manager appended it. */
+		CHECK(o && x && o->child && x == cJSON_GetArrayItem(o, cJSON_GetArraySize(o) - 1));
+		check_ant_keys(x);
+		CHECK_NEAR(num(x, "device_number"), 12345, 0);
+		CHECK_NEAR(num(x, "device_type"), 120, 0);
+		CHECK_NEAR(num(x, "transmission_type"), 1, 0);
+		CHECK_STR(str(x, "pages"), "unknown");
+		CHECK(is_null(x, "manufacturer_id"));
+		CHECK(is_null(x, "manufacturer"));
+		CHECK(is_null(x, "serial_number"));
+		CHECK(is_null(x, "model"));
+		CHECK(is_null(x, "hw_version"));
+		CHECK(is_null(x, "sw_version"));
+		CHECK(is_null(x, "battery_v"));
+		CHECK(is_null(x, "battery_status"));
+		CHECK(is_null(x, "operating_time_s"));
+		CHECK(is_null(x, "rssi_dbm"));
+		CHECK_NEAR(num(x, "messages"), 1, 0);
+		CHECK_NEAR(num(x, "missed_messages"), 0, 0);
+		/* Only ANT devices have it. */
+		CHECK(o2 != NULL);
+		CHECK(cJSON_GetObjectItemCaseSensitive(o2, "ant") == NULL);
+	}
+
+	/* The same facts again: nothing to tell. */
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 1);
+
+	/* Running values only (4 Hz): stored, rendered, but no DEVICE_CHANGED. */
+	info.messages = 40;
+	info.missed_messages = 2;
+	info.beats = 30;
+	info.rr_intervals = 29;
+	info.gap_beats = 1;
+	info.rx_fail = 3;
+	info.has_rssi = true;
+	info.rssi_dbm = -61;
+	info.has_operating_time = true;
+	info.operating_time_s = 7200;
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 1);
+	{
+		_cleanup_(cJSON_Deletep) cJSON *a = NULL;
+		cJSON *x = cJSON_GetObjectItemCaseSensitive(device_json(m, "ant-12345", &a), "ant");
+
+		CHECK_NEAR(num(x, "messages"), 40, 0);
+		CHECK_NEAR(num(x, "missed_messages"), 2, 0);
+		CHECK_NEAR(num(x, "beats"), 30, 0);
+		CHECK_NEAR(num(x, "rr_intervals"), 29, 0);
+		CHECK_NEAR(num(x, "gap_beats"), 1, 0);
+		CHECK_NEAR(num(x, "rx_fail"), 3, 0);
+		CHECK_NEAR(num(x, "rssi_dbm"), -61, 0);
+		CHECK_NEAR(num(x, "operating_time_s"), 7200, 0);
+	}
+
+	/* Page 7: battery voltage and status are facts. */
+	info.has_battery = true;
+	info.battery_v = 3.5;
+	snprintf(info.battery_status, sizeof(info.battery_status), "ok");
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 2);
+	info.battery_v = 3.25;
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 3);
+	snprintf(info.battery_status, sizeof(info.battery_status), "low");
+	info.messages++;
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 4);
+
+	/* Page 2 and 3: manufacturer (ids without a name first), serial, product. */
+	info.has_manufacturer = true;
+	info.manufacturer_id = 200;
+	info.manufacturer[0] = '\0';
+	info.serial_number = 0x12343039;
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 5);
+	info.manufacturer_id = 201;
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 6);
+	info.serial_number = 0x12353039;
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 7);
+	info.manufacturer_id = 200;
+	info.serial_number = 0x12343039;
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 8);
+	{
+		_cleanup_(cJSON_Deletep) cJSON *a = NULL;
+		cJSON *x = cJSON_GetObjectItemCaseSensitive(device_json(m, "ant-12345", &a), "ant");
+
+		CHECK_NEAR(num(x, "manufacturer_id"), 200, 0);
+		CHECK(is_null(x, "manufacturer"));
+		CHECK_NEAR(num(x, "serial_number"), 0x12343039, 0);
+		CHECK(is_null(x, "model"));
+	}
+	info.manufacturer_id = 1;
+	snprintf(info.manufacturer, sizeof(info.manufacturer), "Garmin");
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 9);
+	info.has_product = true;
+	info.model = 51;
+	info.hw_version = 5;
+	info.sw_version = 10;
+	snprintf(info.pages, sizeof(info.pages), "paged");
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 10);
+	info.sw_version = 11;
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 11);
+	{
+		_cleanup_(cJSON_Deletep) cJSON *a = NULL;
+		cJSON *x = cJSON_GetObjectItemCaseSensitive(device_json(m, "ant-12345", &a), "ant");
+
+		check_ant_keys(x);
+		CHECK_STR(str(x, "pages"), "paged");
+		CHECK_NEAR(num(x, "manufacturer_id"), 1, 0);
+		CHECK_STR(str(x, "manufacturer"), "Garmin");
+		CHECK_NEAR(num(x, "model"), 51, 0);
+		CHECK_NEAR(num(x, "hw_version"), 5, 0);
+		CHECK_NEAR(num(x, "sw_version"), 11, 0);
+		CHECK_NEAR(num(x, "battery_v"), 3.25, 0);
+		CHECK_STR(str(x, "battery_status"), "low");
+		CHECK_NEAR(num(x, "messages"), 41, 0);
+	}
+
+	/* A battery page without a voltage: battery_v null, the status still told. */
+	info.battery_v = NAN;
+	monitor_device_set_ant(d, &info);
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 12);
+	monitor_device_set_ant(d, &info); /* NAN again is no change */
+	CHECK_INT(rec.counts[MONITOR_EVENT_DEVICE_CHANGED], changed + 12);
+	{
+		_cleanup_(cJSON_Deletep) cJSON *a = NULL;
+		cJSON *x = cJSON_GetObjectItemCaseSensitive(device_json(m, "ant-12345", &a), "ant");
+
+		CHECK(is_null(x, "battery_v"));
+		CHECK_STR(str(x, "battery_status"), "low");
+	}
+}
+
 int main(void)
 {
 	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
@@ -288,6 +524,7 @@ int main(void)
 	test_lifecycle(e, &c);
 	test_primary_and_explicit(e, &c);
 	test_ingest_and_stale(e, &c);
+	test_ant_info(e, &c);
 	cd_config_done(&c);
 	return check_exit("test-monitor");
 }
