@@ -165,6 +165,32 @@ static int op_samples(void *userdata, uint64_t id, struct cd_front_samples **ret
 	return 0;
 }
 
+/* A strap from an earlier run: shown disconnected, through the one device renderer. */
+static int add_stored_device(const struct store_known_device *sd, void *ctx)
+{
+	struct front *f = ((void **)ctx)[0];
+	cJSON *a = ((void **)ctx)[1], *o;
+	struct monitor_device d = {
+		.id = (char *)sd->id,
+		.name = (char *)(sd->name ? sd->name : sd->id),
+		.transport = cd_transport_from_string(sd->transport),
+		.battery_pct = -1,
+		.contact = CD_CONTACT_UNKNOWN,
+		.last_seen_us = sd->last_seen_us,
+		.stale = true,
+		.profile = cd_config_profile_for(f->config, sd->id),
+	};
+
+	if (monitor_device_find(f->monitor, sd->id))
+		return 0; /* live: already listed */
+	o = monitor_device_to_json(&d);
+	if (!o || !cJSON_AddItemToArray(a, o)) {
+		cJSON_Delete(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int op_devices(void *userdata, cJSON **ret)
 {
 	struct front *f = userdata;
@@ -173,7 +199,7 @@ static int op_devices(void *userdata, cJSON **ret)
 
 	if (!a)
 		return -ENOMEM;
-	r = store_devices_json(f->store, a);
+	r = store_each_device(f->store, add_stored_device, (void *[]){ f, a });
 	if (r < 0 && r != -ENOMEM)
 		log_debug_errno(r, "Cannot list stored devices: %m, ignoring");
 	else if (r < 0)

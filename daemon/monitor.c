@@ -868,6 +868,42 @@ static bool add_time_us(cJSON *o, const char *key, uint64_t us)
 	return cJSON_AddStringToObject(o, key, buf) != NULL;
 }
 
+cJSON *monitor_device_to_json(const struct monitor_device *d)
+{
+	const char *transport = cd_transport_to_string(d->transport);
+	cJSON *o = cJSON_CreateObject();
+	bool ok;
+
+	if (!o)
+		return NULL;
+	ok = cJSON_AddStringToObject(o, "id", d->id) &&
+	     cJSON_AddStringToObject(o, "name", d->name ? d->name : d->id) &&
+	     (transport ? cJSON_AddStringToObject(o, "transport", transport)
+			: cJSON_AddNullToObject(o, "transport")) &&
+	     cJSON_AddBoolToObject(o, "connected", d->connected) &&
+	     (d->battery_pct >= 0 ? cJSON_AddNumberToObject(o, "battery_pct", d->battery_pct)
+				  : cJSON_AddNullToObject(o, "battery_pct")) &&
+	     (d->contact == CD_CONTACT_UNKNOWN
+		      ? cJSON_AddNullToObject(o, "contact")
+		      : cJSON_AddBoolToObject(o, "contact", d->contact == CD_CONTACT_OK)) &&
+	     add_time_us(o, "last_seen", d->last_seen_us) &&
+	     (d->body_location ? cJSON_AddStringToObject(o, "body_location", d->body_location)
+			       : cJSON_AddNullToObject(o, "body_location")) &&
+	     cJSON_AddNumberToObject(o, "reconnect_count", d->reconnect_count) &&
+	     cJSON_AddNumberToObject(o, "malformed_count", d->malformed_count) &&
+	     cJSON_AddBoolToObject(o, "stale", d->stale) &&
+	     (d->profile ? cJSON_AddStringToObject(o, "profile", d->profile->name)
+			 : cJSON_AddNullToObject(o, "profile")) &&
+	     (d->session ? cJSON_AddNumberToObject(o, "session_id", (double)d->session->id)
+			 : cJSON_AddNullToObject(o, "session_id")) &&
+	     (!d->has_ant || add_ant(o, &d->ant));
+	if (!ok) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
 cJSON *monitor_devices_to_json(struct monitor *m)
 {
 	cJSON *a = cJSON_CreateArray();
@@ -875,35 +911,10 @@ cJSON *monitor_devices_to_json(struct monitor *m)
 	if (!a)
 		return NULL;
 	for (struct monitor_device *d = m->devices; d; d = d->next) {
-		cJSON *o = cJSON_CreateObject();
-		bool ok;
+		cJSON *o = monitor_device_to_json(d);
 
 		if (!o || !cJSON_AddItemToArray(a, o)) {
 			cJSON_Delete(o);
-			cJSON_Delete(a);
-			return NULL;
-		}
-		ok = cJSON_AddStringToObject(o, "id", d->id) &&
-		     cJSON_AddStringToObject(o, "name", d->name) &&
-		     cJSON_AddStringToObject(o, "transport", cd_transport_to_string(d->transport)) &&
-		     cJSON_AddBoolToObject(o, "connected", d->connected) &&
-		     (d->battery_pct >= 0 ? cJSON_AddNumberToObject(o, "battery_pct", d->battery_pct)
-					  : cJSON_AddNullToObject(o, "battery_pct")) &&
-		     (d->contact == CD_CONTACT_UNKNOWN
-			      ? cJSON_AddNullToObject(o, "contact")
-			      : cJSON_AddBoolToObject(o, "contact", d->contact == CD_CONTACT_OK)) &&
-		     add_time_us(o, "last_seen", d->last_seen_us) &&
-		     (d->body_location
-			      ? cJSON_AddStringToObject(o, "body_location", d->body_location)
-			      : cJSON_AddNullToObject(o, "body_location")) &&
-		     cJSON_AddNumberToObject(o, "reconnect_count", d->reconnect_count) &&
-		     cJSON_AddNumberToObject(o, "malformed_count", d->malformed_count) &&
-		     cJSON_AddBoolToObject(o, "stale", d->stale) &&
-		     cJSON_AddStringToObject(o, "profile", d->profile->name) &&
-		     (d->session ? cJSON_AddNumberToObject(o, "session_id", (double)d->session->id)
-				 : cJSON_AddNullToObject(o, "session_id")) &&
-		     (!d->has_ant || add_ant(o, &d->ant));
-		if (!ok) {
 			cJSON_Delete(a);
 			return NULL;
 		}

@@ -234,7 +234,12 @@ unsigned monitor_n_devices(struct monitor *m, unsigned *ret_connected);
 
 /* The session object of DESIGN §4 (cd_session_to_json) at now_boot_us (CLOCK_BOOTTIME). */
 cJSON *monitor_session_to_json(const struct monitor_session *s, uint64_t now_boot_us);
-/* Devices of GET /devices. */
+/*
+ * The one rendering of a device (GET /devices): live ones from the
+ * monitor; daemon/front.c renders a strap known only to the store through
+ * the same function.
+ */
+cJSON *monitor_device_to_json(const struct monitor_device *d);
 cJSON *monitor_devices_to_json(struct monitor *m);
 
 /* A session id for a session recorded elsewhere (import): ids stay unique. */

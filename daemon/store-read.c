@@ -739,7 +739,8 @@ int store_sessions_page(struct store *s, unsigned limit, uint64_t before_us, uin
 	return 0;
 }
 
-int store_devices_json(struct store *s, cJSON *array)
+int store_each_device(struct store *s, int (*fn)(const struct store_known_device *d, void *ctx),
+		      void *ctx)
 {
 	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
 	int r, rc;
@@ -748,42 +749,18 @@ int store_devices_json(struct store *s, cJSON *array)
 	if (r < 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
-		const char *name = (const char *)sqlite3_column_text(st, 1);
-		const char *transport = (const char *)sqlite3_column_text(st, 2);
-		uint64_t seen = (uint64_t)sqlite3_column_int64(st, 3);
-		bool known = false;
-		char buf[32];
-		cJSON *e, *it;
+		struct store_known_device d = {
+			.id = (const char *)sqlite3_column_text(st, 0),
+			.name = (const char *)sqlite3_column_text(st, 1),
+			.transport = (const char *)sqlite3_column_text(st, 2),
+			.last_seen_us = (uint64_t)sqlite3_column_int64(st, 3),
+		};
 
-		if (!id)
+		if (!d.id)
 			continue;
-		cJSON_ArrayForEach(it, array)
-		{
-			const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, "id");
-
-			if (cJSON_IsString(v) && strcmp(v->valuestring, id) == 0)
-				known = true;
-		}
-		if (known)
-			continue;
-		e = cJSON_CreateObject();
-		if (!e || !cJSON_AddItemToArray(array, e)) {
-			cJSON_Delete(e);
-			return -ENOMEM;
-		}
-		if (!cJSON_AddStringToObject(e, "id", id) ||
-		    !cJSON_AddStringToObject(e, "name", name ? name : id) ||
-		    !(transport ? cJSON_AddStringToObject(e, "transport", transport)
-				: cJSON_AddNullToObject(e, "transport")) ||
-		    !cJSON_AddBoolToObject(e, "connected", false) ||
-		    !cJSON_AddNullToObject(e, "battery_pct") || !cJSON_AddNullToObject(e, "contact"))
-			return -ENOMEM;
-		if (seen > 0 && cd_format_iso8601((double)seen / 1e6, buf, sizeof(buf)) >= 0) {
-			if (!cJSON_AddStringToObject(e, "last_seen", buf))
-				return -ENOMEM;
-		} else if (!cJSON_AddNullToObject(e, "last_seen"))
-			return -ENOMEM;
+		r = fn(&d, ctx);
+		if (r < 0)
+			return r;
 	}
 	return rc == SQLITE_DONE ? 0 : store_errno(rc);
 }

@@ -113,5 +113,12 @@ static inline void store_samples_freep(struct store_samples **r)
 	if (*r)
 		store_samples_free(*r);
 }
-/* Appends the stored devices not already in array (by "id") as disconnected. */
-int store_devices_json(struct store *s, cJSON *array);
+/* Every strap the file knows (table devices), by id; fn's error stops the walk. */
+struct store_known_device {
+	const char *id;
+	const char *name;      /* NULL unknown */
+	const char *transport; /* NULL unknown */
+	uint64_t last_seen_us; /* 0 never */
+};
+int store_each_device(struct store *s, int (*fn)(const struct store_known_device *d, void *ctx),
+		      void *ctx);
