@@ -36,13 +36,17 @@
 
 enum bus_kind { BUS_SYSTEM, BUS_SESSION, BUS_ADDRESS };
 enum monitor_format { FORMAT_PLAIN, FORMAT_JSON, FORMAT_WAYBAR };
+/* Which command: start and stop take an operand, monitor --format. */
+enum dbus_cmd { CMD_STATUS, CMD_START, CMD_STOP, CMD_MONITOR };
 
 struct dbus_args {
+	enum dbus_cmd cmd;
 	enum bus_kind bus;
 	const char *address;
 	bool json;
 	enum monitor_format format;
 	const char *arg; /* start: DEVICE; stop: ID */
+	uint64_t id;     /* stop: ID as a number, 0 without */
 };
 
 static const char *bus_name(const struct dbus_args *a)
@@ -51,9 +55,47 @@ static const char *bus_name(const struct dbus_args *a)
 									      : a->address;
 }
 
-static int parse_dbus(int argc, char *argv[], struct dbus_args *a, bool want_arg, bool monitor)
+enum { ARG_SYSTEM = 0x100, ARG_SESSION, ARG_ADDRESS, ARG_JSON, ARG_FORMAT };
+
+static int dbus_option(int c, char *argv[], void *userdata)
 {
-	enum { ARG_SYSTEM = 0x100, ARG_SESSION, ARG_ADDRESS, ARG_JSON, ARG_FORMAT };
+	struct dbus_args *a = userdata;
+
+	switch (c) {
+	case ARG_SYSTEM:
+		a->bus = BUS_SYSTEM;
+		break;
+	case ARG_SESSION:
+		a->bus = BUS_SESSION;
+		break;
+	case ARG_ADDRESS:
+		a->bus = BUS_ADDRESS;
+		a->address = optarg;
+		break;
+	case ARG_JSON:
+		a->json = true;
+		a->format = FORMAT_JSON;
+		break;
+	case ARG_FORMAT:
+		if (a->cmd != CMD_MONITOR)
+			return cli_fail(EXIT_USAGE, "%s: unknown option '--format'", argv[0]);
+		if (strcmp(optarg, "plain") == 0)
+			a->format = FORMAT_PLAIN;
+		else if (strcmp(optarg, "json") == 0)
+			a->format = FORMAT_JSON;
+		else if (strcmp(optarg, "waybar") == 0)
+			a->format = FORMAT_WAYBAR;
+		else
+			return cli_fail(EXIT_USAGE, "--format: expected plain, json or waybar, "
+					"got '%s'", optarg);
+		break;
+	}
+	return 0;
+}
+
+/* The options and operand of command a->cmd: 0, -1 after --help, or an exit status. */
+static int parse_dbus(int argc, char *argv[], struct dbus_args *a)
+{
 	static const struct option options[] = {
 		{ "system", no_argument, NULL, ARG_SYSTEM },
 		{ "session", no_argument, NULL, ARG_SESSION },
@@ -64,52 +106,22 @@ static int parse_dbus(int argc, char *argv[], struct dbus_args *a, bool want_arg
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	int c;
+	unsigned long long id;
+	int r;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-		switch (c) {
-		case ARG_SYSTEM:
-			a->bus = BUS_SYSTEM;
-			break;
-		case ARG_SESSION:
-			a->bus = BUS_SESSION;
-			break;
-		case ARG_ADDRESS:
-			a->bus = BUS_ADDRESS;
-			a->address = optarg;
-			break;
-		case ARG_JSON:
-			a->json = true;
-			a->format = FORMAT_JSON;
-			break;
-		case ARG_FORMAT:
-			if (!monitor)
-				return cli_fail(EXIT_USAGE, "%s: unknown option '--format'", argv[0]);
-			if (strcmp(optarg, "plain") == 0)
-				a->format = FORMAT_PLAIN;
-			else if (strcmp(optarg, "json") == 0)
-				a->format = FORMAT_JSON;
-			else if (strcmp(optarg, "waybar") == 0)
-				a->format = FORMAT_WAYBAR;
-			else
-				return cli_fail(EXIT_USAGE, "--format: expected plain, json or waybar, "
-						"got '%s'", optarg);
-			break;
-		case 'h':
-			return -1;
-		case ':':
-			return cli_fail(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_fail(EXIT_USAGE, "%s: unknown option '%s' (see cardioctl %s --help)",
-					argv[0], argv[optind - 1], argv[0]);
-		}
-	}
-	if (want_arg && optind < argc)
+	r = cli_getopt(argc, argv, ":h", options, dbus_option, a);
+	if (r != 0)
+		return r;
+	if ((a->cmd == CMD_START || a->cmd == CMD_STOP) && optind < argc)
 		a->arg = argv[optind++];
-	if (optind < argc)
-		return cli_fail(EXIT_USAGE, "%s: unexpected argument '%s'", argv[0], argv[optind]);
+	r = cli_no_more_args(argc, argv);
+	if (r != 0)
+		return r;
+	if (a->cmd == CMD_STOP && a->arg) {
+		if (cli_parse_id(a->arg, &id) < 0)
+			return cli_fail(EXIT_USAGE, "stop: expected a session ID, got '%s'", a->arg);
+		a->id = id;
+	}
 	return 0;
 }
 
@@ -140,6 +152,31 @@ static int connect_bus(const struct dbus_args *a, sd_bus **ret)
 				"cannot connect to %s: %s", bus_name(a), strerror(-r));
 	*ret = TAKE_PTR(bus);
 	return 0;
+}
+
+/*
+ * What every command does first: read its options (parse_dbus()), then
+ * connect.  The bus, or NULL and the exit status in *ret_status (0 after
+ * --help, which help printed).
+ */
+static sd_bus *open_command(int argc, char *argv[], enum dbus_cmd cmd, void (*help)(FILE *f),
+			    struct dbus_args *a, int *ret_status)
+{
+	sd_bus *bus = NULL;
+	int r;
+
+	a->cmd = cmd;
+	r = parse_dbus(argc, argv, a);
+	if (r != 0) {
+		*ret_status = cli_parse_exit(r, help);
+		return NULL;
+	}
+	r = connect_bus(a, &bus);
+	if (r != 0) {
+		*ret_status = r;
+		return NULL;
+	}
+	return bus;
 }
 
 /* A failed call: cardiod's own message; "not running" for a missing name. */
@@ -299,15 +336,8 @@ int run_status(int argc, char *argv[])
 	char b1[32], b2[32], b3[32];
 	int r;
 
-	r = parse_dbus(argc, argv, &a, false, false);
-	if (r < 0) {
-		help_status(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
-		return r;
-	r = connect_bus(&a, &bus);
-	if (r != 0)
+	bus = open_command(argc, argv, CMD_STATUS, help_status, &a, &r);
+	if (!bus)
 		return r;
 	r = get_root(bus, &st, &e);
 	if (r < 0)
@@ -386,15 +416,8 @@ int run_start(int argc, char *argv[])
 	uint64_t id;
 	int r;
 
-	r = parse_dbus(argc, argv, &a, true, false);
-	if (r < 0) {
-		help_start(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
-		return r;
-	r = connect_bus(&a, &bus);
-	if (r != 0)
+	bus = open_command(argc, argv, CMD_START, help_start, &a, &r);
+	if (!bus)
 		return r;
 	r = sd_bus_call_method(bus, NAME, PATH, IFACE, "StartSession", &e, &reply, "s",
 			       a.arg ? a.arg : "");
@@ -422,22 +445,12 @@ int run_stop(int argc, char *argv[])
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	struct dbus_args a = {};
-	unsigned long long id = 0;
 	int r;
 
-	r = parse_dbus(argc, argv, &a, true, false);
-	if (r < 0) {
-		help_stop(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
+	bus = open_command(argc, argv, CMD_STOP, help_stop, &a, &r);
+	if (!bus)
 		return r;
-	if (a.arg && cli_parse_id(a.arg, &id) < 0)
-		return cli_fail(EXIT_USAGE, "stop: expected a session ID, got '%s'", a.arg);
-	r = connect_bus(&a, &bus);
-	if (r != 0)
-		return r;
-	r = sd_bus_call_method(bus, NAME, PATH, IFACE, "StopSession", &e, NULL, "t", (uint64_t)id);
+	r = sd_bus_call_method(bus, NAME, PATH, IFACE, "StopSession", &e, NULL, "t", a.id);
 	if (r < 0)
 		return call_failed(&a, "stop", &e, r);
 	if (a.json)
@@ -799,15 +812,8 @@ int run_monitor(int argc, char *argv[])
 	struct monitor_ctx c = { .args = &a, .hr_max = NAN };
 	int r;
 
-	r = parse_dbus(argc, argv, &a, false, true);
-	if (r < 0) {
-		help_monitor(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
-		return r;
-	r = connect_bus(&a, &bus);
-	if (r != 0)
+	bus = open_command(argc, argv, CMD_MONITOR, help_monitor, &a, &r);
+	if (!bus)
 		return r;
 	c.bus = bus;
 	r = sd_bus_match_signal(bus, NULL, NAME, PATH, IFACE, NULL, on_signal, &c);

@@ -64,6 +64,27 @@ static inline int cli_finish(int status)
 	return status;
 }
 
+/*
+ * Reading a subcommand's arguments (shared.c); argv[0] is its name.
+ *
+ * cli_getopt(): getopt_long() from the start, with the conventions all
+ * share: -h/--help, "option '--x' needs a value", "CMD: unknown option
+ * '--x' (see cardioctl CMD --help)".  Every other option goes to fn, with
+ * optarg and optind as getopt_long() left them: 0 to go on, or an exit
+ * status that ends the parse.  Returns 0 with optind at the first operand,
+ * -1 after --help, or an exit status.
+ */
+struct option;
+int cli_getopt(int argc, char *argv[], const char *shortopts, const struct option *options,
+	       int (*fn)(int c, char *argv[], void *userdata), void *userdata);
+/* The exit status after a parse returned r != 0: r, or 0 after --help (r < 0), help printed. */
+int cli_parse_exit(int r, void (*help)(FILE *f));
+/* 0 when the operands end at optind, else "CMD: unexpected argument '...'" (2). */
+int cli_no_more_args(int argc, char *argv[]);
+/* A count 1 .. max, the whole of arg in decimal, else "OPT: expected 1 to MAX, got '...'" (2). */
+int cli_parse_count(const char *opt, const char *arg, unsigned long long max,
+		    unsigned long long *ret);
+
 /* A session id: 1 .. 2^63−1 in decimal. */
 static inline int cli_parse_id(const char *s, unsigned long long *ret)
 {
