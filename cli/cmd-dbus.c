@@ -206,8 +206,12 @@ struct root_state {
 	uint32_t week_sessions;
 };
 
-/* Read an a{sv} of root properties into st; unknown keys are skipped. */
-static int read_root_props(sd_bus_message *m, struct root_state *st)
+/*
+ * Walk the a{sv} at m: fn(m, key, userdata) reads (or skips) each value, 0
+ * or more to go on, or a negative errno that ends the walk.
+ */
+static int read_dict(sd_bus_message *m,
+		     int (*fn)(sd_bus_message *m, const char *key, void *userdata), void *userdata)
 {
 	int r;
 
@@ -215,40 +219,12 @@ static int read_root_props(sd_bus_message *m, struct root_state *st)
 	if (r < 0)
 		return r;
 	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-		const char *key, *s;
-		uint16_t q;
-		uint8_t y;
+		const char *key;
 
 		r = sd_bus_message_read_basic(m, 's', &key);
 		if (r < 0)
 			return r;
-		if (strcmp(key, "HeartRate") == 0 && (r = sd_bus_message_read(m, "v", "q", &q)) >= 0)
-			st->heart_rate = q;
-		else if (strcmp(key, "Zone") == 0 && (r = sd_bus_message_read(m, "v", "y", &y)) >= 0)
-			st->zone = y;
-		else if (strcmp(key, "Device") == 0 && (r = sd_bus_message_read(m, "v", "s", &s)) >= 0)
-			snprintf(st->device, sizeof(st->device), "%s", s);
-		else if (strcmp(key, "SessionId") == 0)
-			r = sd_bus_message_read(m, "v", "t", &st->session_id);
-		else if (strcmp(key, "SessionState") == 0 &&
-			 (r = sd_bus_message_read(m, "v", "s", &s)) >= 0)
-			snprintf(st->session_state, sizeof(st->session_state), "%s", s);
-		else if (strcmp(key, "ActiveSeconds") == 0)
-			r = sd_bus_message_read(m, "v", "d", &st->active_s);
-		else if (strcmp(key, "MvpaSeconds") == 0)
-			r = sd_bus_message_read(m, "v", "d", &st->mvpa_s);
-		else if (strcmp(key, "EcbSeconds") == 0)
-			r = sd_bus_message_read(m, "v", "d", &st->ecb_s);
-		else if (strcmp(key, "TodayIntensityMinutes") == 0)
-			r = sd_bus_message_read(m, "v", "d", &st->today_min);
-		else if (strcmp(key, "WeekIntensityMinutes") == 0)
-			r = sd_bus_message_read(m, "v", "d", &st->week_min);
-		else if (strcmp(key, "WeekGoalMinutes") == 0)
-			r = sd_bus_message_read(m, "v", "d", &st->week_goal_min);
-		else if (strcmp(key, "WeekSessions") == 0)
-			r = sd_bus_message_read(m, "v", "u", &st->week_sessions);
-		else
-			r = sd_bus_message_skip(m, "v");
+		r = fn(m, key, userdata);
 		if (r < 0)
 			return r;
 		r = sd_bus_message_exit_container(m);
@@ -258,6 +234,51 @@ static int read_root_props(sd_bus_message *m, struct root_state *st)
 	if (r < 0)
 		return r;
 	return sd_bus_message_exit_container(m);
+}
+
+/* One root property into st (a struct root_state); unknown keys are skipped. */
+static int read_root_prop(sd_bus_message *m, const char *key, void *userdata)
+{
+	struct root_state *st = userdata;
+	const char *s;
+	uint16_t q;
+	uint8_t y;
+	int r;
+
+	if (strcmp(key, "HeartRate") == 0 && (r = sd_bus_message_read(m, "v", "q", &q)) >= 0)
+		st->heart_rate = q;
+	else if (strcmp(key, "Zone") == 0 && (r = sd_bus_message_read(m, "v", "y", &y)) >= 0)
+		st->zone = y;
+	else if (strcmp(key, "Device") == 0 && (r = sd_bus_message_read(m, "v", "s", &s)) >= 0)
+		snprintf(st->device, sizeof(st->device), "%s", s);
+	else if (strcmp(key, "SessionId") == 0)
+		r = sd_bus_message_read(m, "v", "t", &st->session_id);
+	else if (strcmp(key, "SessionState") == 0 &&
+		 (r = sd_bus_message_read(m, "v", "s", &s)) >= 0)
+		snprintf(st->session_state, sizeof(st->session_state), "%s", s);
+	else if (strcmp(key, "ActiveSeconds") == 0)
+		r = sd_bus_message_read(m, "v", "d", &st->active_s);
+	else if (strcmp(key, "MvpaSeconds") == 0)
+		r = sd_bus_message_read(m, "v", "d", &st->mvpa_s);
+	else if (strcmp(key, "EcbSeconds") == 0)
+		r = sd_bus_message_read(m, "v", "d", &st->ecb_s);
+	else if (strcmp(key, "TodayIntensityMinutes") == 0)
+		r = sd_bus_message_read(m, "v", "d", &st->today_min);
+	else if (strcmp(key, "WeekIntensityMinutes") == 0)
+		r = sd_bus_message_read(m, "v", "d", &st->week_min);
+	else if (strcmp(key, "WeekGoalMinutes") == 0)
+		r = sd_bus_message_read(m, "v", "d", &st->week_goal_min);
+	else if (strcmp(key, "WeekSessions") == 0)
+		r = sd_bus_message_read(m, "v", "u", &st->week_sessions);
+	else
+		r = sd_bus_message_skip(m, "v");
+	return r;
+}
+
+/* Read an a{sv} of root properties into st. */
+static int read_root_props(sd_bus_message *m, struct root_state *st)
+{
+	return read_dict(m, read_root_prop, st);
 }
 
 static int get_root(sd_bus *bus, struct root_state *st, sd_bus_error *e)
@@ -610,64 +631,56 @@ static int on_owner(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return 0;
 }
 
+/* One summary value into o (a JSON object): basic values and arrays of doubles. */
+static int summary_entry_to_json(sd_bus_message *m, const char *key, void *userdata)
+{
+	cJSON *o = userdata;
+	const char *contents;
+	char type;
+	int r;
+
+	r = sd_bus_message_peek_type(m, &type, &contents);
+	if (r < 0)
+		return r;
+	if (strcmp(contents, "s") == 0) {
+		const char *s;
+
+		r = sd_bus_message_read(m, "v", "s", &s);
+		if (r >= 0 && !cJSON_AddStringToObject(o, key, s))
+			return -ENOMEM;
+	} else if (strcmp(contents, "t") == 0) {
+		uint64_t t;
+
+		r = sd_bus_message_read(m, "v", "t", &t);
+		if (r >= 0 && !cJSON_AddNumberToObject(o, key, (double)t))
+			return -ENOMEM;
+	} else if (strcmp(contents, "d") == 0) {
+		double d;
+
+		r = sd_bus_message_read(m, "v", "d", &d);
+		if (r >= 0 && !cJSON_AddNumberToObject(o, key, d))
+			return -ENOMEM;
+	} else if (strcmp(contents, "ad") == 0) {
+		const void *p;
+		size_t n;
+
+		r = sd_bus_message_enter_container(m, 'v', "ad");
+		if (r >= 0)
+			r = sd_bus_message_read_array(m, 'd', &p, &n);
+		if (r >= 0 && !cJSON_AddItemToObject(o, key, cJSON_CreateDoubleArray(
+							    p, (int)(n / sizeof(double)))))
+			return -ENOMEM;
+		if (r >= 0)
+			r = sd_bus_message_exit_container(m);
+	} else
+		r = sd_bus_message_skip(m, "v");
+	return r;
+}
+
 /* a{sv} with basic values and arrays of doubles → JSON object. */
 static int summary_to_json(sd_bus_message *m, cJSON *o)
 {
-	int r;
-
-	r = sd_bus_message_enter_container(m, 'a', "{sv}");
-	if (r < 0)
-		return r;
-	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-		const char *key, *contents;
-		char type;
-
-		r = sd_bus_message_read_basic(m, 's', &key);
-		if (r >= 0)
-			r = sd_bus_message_peek_type(m, &type, &contents);
-		if (r < 0)
-			return r;
-		if (strcmp(contents, "s") == 0) {
-			const char *s;
-
-			r = sd_bus_message_read(m, "v", "s", &s);
-			if (r >= 0 && !cJSON_AddStringToObject(o, key, s))
-				return -ENOMEM;
-		} else if (strcmp(contents, "t") == 0) {
-			uint64_t t;
-
-			r = sd_bus_message_read(m, "v", "t", &t);
-			if (r >= 0 && !cJSON_AddNumberToObject(o, key, (double)t))
-				return -ENOMEM;
-		} else if (strcmp(contents, "d") == 0) {
-			double d;
-
-			r = sd_bus_message_read(m, "v", "d", &d);
-			if (r >= 0 && !cJSON_AddNumberToObject(o, key, d))
-				return -ENOMEM;
-		} else if (strcmp(contents, "ad") == 0) {
-			const void *p;
-			size_t n;
-
-			r = sd_bus_message_enter_container(m, 'v', "ad");
-			if (r >= 0)
-				r = sd_bus_message_read_array(m, 'd', &p, &n);
-			if (r >= 0 && !cJSON_AddItemToObject(o, key, cJSON_CreateDoubleArray(
-								    p, (int)(n / sizeof(double)))))
-				return -ENOMEM;
-			if (r >= 0)
-				r = sd_bus_message_exit_container(m);
-		} else
-			r = sd_bus_message_skip(m, "v");
-		if (r < 0)
-			return r;
-		r = sd_bus_message_exit_container(m);
-		if (r < 0)
-			return r;
-	}
-	if (r < 0)
-		return r;
-	return sd_bus_message_exit_container(m);
+	return read_dict(m, summary_entry_to_json, o);
 }
 
 static void now_hms(char *buf, size_t size)
