@@ -305,17 +305,10 @@ static cJSON *get_session(sd_bus *bus, uint64_t id)
 	return cJSON_Parse(json);
 }
 
+/* A duration; unknown (NAN) as 0s. */
 static const char *dur(double s, char *buf, size_t size)
 {
-	long v = isfinite(s) ? lround(s) : 0;
-
-	if (v >= 3600)
-		snprintf(buf, size, "%ldh%02ldm", v / 3600, v / 60 % 60);
-	else if (v >= 60)
-		snprintf(buf, size, "%ldm%02lds", v / 60, v % 60);
-	else
-		snprintf(buf, size, "%lds", v);
-	return buf;
+	return cli_fmt_duration(isfinite(s) ? s : 0, buf, size);
 }
 
 static double json_num(const cJSON *o, const char *a, const char *b)

@@ -317,20 +317,10 @@ static const cJSON *obj(const cJSON *o, const char *key)
 	return cJSON_GetObjectItemCaseSensitive(o, key);
 }
 
+/* A duration; unknown (NAN) as "-". */
 static const char *dur(double s, char *buf, size_t size)
 {
-	long v;
-
-	if (!isfinite(s))
-		return "-";
-	v = lround(s);
-	if (v >= 3600)
-		snprintf(buf, size, "%ldh%02ldm", v / 3600, v / 60 % 60);
-	else if (v >= 60)
-		snprintf(buf, size, "%ldm%02lds", v / 60, v % 60);
-	else
-		snprintf(buf, size, "%lds", v);
-	return buf;
+	return isfinite(s) ? cli_fmt_duration(s, buf, size) : "-";
 }
 
 static const char *bpm(double v, char *buf, size_t size)

@@ -85,6 +85,9 @@ int cli_no_more_args(int argc, char *argv[]);
 int cli_parse_count(const char *opt, const char *arg, unsigned long long max,
 		    unsigned long long *ret);
 
+/* Seconds s (finite) in buf as "1h02m", "3m05s" or "42s"; returns buf. */
+const char *cli_fmt_duration(double s, char *buf, size_t size);
+
 /* A session id: 1 .. 2^63−1 in decimal. */
 static inline int cli_parse_id(const char *s, unsigned long long *ret)
 {

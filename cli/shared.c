@@ -2,9 +2,11 @@
 /*
  * What the subcommands that talk to cardiod share (cmds.h): reading their
  * arguments (the getopt_long() loop with its help and error conventions,
- * the exit after --help, counts such as --limit N).
+ * the exit after --help, counts such as --limit N) and durations as they
+ * print them.
  */
 #include <getopt.h>
+#include <math.h>
 
 #include "cmds.h"
 
@@ -60,4 +62,17 @@ int cli_parse_count(const char *opt, const char *arg, unsigned long long max,
 		return cli_fail(EXIT_USAGE, "%s: expected 1 to %llu, got '%s'", opt, max, arg);
 	*ret = v;
 	return 0;
+}
+
+const char *cli_fmt_duration(double s, char *buf, size_t size)
+{
+	long v = lround(s);
+
+	if (v >= 3600)
+		snprintf(buf, size, "%ldh%02ldm", v / 3600, v / 60 % 60);
+	else if (v >= 60)
+		snprintf(buf, size, "%ldm%02lds", v / 60, v % 60);
+	else
+		snprintf(buf, size, "%lds", v);
+	return buf;
 }
