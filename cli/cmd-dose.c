@@ -52,11 +52,7 @@ static int get_json(const char *url, const char *token_file, const char *path, c
 	r = cli_http_result(url, r, error, NULL, why, &resp);
 	if (r != 0)
 		return r;
-	*ret = cJSON_ParseWithLength(resp.body, resp.size);
-	http_response_done(&resp);
-	if (!*ret)
-		return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON for %s", path);
-	return 0;
+	return cli_json_body(&resp, path, ret);
 }
 
 static double num(const cJSON *o, const char *key)
@@ -172,6 +168,31 @@ static int add_param(char *buf, size_t size, const char *key, const char *value)
 	return 0;
 }
 
+/*
+ * GET /summary by, from and to (NULL: the server's default) of --profile
+ * into *ret: 0, or the exit status.
+ */
+static int get_summary(const struct dose_args *a, const char *by, const char *from,
+		       const char *to, cJSON **ret)
+{
+	char path[512] = "/summary";
+
+	if (add_param(path, sizeof(path), "by", by) < 0 ||
+	    add_param(path, sizeof(path), "from", from) < 0 ||
+	    add_param(path, sizeof(path), "to", to) < 0 ||
+	    add_param(path, sizeof(path), "profile", a->profile) < 0)
+		return cli_fail(EXIT_USAGE, "--profile: too long");
+	return get_json(a->url, a->token_file, path, ret);
+}
+
+/* The server's current week: the last period of a /summary by default (NULL: none). */
+static const cJSON *last_period(const cJSON *summary)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(summary, "periods");
+
+	return cJSON_GetArrayItem(list, cJSON_GetArraySize(list) - 1);
+}
+
 /* A bar of width cells for value against full, with the goal marked '|' at mark. */
 static void print_bar(double value, double full, double mark)
 {
@@ -223,31 +244,20 @@ int run_week(int argc, char *argv[])
 {
 	_cleanup_(cJSON_Deletep) cJSON *weeks = NULL, *days = NULL;
 	struct dose_args a = { .cmd = CMD_WEEK };
-	const cJSON *list, *week, *goal, *p;
+	const cJSON *week, *goal, *p;
 	double goal_min, max = 0, week_min;
-	char path[512] = "/summary";
 	int r;
 
 	r = parse_args(argc, argv, &a);
 	if (r != 0)
 		return cli_parse_exit(r, help_week);
-	if (add_param(path, sizeof(path), "profile", a.profile) < 0)
-		return cli_fail(EXIT_USAGE, "--profile: too long");
-	/* The server's current week: the last of its default range. */
-	r = get_json(a.url, a.token_file, path, &weeks);
+	r = get_summary(&a, NULL, NULL, NULL, &weeks);
 	if (r != 0)
 		return r;
-	list = cJSON_GetObjectItemCaseSensitive(weeks, "periods");
-	week = cJSON_GetArrayItem(list, cJSON_GetArraySize(list) - 1);
+	week = last_period(weeks);
 	if (!week)
 		return cli_fail(EXIT_FAILURE, "cardiod sent no periods");
-	snprintf(path, sizeof(path), "/summary");
-	if (add_param(path, sizeof(path), "by", "day") < 0 ||
-	    add_param(path, sizeof(path), "from", str(week, "start")) < 0 ||
-	    add_param(path, sizeof(path), "to", str(week, "end")) < 0 ||
-	    add_param(path, sizeof(path), "profile", a.profile) < 0)
-		return cli_fail(EXIT_USAGE, "--profile: too long");
-	r = get_json(a.url, a.token_file, path, &days);
+	r = get_summary(&a, "day", str(week, "start"), str(week, "end"), &days);
 	if (r != 0)
 		return r;
 	if (a.json)
@@ -300,33 +310,24 @@ int run_report(int argc, char *argv[])
 {
 	_cleanup_(cJSON_Deletep) cJSON *cur = NULL, *o = NULL;
 	struct dose_args a = { .cmd = CMD_REPORT };
-	const cJSON *list, *goal, *p;
+	const cJSON *goal, *p;
 	double goal_min, max;
-	char path[512] = "/summary", from[16];
+	char from[16];
 	int64_t monday;
 	int r;
 
 	r = parse_args(argc, argv, &a);
 	if (r != 0)
 		return cli_parse_exit(r, help_report);
-	if (add_param(path, sizeof(path), "profile", a.profile) < 0)
-		return cli_fail(EXIT_USAGE, "--profile: too long");
-	r = get_json(a.url, a.token_file, path, &cur);
+	r = get_summary(&a, NULL, NULL, NULL, &cur);
 	if (r != 0)
 		return r;
-	list = cJSON_GetObjectItemCaseSensitive(cur, "periods");
-	p = cJSON_GetArrayItem(list, cJSON_GetArraySize(list) - 1);
+	p = last_period(cur);
 	if (!p || cd_parse_date(str(p, "start"), &monday) < 0)
 		return cli_fail(EXIT_FAILURE, "cardiod sent no periods");
 	if (cd_format_date(monday - 7 * ((int64_t)a.weeks - 1), from, sizeof(from)) < 0)
 		return cli_fail(EXIT_USAGE, "--weeks: too far back");
-	snprintf(path, sizeof(path), "/summary");
-	if (add_param(path, sizeof(path), "by", "week") < 0 ||
-	    add_param(path, sizeof(path), "from", from) < 0 ||
-	    add_param(path, sizeof(path), "to", str(p, "end")) < 0 ||
-	    add_param(path, sizeof(path), "profile", a.profile) < 0)
-		return cli_fail(EXIT_USAGE, "--profile: too long");
-	r = get_json(a.url, a.token_file, path, &o);
+	r = get_summary(&a, "week", from, str(p, "end"), &o);
 	if (r != 0)
 		return r;
 	if (a.json)
@@ -467,10 +468,9 @@ int run_import(int argc, char *argv[])
 	r = cli_http_result(a.url, r, error, "import", why, &resp);
 	if (r != 0)
 		return r;
-	o = cJSON_ParseWithLength(resp.body, resp.size);
-	http_response_done(&resp);
-	if (!o)
-		return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON");
+	r = cli_json_body(&resp, NULL, &o);
+	if (r != 0)
+		return r;
 	if (a.json)
 		return cli_print_json(o);
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(o, "sessions"))

@@ -169,6 +169,22 @@ int cli_http_result(const char *url, int r, const char *error, const char *what,
 	return 0;
 }
 
+/*
+ * The body of a successful answer as JSON, resp released: 0 and *ret, or
+ * the exit status after "cardiod sent malformed JSON" (for path, unless
+ * NULL).
+ */
+int cli_json_body(struct http_response *resp, const char *path, cJSON **ret)
+{
+	*ret = cJSON_ParseWithLength(resp->body, resp->size);
+	http_response_done(resp);
+	if (*ret)
+		return 0;
+	if (path)
+		return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON for %s", path);
+	return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON");
+}
+
 /* GET/POST and check the status; the server's error message on failure. */
 static int fetch(const struct http_args *a, const char *method, const char *path,
 		 const char *body, const char *what, struct http_response *ret)
@@ -198,11 +214,7 @@ static int fetch_json(const struct http_args *a, const char *path, const char *w
 	r = fetch(a, "GET", path, NULL, what, &resp);
 	if (r != 0)
 		return r;
-	*ret = cJSON_ParseWithLength(resp.body, resp.size);
-	http_response_done(&resp);
-	if (!*ret)
-		return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON for %s", path);
-	return 0;
+	return cli_json_body(&resp, path, ret);
 }
 
 int cli_print_json(const cJSON *o)

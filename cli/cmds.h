@@ -114,4 +114,5 @@ struct http_response;
 struct cJSON;
 int cli_http_result(const char *url, int r, const char *error, const char *what,
 		    const char *why, struct http_response *ret);
+int cli_json_body(struct http_response *resp, const char *path, struct cJSON **ret);
 int cli_print_json(const struct cJSON *o);
