@@ -53,16 +53,6 @@ static const struct subcommand *find_subcommand(const char *name);
 /* One line on stderr, exit status 2: the user can fix it. */
 #define usage_error(...) cli_fail(EXIT_USAGE, __VA_ARGS__)
 
-/* Flush stdout and report a failed write (a full disk, a closed pipe). */
-static int finish_stdout(int status)
-{
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "cardioctl: writing output: %s\n", strerror(errno ? errno : EIO));
-		return EXIT_FAILURE;
-	}
-	return status;
-}
-
 /* Read a whole file ("-": standard input) into memory. */
 static int read_all(const char *path, char **ret, size_t *ret_size)
 {
@@ -548,7 +538,7 @@ static int run_analyze(int argc, char *argv[])
 
 	r = parse_analyze(argc, argv, &a);
 	if (r < 0)
-		return finish_stdout(EXIT_SUCCESS);
+		return cli_finish(EXIT_SUCCESS);
 	if (r > 0)
 		return r;
 	name = strcmp(a.path, "-") == 0 ? "stdin" : a.path;
@@ -604,7 +594,7 @@ static int run_analyze(int argc, char *argv[])
 	} else {
 		print_summary(name, e);
 	}
-	return finish_stdout(EXIT_SUCCESS);
+	return cli_finish(EXIT_SUCCESS);
 }
 
 /* help */
@@ -631,7 +621,7 @@ static int run_help(int argc, char *argv[])
 	} else {
 		help_main(stdout);
 	}
-	return finish_stdout(EXIT_SUCCESS);
+	return cli_finish(EXIT_SUCCESS);
 }
 
 static const struct subcommand subcommands[] = {
@@ -704,10 +694,10 @@ int main(int argc, char *argv[])
 		switch (c) {
 		case 'h':
 			help_main(stdout);
-			return finish_stdout(EXIT_SUCCESS);
+			return cli_finish(EXIT_SUCCESS);
 		case ARG_VERSION:
 			printf("cardioctl %s\n", CARDIOD_VERSION);
-			return finish_stdout(EXIT_SUCCESS);
+			return cli_finish(EXIT_SUCCESS);
 		case '?':
 			if (optopt)
 				return usage_error("unknown option '-%c' (see cardioctl --help)",

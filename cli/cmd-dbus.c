@@ -36,13 +36,17 @@
 
 enum bus_kind { BUS_SYSTEM, BUS_SESSION, BUS_ADDRESS };
 enum monitor_format { FORMAT_PLAIN, FORMAT_JSON, FORMAT_WAYBAR };
+/* Which command: start and stop take an operand, monitor --format. */
+enum dbus_cmd { CMD_STATUS, CMD_START, CMD_STOP, CMD_MONITOR };
 
 struct dbus_args {
+	enum dbus_cmd cmd;
 	enum bus_kind bus;
 	const char *address;
 	bool json;
 	enum monitor_format format;
 	const char *arg; /* start: DEVICE; stop: ID */
+	uint64_t id;     /* stop: ID as a number, 0 without */
 };
 
 static const char *bus_name(const struct dbus_args *a)
@@ -51,9 +55,47 @@ static const char *bus_name(const struct dbus_args *a)
 									      : a->address;
 }
 
-static int parse_dbus(int argc, char *argv[], struct dbus_args *a, bool want_arg, bool monitor)
+enum { ARG_SYSTEM = 0x100, ARG_SESSION, ARG_ADDRESS, ARG_JSON, ARG_FORMAT };
+
+static int dbus_option(int c, char *argv[], void *userdata)
 {
-	enum { ARG_SYSTEM = 0x100, ARG_SESSION, ARG_ADDRESS, ARG_JSON, ARG_FORMAT };
+	struct dbus_args *a = userdata;
+
+	switch (c) {
+	case ARG_SYSTEM:
+		a->bus = BUS_SYSTEM;
+		break;
+	case ARG_SESSION:
+		a->bus = BUS_SESSION;
+		break;
+	case ARG_ADDRESS:
+		a->bus = BUS_ADDRESS;
+		a->address = optarg;
+		break;
+	case ARG_JSON:
+		a->json = true;
+		a->format = FORMAT_JSON;
+		break;
+	case ARG_FORMAT:
+		if (a->cmd != CMD_MONITOR)
+			return cli_fail(EXIT_USAGE, "%s: unknown option '--format'", argv[0]);
+		if (strcmp(optarg, "plain") == 0)
+			a->format = FORMAT_PLAIN;
+		else if (strcmp(optarg, "json") == 0)
+			a->format = FORMAT_JSON;
+		else if (strcmp(optarg, "waybar") == 0)
+			a->format = FORMAT_WAYBAR;
+		else
+			return cli_fail(EXIT_USAGE, "--format: expected plain, json or waybar, "
+					"got '%s'", optarg);
+		break;
+	}
+	return 0;
+}
+
+/* The options and operand of command a->cmd: 0, -1 after --help, or an exit status. */
+static int parse_dbus(int argc, char *argv[], struct dbus_args *a)
+{
 	static const struct option options[] = {
 		{ "system", no_argument, NULL, ARG_SYSTEM },
 		{ "session", no_argument, NULL, ARG_SESSION },
@@ -64,52 +106,22 @@ static int parse_dbus(int argc, char *argv[], struct dbus_args *a, bool want_arg
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	int c;
+	unsigned long long id;
+	int r;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-		switch (c) {
-		case ARG_SYSTEM:
-			a->bus = BUS_SYSTEM;
-			break;
-		case ARG_SESSION:
-			a->bus = BUS_SESSION;
-			break;
-		case ARG_ADDRESS:
-			a->bus = BUS_ADDRESS;
-			a->address = optarg;
-			break;
-		case ARG_JSON:
-			a->json = true;
-			a->format = FORMAT_JSON;
-			break;
-		case ARG_FORMAT:
-			if (!monitor)
-				return cli_fail(EXIT_USAGE, "%s: unknown option '--format'", argv[0]);
-			if (strcmp(optarg, "plain") == 0)
-				a->format = FORMAT_PLAIN;
-			else if (strcmp(optarg, "json") == 0)
-				a->format = FORMAT_JSON;
-			else if (strcmp(optarg, "waybar") == 0)
-				a->format = FORMAT_WAYBAR;
-			else
-				return cli_fail(EXIT_USAGE, "--format: expected plain, json or waybar, "
-						"got '%s'", optarg);
-			break;
-		case 'h':
-			return -1;
-		case ':':
-			return cli_fail(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_fail(EXIT_USAGE, "%s: unknown option '%s' (see cardioctl %s --help)",
-					argv[0], argv[optind - 1], argv[0]);
-		}
-	}
-	if (want_arg && optind < argc)
+	r = cli_getopt(argc, argv, ":h", options, dbus_option, a);
+	if (r != 0)
+		return r;
+	if ((a->cmd == CMD_START || a->cmd == CMD_STOP) && optind < argc)
 		a->arg = argv[optind++];
-	if (optind < argc)
-		return cli_fail(EXIT_USAGE, "%s: unexpected argument '%s'", argv[0], argv[optind]);
+	r = cli_no_more_args(argc, argv);
+	if (r != 0)
+		return r;
+	if (a->cmd == CMD_STOP && a->arg) {
+		if (cli_parse_id(a->arg, &id) < 0)
+			return cli_fail(EXIT_USAGE, "stop: expected a session ID, got '%s'", a->arg);
+		a->id = id;
+	}
 	return 0;
 }
 
@@ -142,6 +154,31 @@ static int connect_bus(const struct dbus_args *a, sd_bus **ret)
 	return 0;
 }
 
+/*
+ * What every command does first: read its options (parse_dbus()), then
+ * connect.  The bus, or NULL and the exit status in *ret_status (0 after
+ * --help, which help printed).
+ */
+static sd_bus *open_command(int argc, char *argv[], enum dbus_cmd cmd, void (*help)(FILE *f),
+			    struct dbus_args *a, int *ret_status)
+{
+	sd_bus *bus = NULL;
+	int r;
+
+	a->cmd = cmd;
+	r = parse_dbus(argc, argv, a);
+	if (r != 0) {
+		*ret_status = cli_parse_exit(r, help);
+		return NULL;
+	}
+	r = connect_bus(a, &bus);
+	if (r != 0) {
+		*ret_status = r;
+		return NULL;
+	}
+	return bus;
+}
+
 /* A failed call: cardiod's own message; "not running" for a missing name. */
 static int call_failed(const struct dbus_args *a, const char *method, const sd_bus_error *e, int r)
 {
@@ -169,8 +206,12 @@ struct root_state {
 	uint32_t week_sessions;
 };
 
-/* Read an a{sv} of root properties into st; unknown keys are skipped. */
-static int read_root_props(sd_bus_message *m, struct root_state *st)
+/*
+ * Walk the a{sv} at m: fn(m, key, userdata) reads (or skips) each value, 0
+ * or more to go on, or a negative errno that ends the walk.
+ */
+static int read_dict(sd_bus_message *m,
+		     int (*fn)(sd_bus_message *m, const char *key, void *userdata), void *userdata)
 {
 	int r;
 
@@ -178,40 +219,12 @@ static int read_root_props(sd_bus_message *m, struct root_state *st)
 	if (r < 0)
 		return r;
 	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-		const char *key, *s;
-		uint16_t q;
-		uint8_t y;
+		const char *key;
 
 		r = sd_bus_message_read_basic(m, 's', &key);
 		if (r < 0)
 			return r;
-		if (strcmp(key, "HeartRate") == 0 && (r = sd_bus_message_read(m, "v", "q", &q)) >= 0)
-			st->heart_rate = q;
-		else if (strcmp(key, "Zone") == 0 && (r = sd_bus_message_read(m, "v", "y", &y)) >= 0)
-			st->zone = y;
-		else if (strcmp(key, "Device") == 0 && (r = sd_bus_message_read(m, "v", "s", &s)) >= 0)
-			snprintf(st->device, sizeof(st->device), "%s", s);
-		else if (strcmp(key, "SessionId") == 0)
-			r = sd_bus_message_read(m, "v", "t", &st->session_id);
-		else if (strcmp(key, "SessionState") == 0 &&
-			 (r = sd_bus_message_read(m, "v", "s", &s)) >= 0)
-			snprintf(st->session_state, sizeof(st->session_state), "%s", s);
-		else if (strcmp(key, "ActiveSeconds") == 0)
-			r = sd_bus_message_read(m, "v", "d", &st->active_s);
-		else if (strcmp(key, "MvpaSeconds") == 0)
-			r = sd_bus_message_read(m, "v", "d", &st->mvpa_s);
-		else if (strcmp(key, "EcbSeconds") == 0)
-			r = sd_bus_message_read(m, "v", "d", &st->ecb_s);
-		else if (strcmp(key, "TodayIntensityMinutes") == 0)
-			r = sd_bus_message_read(m, "v", "d", &st->today_min);
-		else if (strcmp(key, "WeekIntensityMinutes") == 0)
-			r = sd_bus_message_read(m, "v", "d", &st->week_min);
-		else if (strcmp(key, "WeekGoalMinutes") == 0)
-			r = sd_bus_message_read(m, "v", "d", &st->week_goal_min);
-		else if (strcmp(key, "WeekSessions") == 0)
-			r = sd_bus_message_read(m, "v", "u", &st->week_sessions);
-		else
-			r = sd_bus_message_skip(m, "v");
+		r = fn(m, key, userdata);
 		if (r < 0)
 			return r;
 		r = sd_bus_message_exit_container(m);
@@ -221,6 +234,51 @@ static int read_root_props(sd_bus_message *m, struct root_state *st)
 	if (r < 0)
 		return r;
 	return sd_bus_message_exit_container(m);
+}
+
+/* One root property into st (a struct root_state); unknown keys are skipped. */
+static int read_root_prop(sd_bus_message *m, const char *key, void *userdata)
+{
+	struct root_state *st = userdata;
+	const char *s;
+	uint16_t q;
+	uint8_t y;
+	int r;
+
+	if (strcmp(key, "HeartRate") == 0 && (r = sd_bus_message_read(m, "v", "q", &q)) >= 0)
+		st->heart_rate = q;
+	else if (strcmp(key, "Zone") == 0 && (r = sd_bus_message_read(m, "v", "y", &y)) >= 0)
+		st->zone = y;
+	else if (strcmp(key, "Device") == 0 && (r = sd_bus_message_read(m, "v", "s", &s)) >= 0)
+		snprintf(st->device, sizeof(st->device), "%s", s);
+	else if (strcmp(key, "SessionId") == 0)
+		r = sd_bus_message_read(m, "v", "t", &st->session_id);
+	else if (strcmp(key, "SessionState") == 0 &&
+		 (r = sd_bus_message_read(m, "v", "s", &s)) >= 0)
+		snprintf(st->session_state, sizeof(st->session_state), "%s", s);
+	else if (strcmp(key, "ActiveSeconds") == 0)
+		r = sd_bus_message_read(m, "v", "d", &st->active_s);
+	else if (strcmp(key, "MvpaSeconds") == 0)
+		r = sd_bus_message_read(m, "v", "d", &st->mvpa_s);
+	else if (strcmp(key, "EcbSeconds") == 0)
+		r = sd_bus_message_read(m, "v", "d", &st->ecb_s);
+	else if (strcmp(key, "TodayIntensityMinutes") == 0)
+		r = sd_bus_message_read(m, "v", "d", &st->today_min);
+	else if (strcmp(key, "WeekIntensityMinutes") == 0)
+		r = sd_bus_message_read(m, "v", "d", &st->week_min);
+	else if (strcmp(key, "WeekGoalMinutes") == 0)
+		r = sd_bus_message_read(m, "v", "d", &st->week_goal_min);
+	else if (strcmp(key, "WeekSessions") == 0)
+		r = sd_bus_message_read(m, "v", "u", &st->week_sessions);
+	else
+		r = sd_bus_message_skip(m, "v");
+	return r;
+}
+
+/* Read an a{sv} of root properties into st. */
+static int read_root_props(sd_bus_message *m, struct root_state *st)
+{
+	return read_dict(m, read_root_prop, st);
 }
 
 static int get_root(sd_bus *bus, struct root_state *st, sd_bus_error *e)
@@ -247,17 +305,10 @@ static cJSON *get_session(sd_bus *bus, uint64_t id)
 	return cJSON_Parse(json);
 }
 
+/* A duration; unknown (NAN) as 0s. */
 static const char *dur(double s, char *buf, size_t size)
 {
-	long v = isfinite(s) ? lround(s) : 0;
-
-	if (v >= 3600)
-		snprintf(buf, size, "%ldh%02ldm", v / 3600, v / 60 % 60);
-	else if (v >= 60)
-		snprintf(buf, size, "%ldm%02lds", v / 60, v % 60);
-	else
-		snprintf(buf, size, "%lds", v);
-	return buf;
+	return cli_fmt_duration(isfinite(s) ? s : 0, buf, size);
 }
 
 static double json_num(const cJSON *o, const char *a, const char *b)
@@ -299,15 +350,8 @@ int run_status(int argc, char *argv[])
 	char b1[32], b2[32], b3[32];
 	int r;
 
-	r = parse_dbus(argc, argv, &a, false, false);
-	if (r < 0) {
-		help_status(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
-		return r;
-	r = connect_bus(&a, &bus);
-	if (r != 0)
+	bus = open_command(argc, argv, CMD_STATUS, help_status, &a, &r);
+	if (!bus)
 		return r;
 	r = get_root(bus, &st, &e);
 	if (r < 0)
@@ -386,15 +430,8 @@ int run_start(int argc, char *argv[])
 	uint64_t id;
 	int r;
 
-	r = parse_dbus(argc, argv, &a, true, false);
-	if (r < 0) {
-		help_start(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
-		return r;
-	r = connect_bus(&a, &bus);
-	if (r != 0)
+	bus = open_command(argc, argv, CMD_START, help_start, &a, &r);
+	if (!bus)
 		return r;
 	r = sd_bus_call_method(bus, NAME, PATH, IFACE, "StartSession", &e, &reply, "s",
 			       a.arg ? a.arg : "");
@@ -422,22 +459,12 @@ int run_stop(int argc, char *argv[])
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	struct dbus_args a = {};
-	unsigned long long id = 0;
 	int r;
 
-	r = parse_dbus(argc, argv, &a, true, false);
-	if (r < 0) {
-		help_stop(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
+	bus = open_command(argc, argv, CMD_STOP, help_stop, &a, &r);
+	if (!bus)
 		return r;
-	if (a.arg && cli_parse_id(a.arg, &id) < 0)
-		return cli_fail(EXIT_USAGE, "stop: expected a session ID, got '%s'", a.arg);
-	r = connect_bus(&a, &bus);
-	if (r != 0)
-		return r;
-	r = sd_bus_call_method(bus, NAME, PATH, IFACE, "StopSession", &e, NULL, "t", (uint64_t)id);
+	r = sd_bus_call_method(bus, NAME, PATH, IFACE, "StopSession", &e, NULL, "t", a.id);
 	if (r < 0)
 		return call_failed(&a, "stop", &e, r);
 	if (a.json)
@@ -597,64 +624,56 @@ static int on_owner(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return 0;
 }
 
+/* One summary value into o (a JSON object): basic values and arrays of doubles. */
+static int summary_entry_to_json(sd_bus_message *m, const char *key, void *userdata)
+{
+	cJSON *o = userdata;
+	const char *contents;
+	char type;
+	int r;
+
+	r = sd_bus_message_peek_type(m, &type, &contents);
+	if (r < 0)
+		return r;
+	if (strcmp(contents, "s") == 0) {
+		const char *s;
+
+		r = sd_bus_message_read(m, "v", "s", &s);
+		if (r >= 0 && !cJSON_AddStringToObject(o, key, s))
+			return -ENOMEM;
+	} else if (strcmp(contents, "t") == 0) {
+		uint64_t t;
+
+		r = sd_bus_message_read(m, "v", "t", &t);
+		if (r >= 0 && !cJSON_AddNumberToObject(o, key, (double)t))
+			return -ENOMEM;
+	} else if (strcmp(contents, "d") == 0) {
+		double d;
+
+		r = sd_bus_message_read(m, "v", "d", &d);
+		if (r >= 0 && !cJSON_AddNumberToObject(o, key, d))
+			return -ENOMEM;
+	} else if (strcmp(contents, "ad") == 0) {
+		const void *p;
+		size_t n;
+
+		r = sd_bus_message_enter_container(m, 'v', "ad");
+		if (r >= 0)
+			r = sd_bus_message_read_array(m, 'd', &p, &n);
+		if (r >= 0 && !cJSON_AddItemToObject(o, key, cJSON_CreateDoubleArray(
+							    p, (int)(n / sizeof(double)))))
+			return -ENOMEM;
+		if (r >= 0)
+			r = sd_bus_message_exit_container(m);
+	} else
+		r = sd_bus_message_skip(m, "v");
+	return r;
+}
+
 /* a{sv} with basic values and arrays of doubles → JSON object. */
 static int summary_to_json(sd_bus_message *m, cJSON *o)
 {
-	int r;
-
-	r = sd_bus_message_enter_container(m, 'a', "{sv}");
-	if (r < 0)
-		return r;
-	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-		const char *key, *contents;
-		char type;
-
-		r = sd_bus_message_read_basic(m, 's', &key);
-		if (r >= 0)
-			r = sd_bus_message_peek_type(m, &type, &contents);
-		if (r < 0)
-			return r;
-		if (strcmp(contents, "s") == 0) {
-			const char *s;
-
-			r = sd_bus_message_read(m, "v", "s", &s);
-			if (r >= 0 && !cJSON_AddStringToObject(o, key, s))
-				return -ENOMEM;
-		} else if (strcmp(contents, "t") == 0) {
-			uint64_t t;
-
-			r = sd_bus_message_read(m, "v", "t", &t);
-			if (r >= 0 && !cJSON_AddNumberToObject(o, key, (double)t))
-				return -ENOMEM;
-		} else if (strcmp(contents, "d") == 0) {
-			double d;
-
-			r = sd_bus_message_read(m, "v", "d", &d);
-			if (r >= 0 && !cJSON_AddNumberToObject(o, key, d))
-				return -ENOMEM;
-		} else if (strcmp(contents, "ad") == 0) {
-			const void *p;
-			size_t n;
-
-			r = sd_bus_message_enter_container(m, 'v', "ad");
-			if (r >= 0)
-				r = sd_bus_message_read_array(m, 'd', &p, &n);
-			if (r >= 0 && !cJSON_AddItemToObject(o, key, cJSON_CreateDoubleArray(
-								    p, (int)(n / sizeof(double)))))
-				return -ENOMEM;
-			if (r >= 0)
-				r = sd_bus_message_exit_container(m);
-		} else
-			r = sd_bus_message_skip(m, "v");
-		if (r < 0)
-			return r;
-		r = sd_bus_message_exit_container(m);
-		if (r < 0)
-			return r;
-	}
-	if (r < 0)
-		return r;
-	return sd_bus_message_exit_container(m);
+	return read_dict(m, summary_entry_to_json, o);
 }
 
 static void now_hms(char *buf, size_t size)
@@ -799,15 +818,8 @@ int run_monitor(int argc, char *argv[])
 	struct monitor_ctx c = { .args = &a, .hr_max = NAN };
 	int r;
 
-	r = parse_dbus(argc, argv, &a, false, true);
-	if (r < 0) {
-		help_monitor(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
-		return r;
-	r = connect_bus(&a, &bus);
-	if (r != 0)
+	bus = open_command(argc, argv, CMD_MONITOR, help_monitor, &a, &r);
+	if (!bus)
 		return r;
 	c.bus = bus;
 	r = sd_bus_match_signal(bus, NULL, NAME, PATH, IFACE, NULL, on_signal, &c);

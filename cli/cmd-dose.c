@@ -24,10 +24,14 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose);
 #define BAR_WIDTH 30
 #define MAX_WEEKS 520
 
+/* Which command: report takes --weeks; import FILE, --start, --device and --kind. */
+enum dose_cmd { CMD_WEEK, CMD_REPORT, CMD_IMPORT };
+
 struct dose_args {
+	enum dose_cmd cmd;
 	const char *url;
 	bool json;
-	unsigned long weeks;
+	unsigned long long weeks;
 	const char *start, *device, *profile, *kind, *file;
 	const char *token_file; /* --token-file; NULL: $CARDIOD_TOKEN_FILE or the default */
 };
@@ -48,11 +52,7 @@ static int get_json(const char *url, const char *token_file, const char *path, c
 	r = cli_http_result(url, r, error, NULL, why, &resp);
 	if (r != 0)
 		return r;
-	*ret = cJSON_ParseWithLength(resp.body, resp.size);
-	http_response_done(&resp);
-	if (!*ret)
-		return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON for %s", path);
-	return 0;
+	return cli_json_body(&resp, path, ret);
 }
 
 static double num(const cJSON *o, const char *key)
@@ -69,19 +69,53 @@ static const char *str(const cJSON *o, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : "?";
 }
 
-static int parse_args(int argc, char *argv[], struct dose_args *a, bool want_weeks,
-		      bool want_import)
+enum {
+	ARG_URL = 0x100,
+	ARG_JSON,
+	ARG_WEEKS,
+	ARG_START,
+	ARG_DEVICE,
+	ARG_PROFILE,
+	ARG_KIND,
+	ARG_TOKEN_FILE,
+};
+
+static int dose_option(int c, char *argv[], void *userdata)
 {
-	enum {
-		ARG_URL = 0x100,
-		ARG_JSON,
-		ARG_WEEKS,
-		ARG_START,
-		ARG_DEVICE,
-		ARG_PROFILE,
-		ARG_KIND,
-		ARG_TOKEN_FILE,
-	};
+	struct dose_args *a = userdata;
+
+	switch (c) {
+	case ARG_URL:
+		a->url = optarg;
+		break;
+	case ARG_JSON:
+		a->json = true;
+		break;
+	case ARG_WEEKS:
+		if (a->cmd != CMD_REPORT)
+			return cli_fail(EXIT_USAGE, "%s: unknown option '--weeks'", argv[0]);
+		return cli_parse_count("--weeks", optarg, MAX_WEEKS, &a->weeks);
+	case ARG_START:
+	case ARG_DEVICE:
+	case ARG_KIND:
+		if (a->cmd != CMD_IMPORT)
+			return cli_fail(EXIT_USAGE, "%s: unknown option '%s'", argv[0],
+					argv[optind - 1]);
+		*(c == ARG_START ? &a->start : c == ARG_DEVICE ? &a->device : &a->kind) = optarg;
+		break;
+	case ARG_PROFILE:
+		a->profile = optarg;
+		break;
+	case ARG_TOKEN_FILE:
+		a->token_file = optarg;
+		break;
+	}
+	return 0;
+}
+
+/* The options and FILE of command a->cmd: 0, -1 after --help, or an exit status. */
+static int parse_args(int argc, char *argv[], struct dose_args *a)
+{
 	static const struct option options[] = {
 		{ "url", required_argument, NULL, ARG_URL },
 		{ "json", no_argument, NULL, ARG_JSON },
@@ -94,65 +128,19 @@ static int parse_args(int argc, char *argv[], struct dose_args *a, bool want_wee
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	int c;
+	int r;
 
 	a->url = CARDIOCTL_DEFAULT_URL;
 	a->weeks = 12;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-		switch (c) {
-		case ARG_URL:
-			a->url = optarg;
-			break;
-		case ARG_JSON:
-			a->json = true;
-			break;
-		case ARG_WEEKS: {
-			char *end;
-
-			if (!want_weeks)
-				return cli_fail(EXIT_USAGE, "%s: unknown option '--weeks'", argv[0]);
-			errno = 0;
-			a->weeks = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || *optarg == '-' || a->weeks == 0 ||
-			    a->weeks > MAX_WEEKS)
-				return cli_fail(EXIT_USAGE, "--weeks: expected 1 to %d, got '%s'",
-						MAX_WEEKS, optarg);
-			break;
-		}
-		case ARG_START:
-		case ARG_DEVICE:
-		case ARG_KIND:
-			if (!want_import)
-				return cli_fail(EXIT_USAGE, "%s: unknown option '%s'", argv[0],
-						argv[optind - 1]);
-			*(c == ARG_START ? &a->start : c == ARG_DEVICE ? &a->device : &a->kind) =
-				optarg;
-			break;
-		case ARG_PROFILE:
-			a->profile = optarg;
-			break;
-		case ARG_TOKEN_FILE:
-			a->token_file = optarg;
-			break;
-		case 'h':
-			return -1;
-		case ':':
-			return cli_fail(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_fail(EXIT_USAGE, "%s: unknown option '%s' (see cardioctl %s --help)",
-					argv[0], argv[optind - 1], argv[0]);
-		}
-	}
-	if (want_import) {
+	r = cli_getopt(argc, argv, ":h", options, dose_option, a);
+	if (r != 0)
+		return r;
+	if (a->cmd == CMD_IMPORT) {
 		if (optind >= argc)
 			return cli_fail(EXIT_USAGE, "%s: missing FILE", argv[0]);
 		a->file = argv[optind++];
 	}
-	if (optind < argc)
-		return cli_fail(EXIT_USAGE, "%s: unexpected argument '%s'", argv[0], argv[optind]);
-	return 0;
+	return cli_no_more_args(argc, argv);
 }
 
 /* Append "&key=value" to buf, percent-encoding value. */
@@ -178,6 +166,31 @@ static int add_param(char *buf, size_t size, const char *key, const char *value)
 		n += (size_t)k;
 	}
 	return 0;
+}
+
+/*
+ * GET /summary by, from and to (NULL: the server's default) of --profile
+ * into *ret: 0, or the exit status.
+ */
+static int get_summary(const struct dose_args *a, const char *by, const char *from,
+		       const char *to, cJSON **ret)
+{
+	char path[512] = "/summary";
+
+	if (add_param(path, sizeof(path), "by", by) < 0 ||
+	    add_param(path, sizeof(path), "from", from) < 0 ||
+	    add_param(path, sizeof(path), "to", to) < 0 ||
+	    add_param(path, sizeof(path), "profile", a->profile) < 0)
+		return cli_fail(EXIT_USAGE, "--profile: too long");
+	return get_json(a->url, a->token_file, path, ret);
+}
+
+/* The server's current week: the last period of a /summary by default (NULL: none). */
+static const cJSON *last_period(const cJSON *summary)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(summary, "periods");
+
+	return cJSON_GetArrayItem(list, cJSON_GetArraySize(list) - 1);
 }
 
 /* A bar of width cells for value against full, with the goal marked '|' at mark. */
@@ -230,36 +243,21 @@ void help_week(FILE *f)
 int run_week(int argc, char *argv[])
 {
 	_cleanup_(cJSON_Deletep) cJSON *weeks = NULL, *days = NULL;
-	struct dose_args a = {};
-	const cJSON *list, *week, *goal, *p;
+	struct dose_args a = { .cmd = CMD_WEEK };
+	const cJSON *week, *goal, *p;
 	double goal_min, max = 0, week_min;
-	char path[512] = "/summary";
 	int r;
 
-	r = parse_args(argc, argv, &a, false, false);
-	if (r < 0) {
-		help_week(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
-		return r;
-	if (add_param(path, sizeof(path), "profile", a.profile) < 0)
-		return cli_fail(EXIT_USAGE, "--profile: too long");
-	/* The server's current week: the last of its default range. */
-	r = get_json(a.url, a.token_file, path, &weeks);
+	r = parse_args(argc, argv, &a);
+	if (r != 0)
+		return cli_parse_exit(r, help_week);
+	r = get_summary(&a, NULL, NULL, NULL, &weeks);
 	if (r != 0)
 		return r;
-	list = cJSON_GetObjectItemCaseSensitive(weeks, "periods");
-	week = cJSON_GetArrayItem(list, cJSON_GetArraySize(list) - 1);
+	week = last_period(weeks);
 	if (!week)
 		return cli_fail(EXIT_FAILURE, "cardiod sent no periods");
-	snprintf(path, sizeof(path), "/summary");
-	if (add_param(path, sizeof(path), "by", "day") < 0 ||
-	    add_param(path, sizeof(path), "from", str(week, "start")) < 0 ||
-	    add_param(path, sizeof(path), "to", str(week, "end")) < 0 ||
-	    add_param(path, sizeof(path), "profile", a.profile) < 0)
-		return cli_fail(EXIT_USAGE, "--profile: too long");
-	r = get_json(a.url, a.token_file, path, &days);
+	r = get_summary(&a, "day", str(week, "start"), str(week, "end"), &days);
 	if (r != 0)
 		return r;
 	if (a.json)
@@ -311,38 +309,25 @@ void help_report(FILE *f)
 int run_report(int argc, char *argv[])
 {
 	_cleanup_(cJSON_Deletep) cJSON *cur = NULL, *o = NULL;
-	struct dose_args a = {};
-	const cJSON *list, *goal, *p;
+	struct dose_args a = { .cmd = CMD_REPORT };
+	const cJSON *goal, *p;
 	double goal_min, max;
-	char path[512] = "/summary", from[16];
+	char from[16];
 	int64_t monday;
 	int r;
 
-	r = parse_args(argc, argv, &a, true, false);
-	if (r < 0) {
-		help_report(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
-		return r;
-	if (add_param(path, sizeof(path), "profile", a.profile) < 0)
-		return cli_fail(EXIT_USAGE, "--profile: too long");
-	r = get_json(a.url, a.token_file, path, &cur);
+	r = parse_args(argc, argv, &a);
+	if (r != 0)
+		return cli_parse_exit(r, help_report);
+	r = get_summary(&a, NULL, NULL, NULL, &cur);
 	if (r != 0)
 		return r;
-	list = cJSON_GetObjectItemCaseSensitive(cur, "periods");
-	p = cJSON_GetArrayItem(list, cJSON_GetArraySize(list) - 1);
+	p = last_period(cur);
 	if (!p || cd_parse_date(str(p, "start"), &monday) < 0)
 		return cli_fail(EXIT_FAILURE, "cardiod sent no periods");
 	if (cd_format_date(monday - 7 * ((int64_t)a.weeks - 1), from, sizeof(from)) < 0)
 		return cli_fail(EXIT_USAGE, "--weeks: too far back");
-	snprintf(path, sizeof(path), "/summary");
-	if (add_param(path, sizeof(path), "by", "week") < 0 ||
-	    add_param(path, sizeof(path), "from", from) < 0 ||
-	    add_param(path, sizeof(path), "to", str(p, "end")) < 0 ||
-	    add_param(path, sizeof(path), "profile", a.profile) < 0)
-		return cli_fail(EXIT_USAGE, "--profile: too long");
-	r = get_json(a.url, a.token_file, path, &o);
+	r = get_summary(&a, "week", from, str(p, "end"), &o);
 	if (r != 0)
 		return r;
 	if (a.json)
@@ -451,20 +436,16 @@ int run_import(int argc, char *argv[])
 	const char *why = NULL;
 	char whybuf[512];
 	struct http_response resp = {};
-	struct dose_args a = {};
+	struct dose_args a = { .cmd = CMD_IMPORT };
 	const char *type;
 	char path[1024] = "/sessions/import";
 	const cJSON *s;
 	size_t size = 0;
 	int r;
 
-	r = parse_args(argc, argv, &a, false, true);
-	if (r < 0) {
-		help_import(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
-		return r;
+	r = parse_args(argc, argv, &a);
+	if (r != 0)
+		return cli_parse_exit(r, help_import);
 	type = content_type_of(a.file);
 	if (!type)
 		return cli_fail(EXIT_USAGE, "import: %s: expected a .csv, .fit or .tcx file", a.file);
@@ -487,10 +468,9 @@ int run_import(int argc, char *argv[])
 	r = cli_http_result(a.url, r, error, "import", why, &resp);
 	if (r != 0)
 		return r;
-	o = cJSON_ParseWithLength(resp.body, resp.size);
-	http_response_done(&resp);
-	if (!o)
-		return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON");
+	r = cli_json_body(&resp, NULL, &o);
+	if (r != 0)
+		return r;
 	if (a.json)
 		return cli_print_json(o);
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(o, "sessions"))

@@ -24,7 +24,11 @@
 #define DEFAULT_TOKEN_FILE "/run/cardiod/api-token"
 #define TOKEN_MAX 256
 
+/* Which command: sessions takes --limit, --before; show and export an ID; export --format, -o. */
+enum http_cmd { CMD_SESSIONS, CMD_SHOW, CMD_EXPORT };
+
 struct http_args {
+	enum http_cmd cmd;
 	const char *url;
 	const char *token_file;
 	bool token_file_given; /* --token-file or $CARDIOD_TOKEN_FILE */
@@ -165,6 +169,22 @@ int cli_http_result(const char *url, int r, const char *error, const char *what,
 	return 0;
 }
 
+/*
+ * The body of a successful answer as JSON, resp released: 0 and *ret, or
+ * the exit status after "cardiod sent malformed JSON" (for path, unless
+ * NULL).
+ */
+int cli_json_body(struct http_response *resp, const char *path, cJSON **ret)
+{
+	*ret = cJSON_ParseWithLength(resp->body, resp->size);
+	http_response_done(resp);
+	if (*ret)
+		return 0;
+	if (path)
+		return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON for %s", path);
+	return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON");
+}
+
 /* GET/POST and check the status; the server's error message on failure. */
 static int fetch(const struct http_args *a, const char *method, const char *path,
 		 const char *body, const char *what, struct http_response *ret)
@@ -194,11 +214,7 @@ static int fetch_json(const struct http_args *a, const char *path, const char *w
 	r = fetch(a, "GET", path, NULL, what, &resp);
 	if (r != 0)
 		return r;
-	*ret = cJSON_ParseWithLength(resp.body, resp.size);
-	http_response_done(&resp);
-	if (!*ret)
-		return cli_fail(EXIT_FAILURE, "cardiod sent malformed JSON for %s", path);
-	return 0;
+	return cli_json_body(&resp, path, ret);
 }
 
 int cli_print_json(const cJSON *o)
@@ -211,11 +227,52 @@ int cli_print_json(const cJSON *o)
 	return cli_finish(EXIT_SUCCESS);
 }
 
-/* Options common to the history commands; positional id when want_id. */
-static int parse_http(int argc, char *argv[], struct http_args *a, bool want_id, bool want_list,
-		      bool want_format)
+enum { ARG_URL = 0x100, ARG_JSON, ARG_FORMAT, ARG_LIMIT, ARG_BEFORE, ARG_TOKEN_FILE };
+
+static int http_option(int c, char *argv[], void *userdata)
 {
-	enum { ARG_URL = 0x100, ARG_JSON, ARG_FORMAT, ARG_LIMIT, ARG_BEFORE, ARG_TOKEN_FILE };
+	struct http_args *a = userdata;
+
+	switch (c) {
+	case 'o':
+		if (a->cmd != CMD_EXPORT)
+			return cli_fail(EXIT_USAGE, "%s: unknown option '--output'", argv[0]);
+		a->output = optarg;
+		break;
+	case ARG_URL:
+		a->url = optarg;
+		break;
+	case ARG_TOKEN_FILE:
+		a->token_file = optarg;
+		a->token_file_given = true;
+		break;
+	case ARG_JSON:
+		a->json = true;
+		break;
+	case ARG_FORMAT:
+		if (a->cmd != CMD_EXPORT)
+			return cli_fail(EXIT_USAGE, "%s: unknown option '--format'", argv[0]);
+		a->format = optarg;
+		break;
+	case ARG_LIMIT:
+		if (a->cmd != CMD_SESSIONS)
+			return cli_fail(EXIT_USAGE, "%s: unknown option '--limit'", argv[0]);
+		return cli_parse_count("--limit", optarg, 1000, &a->limit);
+	case ARG_BEFORE:
+		if (a->cmd != CMD_SESSIONS)
+			return cli_fail(EXIT_USAGE, "%s: unknown option '--before'", argv[0]);
+		if (!*optarg || strspn(optarg, "0123456789-:.TZ+") != strlen(optarg))
+			return cli_fail(EXIT_USAGE, "--before: expected a time as printed "
+					"in next_before, got '%s'", optarg);
+		a->before = optarg;
+		break;
+	}
+	return 0;
+}
+
+/* The options and ID of command a->cmd: 0, -1 after --help, or an exit status. */
+static int parse_http(int argc, char *argv[], struct http_args *a)
+{
 	static const struct option options[] = {
 		{ "url", required_argument, NULL, ARG_URL },
 		{ "token-file", required_argument, NULL, ARG_TOKEN_FILE },
@@ -227,7 +284,7 @@ static int parse_http(int argc, char *argv[], struct http_args *a, bool want_id,
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	int c;
+	int r;
 
 	a->url = CARDIOCTL_DEFAULT_URL;
 	a->token_file = getenv("CARDIOD_TOKEN_FILE");
@@ -235,61 +292,10 @@ static int parse_http(int argc, char *argv[], struct http_args *a, bool want_id,
 	if (!a->token_file_given)
 		a->token_file = DEFAULT_TOKEN_FILE;
 	a->limit = 20;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, want_format ? ":ho:" : ":h", options, NULL)) >= 0) {
-		switch (c) {
-		case 'o':
-			if (!want_format)
-				return cli_fail(EXIT_USAGE, "%s: unknown option '--output'", argv[0]);
-			a->output = optarg;
-			break;
-		case ARG_URL:
-			a->url = optarg;
-			break;
-		case ARG_TOKEN_FILE:
-			a->token_file = optarg;
-			a->token_file_given = true;
-			break;
-		case ARG_JSON:
-			a->json = true;
-			break;
-		case ARG_FORMAT:
-			if (!want_format)
-				return cli_fail(EXIT_USAGE, "%s: unknown option '--format'", argv[0]);
-			a->format = optarg;
-			break;
-		case ARG_LIMIT: {
-			char *end;
-
-			if (!want_list)
-				return cli_fail(EXIT_USAGE, "%s: unknown option '--limit'", argv[0]);
-			errno = 0;
-			a->limit = strtoull(optarg, &end, 10);
-			if (errno || *end || !*optarg || *optarg == '-' || a->limit == 0 ||
-			    a->limit > 1000)
-				return cli_fail(EXIT_USAGE, "--limit: expected 1 to 1000, got '%s'",
-						optarg);
-			break;
-		}
-		case ARG_BEFORE:
-			if (!want_list)
-				return cli_fail(EXIT_USAGE, "%s: unknown option '--before'", argv[0]);
-			if (!*optarg || strspn(optarg, "0123456789-:.TZ+") != strlen(optarg))
-				return cli_fail(EXIT_USAGE, "--before: expected a time as printed "
-						"in next_before, got '%s'", optarg);
-			a->before = optarg;
-			break;
-		case 'h':
-			return -1;
-		case ':':
-			return cli_fail(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_fail(EXIT_USAGE, "%s: unknown option '%s' (see cardioctl %s --help)",
-					argv[0], argv[optind - 1], argv[0]);
-		}
-	}
-	if (want_id) {
+	r = cli_getopt(argc, argv, a->cmd == CMD_EXPORT ? ":ho:" : ":h", options, http_option, a);
+	if (r != 0)
+		return r;
+	if (a->cmd != CMD_SESSIONS) {
 		unsigned long long id;
 
 		if (optind >= argc)
@@ -299,9 +305,7 @@ static int parse_http(int argc, char *argv[], struct http_args *a, bool want_id,
 					"got '%s'", argv[0], argv[optind]);
 		a->id = argv[optind++];
 	}
-	if (optind < argc)
-		return cli_fail(EXIT_USAGE, "%s: unexpected argument '%s'", argv[0], argv[optind]);
-	return 0;
+	return cli_no_more_args(argc, argv);
 }
 
 /* Small formatting helpers. */
@@ -325,20 +329,10 @@ static const cJSON *obj(const cJSON *o, const char *key)
 	return cJSON_GetObjectItemCaseSensitive(o, key);
 }
 
+/* A duration; unknown (NAN) as "-". */
 static const char *dur(double s, char *buf, size_t size)
 {
-	long v;
-
-	if (!isfinite(s))
-		return "-";
-	v = lround(s);
-	if (v >= 3600)
-		snprintf(buf, size, "%ldh%02ldm", v / 3600, v / 60 % 60);
-	else if (v >= 60)
-		snprintf(buf, size, "%ldm%02lds", v / 60, v % 60);
-	else
-		snprintf(buf, size, "%lds", v);
-	return buf;
+	return isfinite(s) ? cli_fmt_duration(s, buf, size) : "-";
 }
 
 static const char *bpm(double v, char *buf, size_t size)
@@ -378,18 +372,14 @@ void help_sessions(FILE *f)
 int run_sessions(int argc, char *argv[])
 {
 	_cleanup_(cJSON_Deletep) cJSON *o = NULL;
-	struct http_args a = {};
+	struct http_args a = { .cmd = CMD_SESSIONS };
 	const cJSON *list, *s;
 	char path[256];
 	int r;
 
-	r = parse_http(argc, argv, &a, false, true, false);
-	if (r < 0) {
-		help_sessions(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
-		return r;
+	r = parse_http(argc, argv, &a);
+	if (r != 0)
+		return cli_parse_exit(r, help_sessions);
 	snprintf(path, sizeof(path), "/sessions?limit=%llu%s%s", a.limit, a.before ? "&before=" : "",
 		 a.before ? a.before : "");
 	r = fetch_json(&a, path, NULL, &o);
@@ -491,17 +481,13 @@ static void print_session(const cJSON *s)
 int run_show(int argc, char *argv[])
 {
 	_cleanup_(cJSON_Deletep) cJSON *o = NULL;
-	struct http_args a = {};
+	struct http_args a = { .cmd = CMD_SHOW };
 	char path[64], what[64];
 	int r;
 
-	r = parse_http(argc, argv, &a, true, false, false);
-	if (r < 0) {
-		help_show(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
-		return r;
+	r = parse_http(argc, argv, &a);
+	if (r != 0)
+		return cli_parse_exit(r, help_show);
 	snprintf(path, sizeof(path), "/sessions/%s", a.id);
 	snprintf(what, sizeof(what), "session %s", a.id);
 	r = fetch_json(&a, path, what, &o);
@@ -537,19 +523,15 @@ void help_export(FILE *f)
 int run_export(int argc, char *argv[])
 {
 	struct http_response resp = {};
-	struct http_args a = {};
+	struct http_args a = { .cmd = CMD_EXPORT };
 	bool csv, file_format;
 	char path[96], what[64];
 	FILE *out = stdout;
 	int r;
 
-	r = parse_http(argc, argv, &a, true, false, true);
-	if (r < 0) {
-		help_export(stdout);
-		return cli_finish(EXIT_SUCCESS);
-	}
-	if (r > 0)
-		return r;
+	r = parse_http(argc, argv, &a);
+	if (r != 0)
+		return cli_parse_exit(r, help_export);
 	if (!a.format)
 		a.format = a.json ? "json" : "csv";
 	file_format = strcmp(a.format, "tcx") == 0 || strcmp(a.format, "fit") == 0;

@@ -64,6 +64,30 @@ static inline int cli_finish(int status)
 	return status;
 }
 
+/*
+ * Reading a subcommand's arguments (shared.c); argv[0] is its name.
+ *
+ * cli_getopt(): getopt_long() from the start, with the conventions all
+ * share: -h/--help, "option '--x' needs a value", "CMD: unknown option
+ * '--x' (see cardioctl CMD --help)".  Every other option goes to fn, with
+ * optarg and optind as getopt_long() left them: 0 to go on, or an exit
+ * status that ends the parse.  Returns 0 with optind at the first operand,
+ * -1 after --help, or an exit status.
+ */
+struct option;
+int cli_getopt(int argc, char *argv[], const char *shortopts, const struct option *options,
+	       int (*fn)(int c, char *argv[], void *userdata), void *userdata);
+/* The exit status after a parse returned r != 0: r, or 0 after --help (r < 0), help printed. */
+int cli_parse_exit(int r, void (*help)(FILE *f));
+/* 0 when the operands end at optind, else "CMD: unexpected argument '...'" (2). */
+int cli_no_more_args(int argc, char *argv[]);
+/* A count 1 .. max, the whole of arg in decimal, else "OPT: expected 1 to MAX, got '...'" (2). */
+int cli_parse_count(const char *opt, const char *arg, unsigned long long max,
+		    unsigned long long *ret);
+
+/* Seconds s (finite) in buf as "1h02m", "3m05s" or "42s"; returns buf. */
+const char *cli_fmt_duration(double s, char *buf, size_t size);
+
 /* A session id: 1 .. 2^63−1 in decimal. */
 static inline int cli_parse_id(const char *s, unsigned long long *ret)
 {
@@ -90,4 +114,5 @@ struct http_response;
 struct cJSON;
 int cli_http_result(const char *url, int r, const char *error, const char *what,
 		    const char *why, struct http_response *ret);
+int cli_json_body(struct http_response *resp, const char *path, struct cJSON **ret);
 int cli_print_json(const struct cJSON *o);

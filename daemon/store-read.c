@@ -119,12 +119,16 @@ int store_load_row(struct store *s, sqlite3_stmt *st, struct session_row *row)
 	return 0;
 }
 
-static int find_row(struct store *s, uint64_t id, struct session_row *row)
+/*
+ * Run sql, a query of the sessions row whose id is its one parameter:
+ * 0 with *ret on that row, -ENOENT when there is none, or an error.
+ */
+static int select_by_id(struct store *s, const char *sql, uint64_t id, sqlite3_stmt **ret)
 {
 	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
 	int r, rc;
 
-	r = store_prepare(s, "SELECT " ROW_COLUMNS " FROM sessions WHERE id = ?", &st);
+	r = store_prepare(s, sql, &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
@@ -133,6 +137,18 @@ static int find_row(struct store *s, uint64_t id, struct session_row *row)
 		return -ENOENT;
 	if (rc != SQLITE_ROW)
 		return store_errno(rc);
+	*ret = TAKE_PTR(st);
+	return 0;
+}
+
+static int find_row(struct store *s, uint64_t id, struct session_row *row)
+{
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+	int r;
+
+	r = select_by_id(s, "SELECT " ROW_COLUMNS " FROM sessions WHERE id = ?", id, &st);
+	if (r < 0)
+		return r;
 	return store_load_row(s, st, row);
 }
 
@@ -369,15 +385,9 @@ int store_samples_open(struct store *s, uint64_t id, struct store_samples **ret)
 	int k, rc;
 
 	if (!store_find_session(s, id)) {
-		k = store_prepare(s, "SELECT 1 FROM sessions WHERE id = ?", &st);
+		k = select_by_id(s, "SELECT 1 FROM sessions WHERE id = ?", id, &st);
 		if (k < 0)
 			return k;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE)
-			return -ENOENT;
-		if (rc != SQLITE_ROW)
-			return store_errno(rc);
 		sqlite3_finalize(TAKE_PTR(st));
 	}
 	r = calloc(1, sizeof(*r));

@@ -59,6 +59,12 @@ enum {
 
 #define HRV_SLOTS 5
 
+/* event_type of the timer events. */
+enum {
+	TIMER_START = 0,
+	TIMER_STOP_ALL = 4,
+};
+
 static const uint16_t crc_table[16] = {
 	0x0000, 0xCC01, 0xD801, 0x1400, 0xF001, 0x3C00, 0x2800, 0xE401,
 	0xA001, 0x6C00, 0x7800, 0xB401, 0x5000, 0x9C01, 0x8801, 0x4400,
@@ -259,6 +265,29 @@ static int emit(struct cd_fit_encoder *e, const struct buf *b)
 	return emit_raw(e, b->b, b->n);
 }
 
+/*
+ * A data message of local type local, timestamp (field 253) first: every
+ * message but file_id has it first in its definition.
+ */
+static void begin_message(struct buf *b, uint8_t local, uint32_t ts)
+{
+	b->n = 0;
+	put8(b, local);
+	put32(b, ts);
+}
+
+/* A timer event (start or stop_all) at ts: the opening, each gap, the end. */
+static int emit_timer_event(struct cd_fit_encoder *e, uint32_t ts, uint8_t type)
+{
+	struct buf b;
+
+	begin_message(&b, L_EVENT, ts);
+	put8(&b, 0); /* event: timer */
+	put8(&b, type);
+	put8(&b, 0); /* event_group */
+	return emit(e, &b);
+}
+
 struct fielddef {
 	uint8_t num, size, base;
 };
@@ -343,9 +372,7 @@ static int start(struct cd_fit_encoder *e)
 		   { 5, 2, BT_UINT16 });
 	if (r < 0)
 		return r;
-	b.n = 0;
-	put8(&b, L_DEVICE_INFO);
-	put32(&b, ts);
+	begin_message(&b, L_DEVICE_INFO, ts);
 	put8(&b, 0); /* creator */
 	put16(&b, FIT_MANUFACTURER_DEVELOPMENT);
 	put16(&b, 1);
@@ -359,13 +386,7 @@ static int start(struct cd_fit_encoder *e)
 		   { 1, 1, BT_ENUM }, { 4, 1, BT_UINT8 });
 	if (r < 0)
 		return r;
-	b.n = 0;
-	put8(&b, L_EVENT);
-	put32(&b, ts);
-	put8(&b, 0); /* timer */
-	put8(&b, 0); /* start */
-	put8(&b, 0);
-	r = emit(e, &b);
+	r = emit_timer_event(e, ts, TIMER_START);
 	if (r < 0)
 		return r;
 
@@ -376,6 +397,14 @@ static int start(struct cd_fit_encoder *e)
 	if (r < 0)
 		return r;
 	return DEFINE(e, L_HRV, MESG_HRV, { 0, 2 * HRV_SLOTS, BT_UINT16 });
+}
+
+/* The header and opening messages before anything else; e->failed once anything failed. */
+static int ensure_started(struct cd_fit_encoder *e)
+{
+	if (e->failed)
+		return e->failed;
+	return e->started ? 0 : start(e);
 }
 
 void cd_fit_encoder_init(struct cd_fit_encoder *e, const struct cd_export_summary *s,
@@ -403,21 +432,13 @@ static int write_second(struct cd_fit_encoder *e, const struct cd_second *sec)
 		ts = e->last_ts;
 	if (e->records > 0 && (double)(ts - e->last_ts) > e->sum.max_gap_s) {
 		/* A gap: the timer stops after the last record and starts again. */
-		for (int i = 0; i < 2; i++) {
-			b.n = 0;
-			put8(&b, L_EVENT);
-			put32(&b, i == 0 ? e->last_ts : ts);
-			put8(&b, 0);              /* timer */
-			put8(&b, i == 0 ? 4 : 0); /* stop_all, start */
-			put8(&b, 0);
-			r = emit(e, &b);
-			if (r < 0)
-				return r;
-		}
-		b.n = 0;
+		r = emit_timer_event(e, e->last_ts, TIMER_STOP_ALL);
+		if (r >= 0)
+			r = emit_timer_event(e, ts, TIMER_START);
+		if (r < 0)
+			return r;
 	}
-	put8(&b, sec->bpm > 0 ? L_RECORD_HR : L_RECORD);
-	put32(&b, ts);
+	begin_message(&b, sec->bpm > 0 ? L_RECORD_HR : L_RECORD, ts);
 	if (sec->bpm > 0)
 		put8(&b, (uint8_t)(sec->bpm > 254 ? 254 : sec->bpm));
 	r = emit(e, &b);
@@ -442,13 +463,9 @@ int cd_fit_encoder_add(struct cd_fit_encoder *e, const struct cd_sample *s)
 	struct cd_second done;
 	int r;
 
-	if (e->failed)
-		return e->failed;
-	if (!e->started) {
-		r = start(e);
-		if (r < 0)
-			return r;
-	}
+	r = ensure_started(e);
+	if (r < 0)
+		return r;
 	if (cd_resampler_add(&e->rs, s, &done) > 0)
 		return write_second(e, &done);
 	return 0;
@@ -460,6 +477,19 @@ static void put_zone_times(struct buf *b, const struct cd_export_summary *s)
 		put32(b, ms_of(s->zone_s[z]));
 }
 
+/* Lap and session alike: elapsed and timer time (ms), distance, calories, heart rate. */
+static void put_totals(struct buf *b, uint32_t el_ms, uint32_t tm_ms, uint16_t kcal,
+		       const struct cd_export_summary *s)
+{
+	put32(b, el_ms);
+	put32(b, tm_ms);
+	put32(b, 0); /* distance: indoors */
+	put16(b, kcal);
+	put8(b, u8_or_invalid(s->avg_bpm));
+	put8(b, u8_or_invalid(s->max_bpm));
+	put8(b, u8_or_invalid(s->min_bpm));
+}
+
 int cd_fit_encoder_finish(struct cd_fit_encoder *e)
 {
 	const struct cd_export_summary *s = &e->sum;
@@ -469,13 +499,9 @@ int cd_fit_encoder_finish(struct cd_fit_encoder *e)
 	struct buf b = {};
 	int r;
 
-	if (e->failed)
-		return e->failed;
-	if (!e->started) {
-		r = start(e);
-		if (r < 0)
-			return r;
-	}
+	r = ensure_started(e);
+	if (r < 0)
+		return r;
 	{
 		struct cd_second last;
 
@@ -500,13 +526,7 @@ int cd_fit_encoder_finish(struct cd_fit_encoder *e)
 		       ? (uint16_t)lround(s->energy_kj / 4.184)
 		       : 0xFFFF;
 
-	b.n = 0;
-	put8(&b, L_EVENT);
-	put32(&b, end);
-	put8(&b, 0); /* timer */
-	put8(&b, 4); /* stop_all */
-	put8(&b, 0);
-	r = emit(e, &b);
+	r = emit_timer_event(e, end, TIMER_STOP_ALL);
 	if (r < 0)
 		return r;
 
@@ -518,20 +538,12 @@ int cd_fit_encoder_finish(struct cd_fit_encoder *e)
 		   { 57, 4 * CD_FIT_ZONES, BT_UINT32 });
 	if (r < 0)
 		return r;
-	b.n = 0;
-	put8(&b, L_LAP);
-	put32(&b, end);
+	begin_message(&b, L_LAP, end);
 	put16(&b, 0);
 	put8(&b, 9); /* lap */
 	put8(&b, 1); /* stop */
 	put32(&b, e->start_ts);
-	put32(&b, el_ms);
-	put32(&b, tm_ms);
-	put32(&b, 0); /* distance: indoors */
-	put16(&b, kcal);
-	put8(&b, u8_or_invalid(s->avg_bpm));
-	put8(&b, u8_or_invalid(s->max_bpm));
-	put8(&b, u8_or_invalid(s->min_bpm));
+	put_totals(&b, el_ms, tm_ms, kcal, s);
 	put8(&b, 0); /* intensity active */
 	put8(&b, 7); /* session_end */
 	put8(&b, s->sport);
@@ -549,22 +561,14 @@ int cd_fit_encoder_finish(struct cd_fit_encoder *e)
 		   { 26, 2, BT_UINT16 }, { 28, 1, BT_ENUM }, { 65, 4 * CD_FIT_ZONES, BT_UINT32 });
 	if (r < 0)
 		return r;
-	b.n = 0;
-	put8(&b, L_SESSION);
-	put32(&b, end);
+	begin_message(&b, L_SESSION, end);
 	put16(&b, 0);
 	put8(&b, 8); /* session */
 	put8(&b, 1); /* stop */
 	put32(&b, e->start_ts);
 	put8(&b, s->sport);
 	put8(&b, s->sub_sport);
-	put32(&b, el_ms);
-	put32(&b, tm_ms);
-	put32(&b, 0);
-	put16(&b, kcal);
-	put8(&b, u8_or_invalid(s->avg_bpm));
-	put8(&b, u8_or_invalid(s->max_bpm));
-	put8(&b, u8_or_invalid(s->min_bpm));
+	put_totals(&b, el_ms, tm_ms, kcal, s);
 	put16(&b, 0); /* first_lap_index */
 	put16(&b, 1); /* num_laps */
 	put8(&b, 0);  /* activity_end */
@@ -579,9 +583,7 @@ int cd_fit_encoder_finish(struct cd_fit_encoder *e)
 		   { 12, 1, BT_UINT8 });
 	if (r < 0)
 		return r;
-	b.n = 0;
-	put8(&b, L_TIME_IN_ZONE);
-	put32(&b, end);
+	begin_message(&b, L_TIME_IN_ZONE, end);
 	put16(&b, MESG_SESSION);
 	put16(&b, 0);
 	put_zone_times(&b, s);
@@ -600,9 +602,7 @@ int cd_fit_encoder_finish(struct cd_fit_encoder *e)
 		   { 5, 4, BT_UINT32 });
 	if (r < 0)
 		return r;
-	b.n = 0;
-	put8(&b, L_ACTIVITY);
-	put32(&b, end);
+	begin_message(&b, L_ACTIVITY, end);
 	put32(&b, tm_ms);
 	put16(&b, 1);
 	put8(&b, 0);  /* manual */
