@@ -114,16 +114,24 @@ int manager_new(const struct manager_options *o, struct manager **ret)
 	return 0;
 }
 
+/* The sources, first at teardown: nothing opens a session or feeds a sample after this. */
+static void stop_sources(struct manager *m)
+{
+	m->sim = sim_free(m->sim);
+	m->ble = ble_free(m->ble);
+	if (m->front)
+		front_set_ant(m->front, NULL);
+	m->ant = ant_free(m->ant);
+	m->replay = replay_free(m->replay);
+}
+
 struct manager *manager_free(struct manager *m)
 {
 	if (!m)
 		return NULL;
 	for (size_t i = 0; i < m->n_http; i++)
 		m->http[i] = cd_http_free(m->http[i]);
-	m->sim = sim_free(m->sim);
-	m->ble = ble_free(m->ble);
-	m->ant = ant_free(m->ant);
-	m->replay = replay_free(m->replay);
+	stop_sources(m);
 	m->mqtt = cd_mqtt_free(m->mqtt);
 	m->front_events = front_events_free(m->front_events);
 	if (m->store)
@@ -434,11 +442,7 @@ int manager_shutdown(struct manager *m)
 	sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
 	log_info("Shutting down: closing open sessions.");
 	/* Sources stop first, so nothing reopens a session while closing. */
-	m->sim = sim_free(m->sim);
-	m->ble = ble_free(m->ble);
-	front_set_ant(m->front, NULL);
-	m->ant = ant_free(m->ant);
-	m->replay = replay_free(m->replay);
+	stop_sources(m);
 	if (m->monitor)
 		monitor_close_all(m->monitor);
 	/* Status "offline" and a clean disconnect, after the last state changes. */
