@@ -185,7 +185,7 @@ class Env:
             ok = False
             print("cardiod exited with %s after SIGTERM" % rc, file=sys.stderr)
         if self.cardiod is not None and ok:
-            # Never a heart rate at info level or above (daemon/log.h).
+            # Never a heart rate at info level or above (common/log.h).
             loud = [ln for ln in self.log_text().splitlines()
                     if "bpm" in ln and "debug:" not in ln]
             if loud:
