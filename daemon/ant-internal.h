@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What ant.c (channels and straps) and ant-stick.c (the stick: tty,
- * framing, command queue, start-up chain, replug) share: the constants,
- * struct ant with its channels, straps and command queue, and the few
- * functions each half calls in the other.  Not for anyone else.
+ * What ant.c (straps, and the glue of the channels) and ant-stick.c (the
+ * stick: tty, framing, start-up chain, replug, the glue of the command
+ * queue) share: the constants, struct ant with its straps and its
+ * command/channel machine (ant-channels.h, pure), and the few functions
+ * each half calls in the other.  Not for anyone else.
  */
 #pragma once
 
@@ -14,11 +15,9 @@
 #include <systemd/sd-event.h>
 
 #include "ant-admit.h"
+#include "ant-channels.h"
 #include "ant-hrm.h"
 #include "ant.h"
-
-#define USEC_PER_SEC 1000000ULL
-#define USEC_PER_MSEC 1000ULL
 
 #define ANT_VENDOR "0fcf"
 /* §3.6: 0fcf:1004 is a real UART behind a CP210x: 115200 8N1 with RTS/CTS (GC). */
@@ -26,24 +25,15 @@
 #define PRODUCT_USB2 "1008"
 #define PRODUCT_USBM "1009"
 
-/* §3.2: GC waits 500 ms for the startup message and retries 3 times. */
-#define CMD_TIMEOUT_US (1000 * USEC_PER_MSEC)
+/* §3.2: GC waits for the startup message (ANT_CMD_TIMEOUT_US here) and retries 3 times. */
 #define RESET_TRIES 3U
 /* Backoff of a path that cannot be opened, or of a stick that does not answer. */
 #define STICK_BACKOFF_MIN_S 1U
 #define STICK_BACKOFF_MAX_S 10U
-/* Backoff of a channel (or scan mode) that closed or failed to open. */
-#define CHAN_BACKOFF_MIN_S 1U
-#define CHAN_BACKOFF_MAX_S 30U
 /* Auto mode without udev events (containers): look again this often. */
 #define RESCAN_US (10 * USEC_PER_SEC)
 /* Once per second: straps silent for stale_after_s are disconnected. */
 #define SWEEP_US (1 * USEC_PER_SEC)
-#define MAX_CHANNELS 16U
-#define DEFAULT_CHANNELS 8U /* §3.5: GC assumes 8 on USB2/USB-m */
-#define DEFAULT_NETWORK 0   /* §3.2: openant's choice */
-/* §4.1: HP search off, LP 12 x 2.5 s = 30 s (GC when reacquiring). */
-#define LP_SEARCH_TIMEOUT 12
 #define WBUF_SIZE 1024U
 /* Scan-mode broadcasts without a channel ID, none with one: fall back to channels. */
 #define SCAN_UNIDENTIFIED_MAX 16U
@@ -62,47 +52,7 @@ enum ant_state {
 	_ANT_STATE_MAX,
 };
 
-enum chan_state {
-	CHAN_FREE,    /* not in use */
-	CHAN_SETUP,   /* its command chain is queued */
-	CHAN_OPEN,    /* open: searching or tracking */
-	CHAN_CLOSING, /* close sent, waiting for EVENT_CHANNEL_CLOSED */
-	CHAN_WAIT,    /* closed, reopen timer armed */
-};
-
-/* Steps of a channel's set-up chain (§3.2 "recommended slave sequence"). */
-enum chan_step {
-	STEP_UNASSIGN, /* optional: the channel may be unassigned already */
-	STEP_ASSIGN,
-	STEP_ID,
-	STEP_LP_TIMEOUT,
-	STEP_HP_TIMEOUT,
-	STEP_PERIOD,
-	STEP_RF,
-	STEP_OPEN,      /* channels */
-	STEP_OPEN_SCAN, /* scan mode */
-	STEP_DONE,
-};
-
 struct ant;
-struct strap;
-
-struct chan {
-	struct ant *ant;
-	uint8_t number;
-	enum chan_state state;
-	enum chan_step step;
-	unsigned gen;     /* bumped on every (re)start: stale answers are ignored */
-	bool scan;        /* channel 0 in continuous scan mode */
-	uint32_t want;    /* device number it is set to; 0 = wildcard */
-	bool has_id;      /* tracked sender known (extended data or a 0x51 request) */
-	struct cd_ant_channel_id id;
-	bool id_requested;
-	bool duplicate;   /* closing because another channel has that strap */
-	bool wildcard;    /* opened with a wildcard device number (pairing) */
-	unsigned backoff_s;
-	sd_event_source *timer; /* reopen */
-};
 
 struct strap {
 	struct ant *ant;
@@ -138,19 +88,6 @@ struct strap {
 	struct strap *next; /* ant::straps */
 };
 
-struct cmd;
-typedef void (*cmd_cb)(struct ant *a, const struct cmd *c, int code, const struct cd_ant_msg *reply);
-
-struct cmd {
-	struct cd_ant_frame frame;
-	uint8_t id;       /* message id sent */
-	uint8_t channel;  /* for matching the channel response */
-	uint8_t reply_id; /* CD_ANT_MSG_CHANNEL_EVENT, the requested id, or CD_ANT_MSG_STARTUP */
-	cmd_cb cb;
-	unsigned gen;     /* the channel's generation when queued */
-	struct cmd *next;
-};
-
 struct counters {
 	uint64_t frames;
 	uint64_t bytes_skipped;
@@ -164,9 +101,6 @@ struct counters {
 	uint64_t rx_fail_go_to_search;
 	uint64_t search_timeout;
 	uint64_t channel_closed;
-	uint64_t reopen;
-	uint64_t command_errors;
-	uint64_t timeouts;
 	uint64_t overflow;
 	uint64_t serial_errors;
 	uint64_t resets;
@@ -191,7 +125,7 @@ struct ant {
 	int fd;
 	sd_event_source *io;
 	sd_event_source *retry;   /* reopen / rescan */
-	sd_event_source *cmd_timer;
+	sd_event_source *timer;   /* wakes the command/channel machine: a timeout or a reopen */
 	sd_event_source *sweep;
 	sd_device_monitor *hotplug;
 	unsigned stick_backoff_s;
@@ -201,18 +135,15 @@ struct ant {
 	uint8_t wbuf[WBUF_SIZE];
 	size_t wlen;
 
-	struct cmd *queue; /* head in flight when cmd_sent */
-	bool cmd_sent;
 	unsigned reset_tries;
 
 	bool have_caps;
 	struct cd_ant_capabilities caps;
 	bool ext;           /* extended messages (channel ID) on */
-	bool scan;          /* reception in scan mode (else channels) */
 	bool force_channels; /* scan mode gave no channel IDs: channels until the stick goes */
 	unsigned scan_identified, scan_unidentified;
-	unsigned n_channels;
-	struct chan chan[MAX_CHANNELS];
+	/* the command queue and the channels, scan mode or not (chans.scan) */
+	struct ant_channels chans;
 
 	struct strap *straps;
 	struct cd_ant_admit unknown; /* unlisted numbers not yet straps (§9.7) */
@@ -221,19 +152,16 @@ struct ant {
 
 /* ant.c: state, channels and straps */
 void set_state(struct ant *a, enum ant_state s, const char *reason);
-void chan_reset(struct chan *ch);
 void start_reception(struct ant *a);
 void straps_forget_link(struct ant *a);
 void on_data(struct ant *a, const struct cd_ant_msg *m);
 void on_rf_event(struct ant *a, const struct cd_ant_channel_event *e);
 
-/* ant-stick.c: key, command queue, start-up and the tty */
+/* ant-stick.c: key, start-up, the tty, and the machine's transmit and timer */
 int load_key(struct ant *a);
-void cmd_free_all(struct ant *a);
-int cmd_push(struct ant *a, int r, const struct cd_ant_frame *f, uint8_t channel, uint8_t reply_id,
-	     cmd_cb cb, unsigned gen);
-int on_cmd_timeout(sd_event_source *s, uint64_t usec, void *userdata);
-void cmd_cancel_channel(struct ant *a, uint8_t channel);
+int stick_transmit(void *userdata, const uint8_t *frame, size_t len);
+int on_channels_timer(sd_event_source *s, uint64_t usec, void *userdata);
+void channels_rearm(struct ant *a);
 void stick_init(struct ant *a);
 int stick_open(struct ant *a);
 void stick_schedule(struct ant *a, uint64_t delay_us);

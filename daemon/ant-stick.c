@@ -2,11 +2,14 @@
 /*
  * The ANT stick as a transport (see ant.c for the whole picture): the
  * network key, the tty (finding, opening and configuring it, hotplug,
- * replug with backoff), framed output, the one-in-flight command queue
- * with its answers and timeouts, the start-up chain (reset -> startup
- * message -> capabilities -> network key -> extended messages) and the
- * input loop that decodes frames and hands broadcasts and RF events to
- * the channels and straps in ant.c.
+ * replug with backoff), framed output, the start-up chain (reset ->
+ * startup message -> capabilities -> network key -> extended messages),
+ * and the input loop that decodes frames and hands answers to the command
+ * queue (ant-channels.c, pure), broadcasts and RF events to the channels
+ * and straps in ant.c.  The queue's effects live here: stick_transmit()
+ * writes its frames, and its one timer (command timeouts, channel
+ * reopens) is armed from ant_channels_next_wakeup() after every input,
+ * timer or (re)start.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -143,144 +146,76 @@ static int flush_out(struct ant *a)
 	return 0;
 }
 
-static int send_frame(struct ant *a, const struct cd_ant_frame *f)
+static int send_frame(struct ant *a, const uint8_t *frame, size_t len)
 {
 	if (a->fd < 0)
 		return -ENOTCONN;
-	if (a->wlen + f->size > sizeof(a->wbuf))
+	if (a->wlen + len > sizeof(a->wbuf))
 		return -ENOBUFS;
-	memcpy(a->wbuf + a->wlen, f->data, f->size);
-	a->wlen += f->size;
+	memcpy(a->wbuf + a->wlen, frame, len);
+	a->wlen += len;
 	return flush_out(a);
 }
 
-/* Command queue --------------------------------------------------------- */
+/* The command/channel machine's effects ------------------------------- */
 
-void cmd_free_all(struct ant *a)
+/* ops->transmit: a stick that cannot take a frame is closed (which resets the machine). */
+int stick_transmit(void *userdata, const uint8_t *frame, size_t len)
 {
-	while (a->queue) {
-		struct cmd *c = a->queue;
-
-		a->queue = c->next;
-		explicit_bzero(c, sizeof(*c)); /* one of them may carry the key */
-		free(c);
-	}
-	a->cmd_sent = false;
-	if (a->cmd_timer)
-		(void)sd_event_source_set_enabled(a->cmd_timer, SD_EVENT_OFF);
-}
-
-static void cmd_kick(struct ant *a)
-{
+	struct ant *a = userdata;
 	int r;
 
-	if (a->cmd_sent || !a->queue || a->fd < 0)
-		return;
-	r = send_frame(a, &a->queue->frame);
+	r = send_frame(a, frame, len);
 	if (r < 0) {
 		log_warning_errno(r, "Cannot write to the ANT stick %s: %m", a->path);
 		stick_close(a, true);
+	}
+	return r;
+}
+
+/* After anything that fed the machine: wake it when it asks to be. */
+void channels_rearm(struct ant *a)
+{
+	uint64_t t = ant_channels_next_wakeup(&a->chans);
+
+	if (!a->timer)
+		return;
+	if (t == UINT64_MAX) {
+		(void)sd_event_source_set_enabled(a->timer, SD_EVENT_OFF);
 		return;
 	}
-	a->cmd_sent = true;
-	(void)sd_event_source_set_time_relative(a->cmd_timer, CMD_TIMEOUT_US);
-	(void)sd_event_source_set_enabled(a->cmd_timer, SD_EVENT_ONESHOT);
+	(void)sd_event_source_set_time(a->timer, t);
+	(void)sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
 }
 
-/* Queue a command built into *f (any of cd_ant_build_*); r is the builder's result. */
-int cmd_push(struct ant *a, int r, const struct cd_ant_frame *f, uint8_t channel, uint8_t reply_id,
-	     cmd_cb cb, unsigned gen)
-{
-	struct cmd *c, **p;
-
-	if (r < 0)
-		return r; /* a builder refused: a bug here, reported by the caller */
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	*c = (struct cmd){
-		.frame = *f,
-		.id = f->data[2],
-		.channel = channel,
-		.reply_id = reply_id,
-		.cb = cb,
-		.gen = gen,
-	};
-	for (p = &a->queue; *p; p = &(*p)->next)
-		;
-	*p = c;
-	cmd_kick(a);
-	return 0;
-}
-
-/* The command in flight is answered (code 0 or an error code) or timed out (-ETIMEDOUT). */
-static void cmd_complete(struct ant *a, int code, const struct cd_ant_msg *reply)
-{
-	struct cmd *c = a->queue;
-
-	if (!c || !a->cmd_sent)
-		return;
-	a->queue = c->next;
-	a->cmd_sent = false;
-	(void)sd_event_source_set_enabled(a->cmd_timer, SD_EVENT_OFF);
-	if (code > 0)
-		a->n.command_errors++;
-	if (c->cb)
-		c->cb(a, c, code, reply);
-	explicit_bzero(c, sizeof(*c));
-	free(c);
-	cmd_kick(a);
-}
-
-int on_cmd_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+int on_channels_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct ant *a = userdata;
 
 	(void)s;
 	(void)usec;
-	if (!a->cmd_sent || !a->queue)
-		return 0;
-	a->n.timeouts++;
-	log_debug("ANT stick: no answer to message 0x%02X (%s).", a->queue->id,
-		  cd_ant_msg_id_to_string(a->queue->id) ?: "?");
-	cmd_complete(a, -ETIMEDOUT, NULL);
+	ant_channels_wake(&a->chans);
+	channels_rearm(a);
 	return 0;
-}
-
-/* Drop the queued (not yet sent) commands of one channel. */
-void cmd_cancel_channel(struct ant *a, uint8_t channel)
-{
-	struct cmd **p = &a->queue;
-
-	if (*p && a->cmd_sent)
-		p = &(*p)->next;
-	while (*p) {
-		struct cmd *c = *p;
-
-		if (c->channel == channel && c->gen != 0) {
-			*p = c->next;
-			free(c);
-		} else
-			p = &c->next;
-	}
 }
 
 /* Start-up chain -------------------------------------------------------- */
 
-static void on_enable_ext(struct ant *a, const struct cmd *c, int code, const struct cd_ant_msg *reply)
+static void on_enable_ext(void *userdata, int code, const struct cd_ant_msg *reply)
 {
-	(void)c;
+	struct ant *a = userdata;
+
 	(void)reply;
 	a->ext = code == 0;
 	start_reception(a);
 }
 
-static void on_lib_config(struct ant *a, const struct cmd *c, int code, const struct cd_ant_msg *reply)
+static void on_lib_config(void *userdata, int code, const struct cd_ant_msg *reply)
 {
+	struct ant *a = userdata;
 	struct cd_ant_frame f;
 	int r;
 
-	(void)c;
 	(void)reply;
 	if (code == 0) {
 		a->ext = true;
@@ -288,18 +223,18 @@ static void on_lib_config(struct ant *a, const struct cmd *c, int code, const st
 		return;
 	}
 	/* §3.2: Enable Extended RX Messages is the older way to the same flag-0x80 format. */
-	r = cmd_push(a, cd_ant_build_enable_ext_rx(&f, true), &f, 0, CD_ANT_MSG_CHANNEL_EVENT,
-		     on_enable_ext, 0);
+	r = ant_channels_command(&a->chans, cd_ant_build_enable_ext_rx(&f, true), &f,
+				 CD_ANT_MSG_CHANNEL_EVENT, on_enable_ext);
 	if (r < 0)
 		stick_close(a, true);
 }
 
-static void on_network_key(struct ant *a, const struct cmd *c, int code, const struct cd_ant_msg *reply)
+static void on_network_key(void *userdata, int code, const struct cd_ant_msg *reply)
 {
+	struct ant *a = userdata;
 	struct cd_ant_frame f;
 	int r;
 
-	(void)c;
 	(void)reply;
 	if (code != 0) {
 		log_warning("ANT stick %s refused the network key (%s); retrying.", a->path,
@@ -308,26 +243,26 @@ static void on_network_key(struct ant *a, const struct cmd *c, int code, const s
 		return;
 	}
 	/* §3.4: channel ID (flag 0x80) on every received message. */
-	r = cmd_push(a, cd_ant_build_lib_config(&f, CD_ANT_EXT_CHANNEL_ID), &f, 0,
-		     CD_ANT_MSG_CHANNEL_EVENT, on_lib_config, 0);
+	r = ant_channels_command(&a->chans, cd_ant_build_lib_config(&f, CD_ANT_EXT_CHANNEL_ID), &f,
+				 CD_ANT_MSG_CHANNEL_EVENT, on_lib_config);
 	if (r < 0)
 		stick_close(a, true);
 }
 
-static void on_capabilities(struct ant *a, const struct cmd *c, int code, const struct cd_ant_msg *reply)
+static void on_capabilities(void *userdata, int code, const struct cd_ant_msg *reply)
 {
+	struct ant *a = userdata;
 	struct cd_ant_frame f;
 	int r;
 
-	(void)c;
 	if (code == 0 && reply && cd_ant_parse_capabilities(reply, &a->caps) == 0) {
 		a->have_caps = true;
 		log_debug("ANT stick: %u channels, %u networks, options 0x%02X 0x%02X.",
 			  a->caps.max_channels, a->caps.max_networks, a->caps.advanced_options,
 			  a->caps.advanced_options2);
 	}
-	r = cmd_push(a, cd_ant_build_set_network_key(&f, DEFAULT_NETWORK, a->key), &f, 0,
-		     CD_ANT_MSG_CHANNEL_EVENT, on_network_key, 0);
+	r = ant_channels_command(&a->chans, cd_ant_build_set_network_key(&f, ANT_NETWORK, a->key),
+				 &f, CD_ANT_MSG_CHANNEL_EVENT, on_network_key);
 	explicit_bzero(&f, sizeof(f));
 	if (r < 0)
 		stick_close(a, true);
@@ -335,13 +270,13 @@ static void on_capabilities(struct ant *a, const struct cmd *c, int code, const 
 
 static void send_reset(struct ant *a);
 
-static void on_startup(struct ant *a, const struct cmd *c, int code, const struct cd_ant_msg *reply)
+static void on_startup(void *userdata, int code, const struct cd_ant_msg *reply)
 {
+	struct ant *a = userdata;
 	struct cd_ant_frame f;
 	uint8_t reason = 0;
 	int r;
 
-	(void)c;
 	if (code != 0) {
 		if (++a->reset_tries < RESET_TRIES) {
 			send_reset(a);
@@ -361,8 +296,8 @@ static void on_startup(struct ant *a, const struct cmd *c, int code, const struc
 		log_debug("ANT stick started (reason 0x%02X).", reason);
 	}
 	a->stick_backoff_s = 0;
-	r = cmd_push(a, cd_ant_build_request(&f, 0, CD_ANT_MSG_CAPABILITIES), &f, 0,
-		     CD_ANT_MSG_CAPABILITIES, on_capabilities, 0);
+	r = ant_channels_command(&a->chans, cd_ant_build_request(&f, 0, CD_ANT_MSG_CAPABILITIES),
+				 &f, CD_ANT_MSG_CAPABILITIES, on_capabilities);
 	if (r < 0)
 		stick_close(a, true);
 }
@@ -372,31 +307,29 @@ static void send_reset(struct ant *a)
 	struct cd_ant_frame f;
 
 	a->n.resets++;
-	if (cmd_push(a, cd_ant_build_reset(&f), &f, 0, CD_ANT_MSG_STARTUP, on_startup, 0) < 0)
+	if (ant_channels_command(&a->chans, cd_ant_build_reset(&f), &f, CD_ANT_MSG_STARTUP,
+				 on_startup) < 0)
 		stick_close(a, true);
 }
 
 /* Everything the stick had is gone: start over from a reset. */
 void stick_init(struct ant *a)
 {
-	cmd_free_all(a);
-	for (unsigned i = 0; i < MAX_CHANNELS; i++)
-		chan_reset(&a->chan[i]);
+	ant_channels_reset(&a->chans, true);
 	straps_forget_link(a);
 	a->have_caps = false;
 	a->ext = false;
-	a->scan = false;
 	a->scan_identified = a->scan_unidentified = 0;
 	a->reset_tries = 0;
 	set_state(a, ANT_INITIALISING, NULL);
 	send_reset(a);
+	channels_rearm(a);
 }
 
 /* Input ----------------------------------------------------------------- */
 
 static void on_message(struct ant *a, const struct cd_ant_msg *m)
 {
-	struct cmd *c = a->cmd_sent ? a->queue : NULL;
 	struct cd_ant_channel_event e;
 
 	a->n.frames++;
@@ -410,21 +343,14 @@ static void on_message(struct ant *a, const struct cd_ant_msg *m)
 			on_rf_event(a, &e);
 			return;
 		}
-		/* A response: to the command in flight (a request answers with an error this way). */
-		if (c && e.msg_id == c->id &&
-		    (e.channel == c->channel || c->id == CD_ANT_MSG_NETWORK_KEY ||
-		     c->id == CD_ANT_MSG_LIB_CONFIG || c->id == CD_ANT_MSG_ENABLE_EXT_RX ||
-		     c->id == CD_ANT_MSG_OPEN_RX_SCAN))
-			cmd_complete(a, e.code, m);
-		else if (e.code != CD_ANT_RESPONSE_NO_ERROR)
+		/* A response: to the command in flight, or late, or to nothing we asked. */
+		if (!ant_channels_answer(&a->chans, m) && e.code != CD_ANT_RESPONSE_NO_ERROR)
 			log_debug("ANT stick: unexpected response %s to 0x%02X on channel %u.",
 				  cd_ant_code_to_string(e.code) ?: "?", e.msg_id, e.channel);
 		return;
 	case CD_ANT_MSG_STARTUP:
-		if (c && c->reply_id == CD_ANT_MSG_STARTUP) {
-			cmd_complete(a, 0, m);
+		if (ant_channels_answer(&a->chans, m))
 			return;
-		}
 		/* Not asked for: the stick reset itself (watchdog, brown-out); all is lost. */
 		if (a->state == ANT_RUNNING || a->state == ANT_INITIALISING) {
 			log_warning("ANT stick %s restarted by itself; initialising it again.", a->path);
@@ -444,21 +370,17 @@ static void on_message(struct ant *a, const struct cd_ant_msg *m)
 		a->n.serial_errors++;
 		return;
 	default:
-		if (c && c->reply_id == m->id) {
-			cmd_complete(a, 0, m);
+		if (ant_channels_answer(&a->chans, m))
 			return;
-		}
 		a->n.unknown++;
 		return;
 	}
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static void on_input(struct ant *a, int fd, uint32_t revents)
 {
-	struct ant *a = userdata;
 	uint8_t buf[512];
 
-	(void)s;
 	if (revents & EPOLLIN) {
 		for (int i = 0; i < 64 && a->fd >= 0; i++) {
 			ssize_t k = read(fd, buf, sizeof(buf));
@@ -474,7 +396,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 				log_warning("ANT stick %s is gone (%s).", a->path,
 					    k == 0 ? "end of file" : strerror(errno));
 				stick_close(a, true);
-				return 0;
+				return;
 			}
 			n = (size_t)k;
 			while (a->fd >= 0 && cd_ant_decoder_feed(&a->decoder, &p, &n, &m) > 0)
@@ -485,12 +407,12 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 				break;
 		}
 		if (a->fd < 0)
-			return 0;
+			return;
 	}
 	if (revents & (EPOLLHUP | EPOLLERR)) {
 		log_warning("ANT stick %s hung up.", a->path);
 		stick_close(a, true);
-		return 0;
+		return;
 	}
 	if (revents & EPOLLOUT) {
 		int r = flush_out(a);
@@ -500,6 +422,15 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			stick_close(a, true);
 		}
 	}
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct ant *a = userdata;
+
+	(void)s;
+	on_input(a, fd, revents);
+	channels_rearm(a);
 	return 0;
 }
 
@@ -675,9 +606,8 @@ void stick_schedule(struct ant *a, uint64_t delay_us)
 /* failed: the stick went away or misbehaved, so try again later. */
 static void stick_close(struct ant *a, bool failed)
 {
-	cmd_free_all(a);
-	for (unsigned i = 0; i < MAX_CHANNELS; i++)
-		chan_reset(&a->chan[i]);
+	ant_channels_reset(&a->chans, false);
+	channels_rearm(a);
 	a->io = sd_event_source_disable_unref(a->io);
 	if (a->fd >= 0) {
 		close(a->fd);

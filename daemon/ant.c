@@ -6,7 +6,7 @@
  * and flushed on EPOLLOUT) and one command queue on it.  Exactly one
  * command is in flight at a time; it completes on its answer (a channel
  * response naming its id, the requested message, or the startup message
- * for a reset) or after CMD_TIMEOUT_US.  Start-up is a chain of such
+ * for a reset) or after ANT_CMD_TIMEOUT_US.  Start-up is a chain of such
  * commands: reset -> startup message -> capabilities -> network key ->
  * extended messages -> reception.  Reception is continuous scan mode
  * (0x5B, §3.5) on channel 0 by default, which hears every strap in range
@@ -36,9 +36,12 @@
  * unknown messages are counted and skipped (the decoder resynchronises,
  * lib/ant-msg.c).  Heart rates are logged at debug level only.
  *
- * This file: channels (assignment, scan mode, set-up chains), straps
- * (receive, feed, admission), the object's life and its JSON.  The stick
- * itself (tty, framing, command queue, start-up, replug) is ant-stick.c.
+ * This file: straps (receive, feed, admission), the glue of the channels
+ * (logs and state from what they report, the choice of scan mode), the
+ * object's life and its JSON.  The command queue and the channels
+ * themselves (set-up chains, pairing and pinning, reopen backoff, the
+ * timeouts) are pure code in ant-channels.c; the stick (tty, framing,
+ * start-up, replug, the queue's transmit and timer) is ant-stick.c.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -61,9 +64,6 @@ static const char *const state_table[_ANT_STATE_MAX] = {
 	[ANT_INITIALISING] = "initialising",
 	[ANT_RUNNING] = "running",
 };
-
-static void chan_start(struct chan *ch);
-static void chan_plan(struct ant *a);
 
 static uint64_t mono_us(struct ant *a)
 {
@@ -428,349 +428,83 @@ static void strap_receive(struct ant *a, const struct cd_ant_channel_id *id,
 
 /* Channels -------------------------------------------------------------- */
 
-static const char *chan_what(const struct chan *ch)
+static const char *chan_what(bool scan)
 {
-	return ch->scan ? "scan mode" : "channel";
+	return scan ? "scan mode" : "channel";
 }
 
-void chan_reset(struct chan *ch)
+static const char *code_what(int code, const char *unknown)
 {
-	ch->state = CHAN_FREE;
-	ch->gen++;
-	ch->want = 0;
-	ch->has_id = false;
-	ch->id_requested = false;
-	ch->duplicate = false;
-	ch->backoff_s = 0;
-	ch->scan = false;
-	if (ch->timer)
-		(void)sd_event_source_set_enabled(ch->timer, SD_EVENT_OFF);
+	return code < 0 ? "no answer" : cd_ant_code_to_string((uint8_t)code) ?: unknown;
 }
 
-static int on_chan_timer(sd_event_source *s, uint64_t usec, void *userdata)
+/* ops->event: what the channels did, for the logs and the state. */
+static void on_channels_event(void *userdata, const struct ant_channels_event *e)
 {
-	struct chan *ch = userdata;
+	struct ant *a = userdata;
 
-	(void)s;
-	(void)usec;
-	if (ch->state != CHAN_WAIT)
-		return 0;
-	ch->ant->n.reopen++;
-	chan_start(ch);
-	return 0;
-}
-
-/* Closed, failed or duplicate: start again after the channel's backoff. */
-static void chan_retry(struct chan *ch)
-{
-	struct ant *a = ch->ant;
-	int r;
-
-	cmd_cancel_channel(a, ch->number);
-	ch->gen++;
-	ch->state = CHAN_WAIT;
-	ch->id_requested = false;
-	ch->backoff_s = ch->backoff_s == 0 ? CHAN_BACKOFF_MIN_S
-					   : MIN(ch->backoff_s * 2, CHAN_BACKOFF_MAX_S);
-	if (!ch->timer) {
-		r = sd_event_add_time_relative(a->event, &ch->timer, CLOCK_MONOTONIC,
-					       ch->backoff_s * USEC_PER_SEC, 0, on_chan_timer, ch);
-		if (r < 0) {
-			log_warning_errno(r, "Cannot arm an ANT channel timer: %m");
-			return;
-		}
-		(void)sd_event_source_set_description(ch->timer, "ant-channel");
-	} else {
-		(void)sd_event_source_set_time_relative(ch->timer, ch->backoff_s * USEC_PER_SEC);
-	}
-	(void)sd_event_source_set_enabled(ch->timer, SD_EVENT_ONESHOT);
-	log_debug("ANT %s %u: reopening in %u s.", chan_what(ch), ch->number, ch->backoff_s);
-}
-
-static void chan_next(struct chan *ch);
-
-static bool step_optional(enum chan_step s)
-{
-	return s == STEP_UNASSIGN;
-}
-
-static void on_chan_reply(struct ant *a, const struct cmd *c, int code, const struct cd_ant_msg *reply)
-{
-	struct chan *ch = &a->chan[c->channel];
-
-	(void)reply;
-	if (c->gen != ch->gen || ch->state != CHAN_SETUP)
-		return;
-	if (code != 0 && !step_optional(ch->step)) {
-		if (ch->step == STEP_OPEN_SCAN) {
-			/* §3.5: no scan mode after all; one channel per strap instead. */
-			log_notice("ANT stick refused scan mode (%s); using one channel per strap.",
-				   code < 0 ? "no answer" : cd_ant_code_to_string((uint8_t)code) ?: "error");
-			a->scan = false;
-			chan_reset(ch);
-			chan_plan(a);
-			return;
-		}
-		log_debug("ANT %s %u: step %d failed (%s).", chan_what(ch), ch->number, ch->step,
-			  code < 0 ? "no answer" : cd_ant_code_to_string((uint8_t)code) ?: "?");
-		chan_retry(ch);
-		return;
-	}
-	if (ch->step == STEP_OPEN || ch->step == STEP_OPEN_SCAN) {
-		ch->state = CHAN_OPEN;
+	switch (e->type) {
+	case ANT_EVENT_TIMEOUT:
+		log_debug("ANT stick: no answer to message 0x%02X (%s).", e->msg_id,
+			  cd_ant_msg_id_to_string(e->msg_id) ?: "?");
+		break;
+	case ANT_EVENT_OPENED:
 		if (a->state != ANT_RUNNING) {
 			set_state(a, ANT_RUNNING, NULL);
 			log_info("ANT stick %s: receiving in %s.", a->path,
-				 a->scan ? "continuous scan mode" : "channel mode");
+				 a->chans.scan ? "continuous scan mode" : "channel mode");
 		}
-		log_debug("ANT %s %u open (device %" PRIu32 ").", chan_what(ch), ch->number, ch->want);
-		if (!a->scan)
-			chan_plan(a);
-		return;
-	}
-	ch->step++;
-	if (ch->scan && (ch->step == STEP_LP_TIMEOUT || ch->step == STEP_HP_TIMEOUT ||
-			 ch->step == STEP_PERIOD))
-		ch->step = STEP_RF;
-	if (ch->scan && ch->step == STEP_OPEN)
-		ch->step = STEP_OPEN_SCAN;
-	chan_next(ch);
-}
-
-static void chan_next(struct chan *ch)
-{
-	struct ant *a = ch->ant;
-	struct cd_ant_frame f;
-	struct cd_ant_channel_id id = {
-		/* §3.2: the low 16 bits travel; the transmission type stays a wildcard. */
-		.device_number = ch->want & 0xFFFF,
-		.device_type = CD_ANT_HRM_DEVICE_TYPE,
-		.trans_type = 0,
-	};
-	uint8_t n = ch->number;
-	int r = -EINVAL;
-
-	switch (ch->step) {
-	case STEP_UNASSIGN:
-		r = cd_ant_build_unassign_channel(&f, n);
+		log_debug("ANT %s %u open (device %" PRIu32 ").", chan_what(e->scan), e->channel,
+			  e->device_number);
 		break;
-	case STEP_ASSIGN:
-		r = cd_ant_build_assign_channel(&f, n, CD_ANT_CHANNEL_TYPE_SLAVE, DEFAULT_NETWORK);
+	case ANT_EVENT_STEP_FAILED:
+		log_debug("ANT %s %u: step %d failed (%s).", chan_what(e->scan), e->channel,
+			  e->step, code_what(e->code, "?"));
 		break;
-	case STEP_ID:
-		r = cd_ant_build_set_channel_id(&f, n, &id);
+	case ANT_EVENT_RETRY:
+		log_debug("ANT %s %u: reopening in %u s.", chan_what(e->scan), e->channel,
+			  e->backoff_s);
 		break;
-	case STEP_LP_TIMEOUT:
-		r = cd_ant_build_set_lp_search_timeout(&f, n, LP_SEARCH_TIMEOUT);
+	case ANT_EVENT_SCAN_REFUSED:
+		log_notice("ANT stick refused scan mode (%s); using one channel per strap.",
+			   code_what(e->code, "error"));
 		break;
-	case STEP_HP_TIMEOUT:
-		r = cd_ant_build_set_search_timeout(&f, n, CD_ANT_SEARCH_TIMEOUT_DISABLED);
+	case ANT_EVENT_IDENTIFIED:
+		break; /* pairing a channel is routine: nothing to log */
+	case ANT_EVENT_DUPLICATE:
+		log_debug("ANT channel %u found ant-%" PRIu32 " twice; searching again.",
+			  e->channel, e->device_number);
 		break;
-	case STEP_PERIOD:
-		r = cd_ant_build_set_channel_period(&f, n, CD_ANT_HRM_PERIOD);
+	case ANT_EVENT_CLOSED:
+		if (e->unasked)
+			log_debug("ANT %s %u closed by the stick.", chan_what(e->scan), e->channel);
 		break;
-	case STEP_RF:
-		r = cd_ant_build_set_rf_frequency(&f, n, CD_ANT_HRM_RF_FREQUENCY);
+	case ANT_EVENT_NO_CHANNEL:
+		log_warning("ANT stick has %u channels: strap ant-%" PRIu32
+			    " and later ones of [ant] devices are not heard.",
+			    e->n_channels, e->device_number);
 		break;
-	case STEP_OPEN:
-		r = cd_ant_build_open_channel(&f, n);
+	case ANT_EVENT_QUEUE_FAILED:
+		log_warning_errno(e->code, "Cannot queue an ANT command: %m");
 		break;
-	case STEP_OPEN_SCAN:
-		/* AD16: [0x00], every packet (openant's [0, 1] would be sync-only). */
-		r = cd_ant_build_open_rx_scan(&f, false);
-		break;
-	case STEP_DONE:
-		return;
-	}
-	r = cmd_push(a, r, &f, n, CD_ANT_MSG_CHANNEL_EVENT, on_chan_reply, ch->gen);
-	if (r < 0)
-		log_warning_errno(r, "Cannot queue an ANT command: %m");
-}
-
-static void chan_start(struct chan *ch)
-{
-	ch->gen++;
-	if (ch->gen == 0)
-		ch->gen = 1; /* 0 marks stick-wide commands */
-	ch->state = CHAN_SETUP;
-	ch->step = STEP_UNASSIGN;
-	ch->wildcard = ch->want == 0;
-	ch->has_id = false;
-	ch->id_requested = false;
-	ch->duplicate = false;
-	chan_next(ch);
-}
-
-static struct chan *chan_free_slot(struct ant *a)
-{
-	for (unsigned i = 0; i < a->n_channels; i++)
-		if (a->chan[i].state == CHAN_FREE)
-			return &a->chan[i];
-	return NULL;
-}
-
-static bool number_has_channel(struct ant *a, uint32_t number)
-{
-	for (unsigned i = 0; i < a->n_channels; i++) {
-		struct chan *ch = &a->chan[i];
-
-		if (ch->state == CHAN_FREE)
-			continue;
-		if (ch->want == number || (ch->has_id && ch->id.device_number == number))
-			return true;
-	}
-	return false;
-}
-
-/*
- * Channel mode (§3.5): with [ant] devices, one channel per listed strap;
- * otherwise one wildcard channel searching at any time, which, once it
- * has found a strap, keeps it (and is reopened pinned to it), while the
- * next free channel searches for the next strap.
- */
-static void chan_plan(struct ant *a)
-{
-	struct chan *ch;
-
-	if (a->fd < 0 || a->scan)
-		return;
-	if (a->config->n_ant_devices > 0) {
-		for (size_t i = 0; i < a->config->n_ant_devices; i++) {
-			uint32_t want = a->config->ant_devices[i];
-
-			if (number_has_channel(a, want))
-				continue;
-			ch = chan_free_slot(a);
-			if (!ch) {
-				log_warning("ANT stick has %u channels: strap ant-%" PRIu32
-					    " and later ones of [ant] devices are not heard.",
-					    a->n_channels, want);
-				return;
-			}
-			ch->want = want;
-			chan_start(ch);
-		}
-		return;
-	}
-	for (unsigned i = 0; i < a->n_channels; i++) {
-		ch = &a->chan[i];
-		if (ch->state != CHAN_FREE && ch->want == 0 && !ch->has_id)
-			return; /* one is searching already */
-	}
-	ch = chan_free_slot(a);
-	if (!ch)
-		return;
-	ch->want = 0;
-	chan_start(ch);
-}
-
-/*
- * The channel is closed on the stick (EVENT_CHANNEL_CLOSED, or a close it
- * refused because the channel was not open): reopen it after the backoff,
- * pinned to the strap it had found (§3.2 "wildcard, then pinned"), or, for
- * a duplicate, as a wildcard again.
- */
-static void chan_closed(struct chan *ch)
-{
-	if (ch->duplicate) {
-		ch->want = 0;
-		ch->has_id = false;
-	} else if (ch->has_id && !ch->scan)
-		ch->want = ch->id.device_number;
-	chan_retry(ch);
-}
-
-static void on_close_reply(struct ant *a, const struct cmd *c, int code,
-			   const struct cd_ant_msg *reply)
-{
-	struct chan *ch = &a->chan[c->channel];
-
-	(void)reply;
-	if (c->gen == ch->gen && ch->state == CHAN_CLOSING && code != 0)
-		chan_closed(ch); /* it was not open: no EVENT_CHANNEL_CLOSED will come */
-}
-
-static void chan_close(struct chan *ch)
-{
-	struct ant *a = ch->ant;
-	struct cd_ant_frame f;
-	int r;
-
-	cmd_cancel_channel(a, ch->number);
-	ch->gen++;
-	ch->state = CHAN_CLOSING;
-	r = cmd_push(a, cd_ant_build_close_channel(&f, ch->number), &f, ch->number,
-		     CD_ANT_MSG_CHANNEL_EVENT, on_close_reply, ch->gen);
-	if (r < 0)
-		chan_retry(ch);
-}
-
-static void chan_identified(struct ant *a, struct chan *ch, const struct cd_ant_channel_id *id);
-
-static void on_channel_id_reply(struct ant *a, const struct cmd *c, int code,
-				const struct cd_ant_msg *reply)
-{
-	struct chan *ch = &a->chan[c->channel];
-	struct cd_ant_channel_id id;
-	uint8_t n;
-
-	if (c->gen != ch->gen)
-		return;
-	ch->id_requested = false;
-	if (code != 0 || !reply || cd_ant_parse_channel_id(reply, &n, &id) < 0 || n != ch->number ||
-	    id.device_number == 0)
-		return;
-	chan_identified(a, ch, &id);
-}
-
-/* A channel's sender became known: pin it, or give up a duplicate. */
-static void chan_identified(struct ant *a, struct chan *ch, const struct cd_ant_channel_id *id)
-{
-	bool first = !ch->has_id || ch->id.device_number != id->device_number;
-
-	ch->has_id = true;
-	ch->id = *id;
-	if (!first || a->scan)
-		return;
-	for (unsigned i = 0; i < a->n_channels; i++) {
-		struct chan *o = &a->chan[i];
-
-		if (o != ch && o->state != CHAN_FREE && o->has_id &&
-		    o->id.device_number == id->device_number) {
-			/* Another channel has this strap: search again later. */
-			log_debug("ANT channel %u found ant-%" PRIu32 " twice; searching again.",
-				  ch->number, id->device_number);
-			ch->duplicate = true;
-			chan_close(ch);
-			return;
-		}
-	}
-	/* A channel still searching for this strap by number is not needed any more. */
-	for (unsigned i = 0; i < a->n_channels; i++) {
-		struct chan *o = &a->chan[i];
-
-		if (o == ch || o->has_id || o->want != id->device_number)
-			continue;
-		if (o->state == CHAN_WAIT) {
-			chan_reset(o);
-		} else if (o->state == CHAN_SETUP || o->state == CHAN_OPEN) {
-			o->duplicate = true;
-			chan_close(o);
-		}
-	}
-	if (ch->want == 0) {
-		/* Wildcard pairing done: from now on this channel is that strap's. */
-		ch->want = id->device_number;
-		chan_plan(a);
 	}
 }
+
+static uint64_t channels_now(void *userdata)
+{
+	return mono_us(userdata);
+}
+
+static const struct ant_channels_ops channels_ops = {
+	.transmit = stick_transmit,
+	.now = channels_now,
+	.event = on_channels_event,
+};
 
 void on_data(struct ant *a, const struct cd_ant_msg *m)
 {
 	struct cd_ant_data d;
 	struct cd_ant_channel_id id;
-	struct chan *ch = NULL;
-	struct cd_ant_frame f;
 
 	if (cd_ant_parse_data(m, &d) < 0) {
 		a->n.malformed++;
@@ -780,59 +514,38 @@ void on_data(struct ant *a, const struct cd_ant_msg *m)
 		a->n.ignored++; /* HRMs do not burst */
 		return;
 	}
-	if (d.channel < a->n_channels)
-		ch = &a->chan[d.channel];
-	if (ch && ch->backoff_s && ch->state == CHAN_OPEN)
-		ch->backoff_s = 0; /* a working channel: the next loss retries at once */
-
-	if (d.ext & CD_ANT_EXT_CHANNEL_ID) {
-		id = d.id;
+	if (d.ext & CD_ANT_EXT_CHANNEL_ID)
 		a->scan_identified++;
-		if (ch && !a->scan && ch->state == CHAN_OPEN)
-			chan_identified(a, ch, &id);
-		if (ch && ch->state == CHAN_CLOSING)
-			return;
-	} else if (ch && !a->scan && ch->has_id) {
-		id = ch->id;
-	} else if (ch && !a->scan && !ch->wildcard && ch->want != 0 && ch->state == CHAN_OPEN) {
-		/* Opened pinned ([ant] devices or after pairing): only that strap can be heard. */
-		id = (struct cd_ant_channel_id){
-			.device_number = ch->want,
-			.device_type = CD_ANT_HRM_DEVICE_TYPE,
-			.trans_type = (uint8_t)((ch->want >> 16) << 4),
-		};
-	} else {
-		a->n.unidentified++;
-		if (a->scan && ++a->scan_unidentified >= SCAN_UNIDENTIFIED_MAX && a->scan_identified == 0) {
-			/* The stick does not tag scan-mode data after all: channels can ask. */
-			log_notice("ANT stick %s sends scan-mode data without channel IDs; "
-				   "re-initialising it with one channel per strap.", a->path);
-			a->force_channels = true;
-			stick_init(a);
-			return;
-		}
-		if (ch && !a->scan && ch->state == CHAN_OPEN && !ch->id_requested) {
-			/* §3.2: learn the paired device with Request Message (ch, 0x51), as GC does. */
-			ch->id_requested = true;
-			if (cmd_push(a, cd_ant_build_request(&f, ch->number, CD_ANT_MSG_CHANNEL_ID), &f,
-				     ch->number, CD_ANT_MSG_CHANNEL_ID, on_channel_id_reply, ch->gen) < 0)
-				ch->id_requested = false;
-		}
+	switch (ant_channels_data(&a->chans, &d, &id)) {
+	case ANT_SENDER_KNOWN:
+		strap_receive(a, &id, &d);
 		return;
+	case ANT_SENDER_IGNORE:
+		return;
+	case ANT_SENDER_UNKNOWN:
+		break;
 	}
-	strap_receive(a, &id, &d);
+	a->n.unidentified++;
+	if (a->chans.scan && ++a->scan_unidentified >= SCAN_UNIDENTIFIED_MAX &&
+	    a->scan_identified == 0) {
+		/* The stick does not tag scan-mode data after all: channels can ask. */
+		log_notice("ANT stick %s sends scan-mode data without channel IDs; "
+			   "re-initialising it with one channel per strap.", a->path);
+		a->force_channels = true;
+		stick_init(a);
+	}
 }
 
-static struct strap *strap_of_channel(struct ant *a, const struct chan *ch)
+static struct strap *strap_of_channel(struct ant *a, const struct ant_chan *ch)
 {
-	if (a->scan || !ch->has_id)
+	if (a->chans.scan || !ch->has_id)
 		return NULL;
 	return strap_find(a, ch->id.device_number);
 }
 
 void on_rf_event(struct ant *a, const struct cd_ant_channel_event *e)
 {
-	struct chan *ch = e->channel < a->n_channels ? &a->chan[e->channel] : NULL;
+	const struct ant_chan *ch = ant_channels_get(&a->chans, e->channel);
 	struct strap *s = ch ? strap_of_channel(a, ch) : NULL;
 
 	switch (e->code) {
@@ -846,20 +559,12 @@ void on_rf_event(struct ant *a, const struct cd_ant_channel_event *e)
 		break;
 	case CD_ANT_EVENT_RX_FAIL_GO_TO_SEARCH:
 		a->n.rx_fail_go_to_search++;
-		/* A channel paired by wildcard would pair with anyone now: pin it. */
-		if (ch && !a->scan && ch->state == CHAN_OPEN && ch->has_id && ch->wildcard)
-			chan_close(ch);
 		break;
 	case CD_ANT_EVENT_RX_SEARCH_TIMEOUT:
 		a->n.search_timeout++;
 		break;
 	case CD_ANT_EVENT_CHANNEL_CLOSED:
 		a->n.channel_closed++;
-		if (!ch || ch->state == CHAN_FREE || ch->state == CHAN_SETUP || ch->state == CHAN_WAIT)
-			break;
-		if (ch->state == CHAN_OPEN)
-			log_debug("ANT %s %u closed by the stick.", chan_what(ch), ch->number);
-		chan_closed(ch);
 		break;
 	case CD_ANT_EVENT_SERIAL_QUE_OVERFLOW:
 	case CD_ANT_EVENT_QUE_OVERFLOW:
@@ -868,26 +573,23 @@ void on_rf_event(struct ant *a, const struct cd_ant_channel_event *e)
 	default:
 		break;
 	}
+	/* Go-to-search closes a channel paired by wildcard; channel-closed reopens it. */
+	ant_channels_rf_event(&a->chans, e);
 }
 
+/* Extended messages on: scan mode where the stick has it and [ant] mode allows (§3.5). */
 void start_reception(struct ant *a)
 {
 	bool scan_ok = !a->have_caps || (a->caps.advanced_options2 & CD_ANT_CAP_ADV2_SCAN_MODE);
+	unsigned n = a->have_caps && a->caps.max_channels > 0
+			     ? MIN((unsigned)a->caps.max_channels, ANT_CHANNELS_MAX)
+			     : ANT_CHANNELS_DEFAULT;
+	bool scan = !a->config->ant_channels && !a->force_channels && scan_ok && a->ext;
 
-	a->n_channels = a->have_caps && a->caps.max_channels > 0
-				? MIN((unsigned)a->caps.max_channels, MAX_CHANNELS)
-				: DEFAULT_CHANNELS;
-	for (unsigned i = 0; i < MAX_CHANNELS; i++)
-		chan_reset(&a->chan[i]);
-	a->scan = !a->config->ant_channels && !a->force_channels && scan_ok && a->ext;
-	if (!a->config->ant_channels && !a->force_channels && !a->scan)
+	if (!a->config->ant_channels && !a->force_channels && !scan)
 		log_notice("ANT stick %s: %s; using one channel per strap (at most %u).", a->path,
-			   !scan_ok ? "no scan mode" : "no extended messages", a->n_channels);
-	if (a->scan) {
-		a->chan[0].scan = true;
-		chan_start(&a->chan[0]);
-	} else
-		chan_plan(a);
+			   !scan_ok ? "no scan mode" : "no extended messages", n);
+	ant_channels_start(&a->chans, n, scan);
 }
 
 /* Public ---------------------------------------------------------------- */
@@ -905,10 +607,8 @@ int ant_new(sd_event *event, struct monitor *m, const struct cd_config *c, struc
 		.monitor = m,
 		.config = c,
 		.fd = -EBADF,
-		.n_channels = DEFAULT_CHANNELS,
 	};
-	for (unsigned i = 0; i < MAX_CHANNELS; i++)
-		a->chan[i] = (struct chan){ .ant = a, .number = (uint8_t)i };
+	ant_channels_init(&a->chans, &channels_ops, a, c->ant_devices, c->n_ant_devices);
 	r = cd_ant_admit_init(&a->unknown, c->ant_max_unknown,
 			      (uint64_t)(c->ant_forget_after_s * USEC_PER_SEC));
 	if (r < 0)
@@ -928,12 +628,12 @@ int ant_new(sd_event *event, struct monitor *m, const struct cd_config *c, struc
 		return 0;
 	}
 
-	r = sd_event_add_time_relative(event, &a->cmd_timer, CLOCK_MONOTONIC, CMD_TIMEOUT_US, 0,
-				       on_cmd_timeout, a);
+	r = sd_event_add_time(event, &a->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_channels_timer,
+			      a);
 	if (r < 0)
 		return r;
-	(void)sd_event_source_set_enabled(a->cmd_timer, SD_EVENT_OFF);
-	(void)sd_event_source_set_description(a->cmd_timer, "ant-command");
+	(void)sd_event_source_set_enabled(a->timer, SD_EVENT_OFF);
+	(void)sd_event_source_set_description(a->timer, "ant-channels");
 	r = sd_event_add_time_relative(event, &a->sweep, CLOCK_MONOTONIC, SWEEP_US, 0, on_sweep, a);
 	if (r < 0)
 		return r;
@@ -964,17 +664,15 @@ struct ant *ant_free(struct ant *a)
 		/* GC closes every channel before it lets go, so the stick answers the next open. */
 		struct cd_ant_frame f;
 
-		for (unsigned i = 0; i < a->n_channels; i++)
-			if (a->chan[i].state == CHAN_OPEN &&
+		for (unsigned i = 0; i < a->chans.n_channels; i++)
+			if (a->chans.chan[i].state == ANT_CHAN_OPEN &&
 			    cd_ant_build_close_channel(&f, (uint8_t)i) == 0)
 				(void)!write(a->fd, f.data, f.size);
 	}
-	cmd_free_all(a);
-	for (unsigned i = 0; i < MAX_CHANNELS; i++)
-		a->chan[i].timer = sd_event_source_disable_unref(a->chan[i].timer);
+	ant_channels_done(&a->chans);
 	a->io = sd_event_source_disable_unref(a->io);
 	a->retry = sd_event_source_disable_unref(a->retry);
-	a->cmd_timer = sd_event_source_disable_unref(a->cmd_timer);
+	a->timer = sd_event_source_disable_unref(a->timer);
 	a->sweep = sd_event_source_disable_unref(a->sweep);
 	a->hotplug = sd_device_monitor_unref(a->hotplug);
 	if (a->fd >= 0)
@@ -1013,7 +711,7 @@ int ant_health_json(struct ant *a, cJSON *o)
 	    !(a->usb_id[0] ? cJSON_AddStringToObject(x, "usb_id", a->usb_id)
 			   : cJSON_AddNullToObject(x, "usb_id")) ||
 	    !(a->state == ANT_RUNNING
-		      ? cJSON_AddStringToObject(x, "reception", a->scan ? "scan" : "channels")
+		      ? cJSON_AddStringToObject(x, "reception", a->chans.scan ? "scan" : "channels")
 		      : cJSON_AddNullToObject(x, "reception")) ||
 	    !(a->have_caps ? cJSON_AddNumberToObject(x, "max_channels", a->caps.max_channels)
 			   : cJSON_AddNullToObject(x, "max_channels")) ||
@@ -1031,9 +729,11 @@ int ant_health_json(struct ant *a, cJSON *o)
 	    !add_u64(n, "rx_fail", a->n.rx_fail) ||
 	    !add_u64(n, "rx_fail_go_to_search", a->n.rx_fail_go_to_search) ||
 	    !add_u64(n, "search_timeout", a->n.search_timeout) ||
-	    !add_u64(n, "channel_closed", a->n.channel_closed) || !add_u64(n, "reopen", a->n.reopen) ||
-	    !add_u64(n, "command_errors", a->n.command_errors) ||
-	    !add_u64(n, "timeouts", a->n.timeouts) || !add_u64(n, "overflow", a->n.overflow) ||
+	    !add_u64(n, "channel_closed", a->n.channel_closed) ||
+	    !add_u64(n, "reopen", a->chans.n_reopen) ||
+	    !add_u64(n, "command_errors", a->chans.n_command_errors) ||
+	    !add_u64(n, "timeouts", a->chans.n_timeouts) ||
+	    !add_u64(n, "overflow", a->n.overflow) ||
 	    !add_u64(n, "serial_errors", a->n.serial_errors) || !add_u64(n, "resets", a->n.resets) ||
 	    !add_u64(n, "opened", a->n.opened) || !add_u64(n, "lost", a->n.lost))
 		return -ENOMEM;
