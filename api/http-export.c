@@ -45,11 +45,9 @@ static void export_stream_free(void *cls)
 	free(st);
 }
 
-/* cd_write_fn: the encoders' bytes go to the staging buffer. */
-static int stage_write(void *userdata, const void *p, size_t n)
+/* Room for n more staged bytes. */
+static int stage_reserve(struct export_stream *st, size_t n)
 {
-	struct export_stream *st = userdata;
-
 	if (st->cap - st->len < n) {
 		size_t cap = st->cap ? st->cap : 4096;
 		char *b;
@@ -62,6 +60,17 @@ static int stage_write(void *userdata, const void *p, size_t n)
 		st->buf = b;
 		st->cap = cap;
 	}
+	return 0;
+}
+
+/* cd_write_fn: the encoders' bytes go to the staging buffer. */
+static int stage_write(void *userdata, const void *p, size_t n)
+{
+	struct export_stream *st = userdata;
+	int r = stage_reserve(st, n);
+
+	if (r < 0)
+		return r;
 	memcpy(st->buf + st->len, p, n);
 	st->len += n;
 	return 0;
@@ -161,21 +170,19 @@ static int stage_next(struct export_stream *st)
 		r = cd_tcx_writer_add(st->tcx, &x);
 		return r < 0 ? r : 1;
 	case CD_EXPORT_CSV:
-		r = stage_write(st, "", 0); /* make sure there is a buffer */
-		if (r < 0)
-			return r;
+		/* The header is staged first, so buf is never NULL here. */
 		k = cd_csv_format_sample(st->buf + st->len, st->cap - st->len, &x);
-		if (k >= 0 && (size_t)k >= st->cap - st->len) {
-			char tmp[1024];
-
-			k = cd_csv_format_sample(tmp, sizeof(tmp), &x);
-			if (k < 0 || (size_t)k >= sizeof(tmp))
-				return -EIO;
-			r = stage_write(st, tmp, (size_t)k);
-			return r < 0 ? r : 1;
-		}
 		if (k < 0)
 			return (int)k;
+		if ((size_t)k >= st->cap - st->len) {
+			/* A long RR list: grow, then format again (as GET .../samples does). */
+			r = stage_reserve(st, (size_t)k + 1);
+			if (r < 0)
+				return r;
+			k = cd_csv_format_sample(st->buf + st->len, st->cap - st->len, &x);
+			if (k < 0)
+				return (int)k;
+		}
 		st->len += (size_t)k;
 		return 1;
 	}
