@@ -15,6 +15,7 @@
 #include "csv.h"
 #include "fit.h"
 #include "http-export.h"
+#include "http-stage.h"
 #include "log.h"
 #include "tcx.h"
 
@@ -27,9 +28,8 @@ struct export_stream {
 	uint64_t n;     /* samples read */
 	struct cd_fit_encoder fit;
 	struct cd_tcx_writer *tcx;
-	bool head_done, done, failed;
-	char *buf; /* staged bytes: buf[pos..len) */
-	size_t pos, len, cap;
+	bool head_done, done;
+	struct cd_http_stage stage;
 };
 
 static void export_stream_free(void *cls)
@@ -41,30 +41,8 @@ static void export_stream_free(void *cls)
 	if (st->it)
 		st->it->free(st->it);
 	cd_tcx_writer_free(st->tcx);
-	free(st->buf);
+	cd_http_stage_done(&st->stage);
 	free(st);
-}
-
-/* cd_write_fn: the encoders' bytes go to the staging buffer. */
-static int stage_write(void *userdata, const void *p, size_t n)
-{
-	struct export_stream *st = userdata;
-
-	if (st->cap - st->len < n) {
-		size_t cap = st->cap ? st->cap : 4096;
-		char *b;
-
-		while (cap - st->len < n)
-			cap *= 2;
-		b = realloc(st->buf, cap);
-		if (!b)
-			return -ENOMEM;
-		st->buf = b;
-		st->cap = cap;
-	}
-	memcpy(st->buf + st->len, p, n);
-	st->len += n;
-	return 0;
 }
 
 static double number(const cJSON *o, const char *key)
@@ -130,7 +108,6 @@ static int summary_of(const cJSON *j, struct cd_export_summary *s)
 static int stage_next(struct export_stream *st)
 {
 	struct cd_sample x;
-	ssize_t k;
 	int r;
 
 	if (st->done)
@@ -138,7 +115,8 @@ static int stage_next(struct export_stream *st)
 	if (!st->head_done) {
 		st->head_done = true;
 		if (st->format == CD_EXPORT_CSV) {
-			r = stage_write(st, CD_CSV_HEADER_LINE, strlen(CD_CSV_HEADER_LINE));
+			r = cd_http_stage_write(&st->stage, CD_CSV_HEADER_LINE,
+						strlen(CD_CSV_HEADER_LINE));
 			return r < 0 ? r : 1;
 		}
 	}
@@ -161,60 +139,31 @@ static int stage_next(struct export_stream *st)
 		r = cd_tcx_writer_add(st->tcx, &x);
 		return r < 0 ? r : 1;
 	case CD_EXPORT_CSV:
-		r = stage_write(st, "", 0); /* make sure there is a buffer */
-		if (r < 0)
-			return r;
-		k = cd_csv_format_sample(st->buf + st->len, st->cap - st->len, &x);
-		if (k >= 0 && (size_t)k >= st->cap - st->len) {
-			char tmp[1024];
-
-			k = cd_csv_format_sample(tmp, sizeof(tmp), &x);
-			if (k < 0 || (size_t)k >= sizeof(tmp))
-				return -EIO;
-			r = stage_write(st, tmp, (size_t)k);
-			return r < 0 ? r : 1;
-		}
-		if (k < 0)
-			return (int)k;
-		st->len += (size_t)k;
-		return 1;
+		r = cd_http_stage_csv(&st->stage, &x);
+		return r < 0 ? r : 1;
 	}
 	return -EINVAL;
+}
+
+/* The refill of export_read(): a failure there can only cut the answer short. */
+static int export_refill(void *userdata)
+{
+	struct export_stream *st = userdata;
+	int r = stage_next(st);
+
+	if (r < 0)
+		log_warning_errno(r, "HTTP: export failed after %" PRIu64
+				  " samples: %m; the answer is cut short",
+				  st->n);
+	return r;
 }
 
 static ssize_t export_read(void *cls, uint64_t offset, char *out, size_t max)
 {
 	struct export_stream *st = cls;
-	size_t done = 0;
-	int r;
 
 	(void)offset;
-	while (done < max) {
-		if (st->pos < st->len) {
-			size_t n = st->len - st->pos < max - done ? st->len - st->pos : max - done;
-
-			memcpy(out + done, st->buf + st->pos, n);
-			st->pos += n;
-			done += n;
-			continue;
-		}
-		st->pos = st->len = 0;
-		if (st->failed)
-			break;
-		r = stage_next(st);
-		if (r < 0) {
-			log_warning_errno(r, "HTTP: export failed after %" PRIu64
-					  " samples: %m; the answer is cut short",
-					  st->n);
-			st->failed = true;
-			break;
-		}
-		if (r == 0)
-			break;
-	}
-	if (done > 0)
-		return (ssize_t)done;
-	return st->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+	return cd_http_stage_read(&st->stage, out, max, export_refill, st);
 }
 
 /* FIT's first pass: the samples the file will hold and its data size. */
@@ -283,11 +232,12 @@ int cd_http_export_response(const struct cd_front_ops *ops, void *userdata,
 	if (!st)
 		return -ENOMEM;
 	st->format = m->export_format;
+	st->stage.first = 4096;
 	if (st->format == CD_EXPORT_FIT) {
 		r = fit_count(ops, userdata, m->id, &sum, &st->limit, &data_size);
 		if (r < 0)
 			goto fail;
-		cd_fit_encoder_init(&st->fit, &sum, data_size, stage_write, st);
+		cd_fit_encoder_init(&st->fit, &sum, data_size, cd_http_stage_write, &st->stage);
 		size = 14 + (uint64_t)data_size + 2;
 	}
 	r = ops->samples(userdata, m->id, &st->it);
@@ -298,7 +248,7 @@ int cd_http_export_response(const struct cd_front_ops *ops, void *userdata,
 		goto fail;
 	}
 	if (st->format == CD_EXPORT_TCX) {
-		r = cd_tcx_writer_new(&sum, stage_write, st, &st->tcx);
+		r = cd_tcx_writer_new(&sum, cd_http_stage_write, &st->stage, &st->tcx);
 		if (r < 0)
 			goto fail;
 	}

@@ -20,6 +20,7 @@
 #include "http-export.h"
 #include "http-internal.h"
 #include "http-parse.h"
+#include "http-stage.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -184,7 +185,6 @@ enum samples_state {
 	SAMPLES_HEAD,
 	SAMPLES_BODY,
 	SAMPLES_END,
-	SAMPLES_FAILED,
 };
 
 struct samples_stream {
@@ -192,8 +192,7 @@ struct samples_stream {
 	bool csv;
 	enum samples_state state;
 	uint64_t n; /* samples staged */
-	char *buf;  /* staged bytes not yet handed to MHD: buf[pos..len) */
-	size_t pos, len, cap;
+	struct cd_http_stage stage;
 };
 
 static void samples_stream_free(void *cls)
@@ -204,55 +203,8 @@ static void samples_stream_free(void *cls)
 		return;
 	if (st->it)
 		st->it->free(st->it);
-	free(st->buf);
+	cd_http_stage_done(&st->stage);
 	free(st);
-}
-
-static int stage_reserve(struct samples_stream *st, size_t n)
-{
-	size_t cap = st->cap ? st->cap : 1024;
-	char *b;
-
-	if (st->cap - st->len >= n)
-		return 0;
-	while (cap - st->len < n)
-		cap *= 2;
-	b = realloc(st->buf, cap);
-	if (!b)
-		return -ENOMEM;
-	st->buf = b;
-	st->cap = cap;
-	return 0;
-}
-
-static int stage_bytes(struct samples_stream *st, const char *s, size_t n)
-{
-	int r = stage_reserve(st, n);
-
-	if (r < 0)
-		return r;
-	memcpy(st->buf + st->len, s, n);
-	st->len += n;
-	return 0;
-}
-
-static int stage_csv(struct samples_stream *st, const struct cd_sample *x)
-{
-	ssize_t n = cd_csv_format_sample(st->buf + st->len, st->cap - st->len, x);
-	int r;
-
-	if (n < 0)
-		return (int)n;
-	if ((size_t)n >= st->cap - st->len) {
-		r = stage_reserve(st, (size_t)n + 1);
-		if (r < 0)
-			return r;
-		n = cd_csv_format_sample(st->buf + st->len, st->cap - st->len, x);
-		if (n < 0)
-			return (int)n;
-	}
-	st->len += (size_t)n;
-	return 0;
 }
 
 /* One sample as the JSON answer shows it (api/http.h). */
@@ -288,11 +240,11 @@ static int stage_json(struct samples_stream *st, const struct cd_sample *x)
 	if (!e || !(text = cJSON_PrintUnformatted(e)))
 		return -ENOMEM;
 	if (st->n > 0) {
-		r = stage_bytes(st, ",", 1);
+		r = cd_http_stage_write(&st->stage, ",", 1);
 		if (r < 0)
 			return r;
 	}
-	return stage_bytes(st, text, strlen(text));
+	return cd_http_stage_write(&st->stage, text, strlen(text));
 }
 
 /* Stage the next piece of the answer: 1, 0 at its end, or a negative errno. */
@@ -305,7 +257,7 @@ static int stage_next(struct samples_stream *st)
 	switch (st->state) {
 	case SAMPLES_HEAD:
 		head = st->csv ? CD_CSV_HEADER_LINE : "{\"samples\":[";
-		r = stage_bytes(st, head, strlen(head));
+		r = cd_http_stage_write(&st->stage, head, strlen(head));
 		if (r < 0)
 			return r;
 		st->state = SAMPLES_BODY;
@@ -318,52 +270,39 @@ static int stage_next(struct samples_stream *st)
 			st->state = SAMPLES_END;
 			if (st->csv)
 				return 0;
-			r = stage_bytes(st, "]}\n", 3);
+			r = cd_http_stage_write(&st->stage, "]}\n", 3);
 			return r < 0 ? r : 1;
 		}
-		r = st->csv ? stage_csv(st, &x) : stage_json(st, &x);
+		r = st->csv ? cd_http_stage_csv(&st->stage, &x) : stage_json(st, &x);
 		if (r < 0)
 			return r;
 		st->n++;
 		return 1;
 	case SAMPLES_END:
-	case SAMPLES_FAILED:
 		return 0;
 	}
 	return 0;
 }
 
+/* The refill of samples_read(): a failure there can only cut the answer short. */
+static int samples_refill(void *userdata)
+{
+	struct samples_stream *st = userdata;
+	int r = stage_next(st);
+
+	if (r < 0)
+		log_warning_errno(r, "HTTP: reading the samples failed after %" PRIu64
+				  " of them: %m; the answer is cut short",
+				  st->n);
+	return r;
+}
+
 static ssize_t samples_read(void *cls, uint64_t offset, char *out, size_t max)
 {
 	struct samples_stream *st = cls;
-	size_t done = 0;
-	int r;
 
-	while (done < max) {
-		if (st->pos < st->len) {
-			size_t n = st->len - st->pos < max - done ? st->len - st->pos : max - done;
-
-			memcpy(out + done, st->buf + st->pos, n);
-			st->pos += n;
-			done += n;
-			continue;
-		}
-		st->pos = st->len = 0;
-		r = stage_next(st);
-		if (r < 0) {
-			log_warning_errno(r, "HTTP: reading the samples failed after %" PRIu64
-					  " of them: %m; the answer is cut short",
-					  st->n);
-			st->state = SAMPLES_FAILED;
-			break;
-		}
-		if (r == 0)
-			break;
-	}
-	if (done > 0)
-		return (ssize_t)done;
-	return st->state == SAMPLES_FAILED ? MHD_CONTENT_READER_END_WITH_ERROR
-					   : MHD_CONTENT_READER_END_OF_STREAM;
+	(void)offset;
+	return cd_http_stage_read(&st->stage, out, max, samples_refill, st);
 }
 
 static enum MHD_Result respond_samples(struct cd_http *h, struct MHD_Connection *c,
