@@ -3,9 +3,9 @@
  * The bluetoothd side of ble.c: the system bus connection (and its retry),
  * bluetoothd coming and going (NameOwnerChanged), and the mirror of its
  * objects (struct object) loaded by GetManagedObjects and kept by
- * InterfacesAdded/Removed and PropertiesChanged, with the lookups
- * reconcile() makes in it (find_device, find_hrs_char, choose_adapter).
- * Every change ends in reconcile() (ble.c).
+ * InterfacesAdded/Removed and PropertiesChanged.  The lookups reconcile()
+ * makes in it (find_device, find_hrs_char, choose_adapter) are pure and
+ * live with it in ble-reconcile.c.  Every change ends in reconcile() (ble.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -19,25 +19,6 @@
 
 /* When the system bus itself goes away. */
 #define BUS_RETRY_US (5 * USEC_PER_SEC)
-
-int set_str(char **p, const char *s)
-{
-	char *n = NULL;
-
-	if (s) {
-		n = strdup(s);
-		if (!n)
-			return -ENOMEM;
-	}
-	free(*p);
-	*p = n;
-	return 0;
-}
-
-bool str_eq(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
 
 /* "AA:BB:…" or "ble-aa:bb:…" → "aa:bb:…"; false when it is no address. */
 bool normalise_address(const char *s, char out[static 18])
@@ -73,12 +54,10 @@ static struct object *object_free(struct object *o)
 	return NULL;
 }
 
+/* find_object() for the mirror's owner, who may change what it finds. */
 struct object *object_find(struct ble *b, const char *path)
 {
-	for (struct object *o = b->objects; o; o = o->next)
-		if (strcmp(o->path, path) == 0)
-			return o;
-	return NULL;
+	return (struct object *)find_object(b->objects, path);
 }
 
 static struct object *object_get(struct ble *b, const char *path)
@@ -276,11 +255,11 @@ static int apply_property(struct ble *b, struct object *o, unsigned bit, const c
 			r = sd_bus_message_exit_container(m);
 			if (r < 0)
 				return r;
-			for (struct strap *st = b->straps; st; st = st->next)
+			for (struct ble_strap *st = b->core.straps; st; st = st->next)
 				if ((st->notify == NOTIFY_SIGNAL ||
 				     (st->notify == NOTIFY_PENDING && st->acquire_refused)) &&
 				    str_eq(st->chr_path, o->path))
-					strap_value(st, p, n);
+					strap_value(strap_of(st), p, n);
 			return 1;
 		}
 		break;
@@ -349,88 +328,6 @@ static int apply_interfaces(struct ble *b, const char *path, sd_bus_message *m)
 	if (r < 0)
 		return r;
 	return sd_bus_message_exit_container(m);
-}
-
-/* path is below parent ("/a/b" under "/a"). */
-static bool path_under(const char *path, const char *parent)
-{
-	size_t n = parent ? strlen(parent) : 0;
-
-	return n > 0 && strncmp(path, parent, n) == 0 && path[n] == '/';
-}
-
-/*
- * o's parent object (Device1.Adapter, GattService1.Device,
- * GattCharacteristic1.Service) is parent; when the property is missing,
- * the object path decides (§2.1: example-gatt-client matches by prefix).
- */
-static bool object_of(const struct object *o, const char *link, const char *parent)
-{
-	return link ? str_eq(link, parent) : path_under(o->path, parent);
-}
-
-bool device_on_adapter(struct ble *b, const struct object *o)
-{
-	return (o->ifaces & IF_DEVICE) && object_of(o, o->adapter, b->adapter);
-}
-
-bool device_has_hrs(struct ble *b, const struct object *dev)
-{
-	if (dev->hrs)
-		return true;
-	for (struct object *o = b->objects; o; o = o->next)
-		if ((o->ifaces & IF_SERVICE) && object_of(o, o->parent, dev->path) && o->uuid &&
-		    strcasecmp(o->uuid, UUID_HRS) == 0)
-			return true;
-	return false;
-}
-
-struct object *find_device(struct ble *b, const char *address)
-{
-	for (struct object *o = b->objects; o; o = o->next)
-		if (device_on_adapter(b, o) && strcmp(o->address, address) == 0)
-			return o;
-	return NULL;
-}
-
-/* The characteristic uuid of the Heart Rate service of dev, or NULL. */
-struct object *find_hrs_char(struct ble *b, const char *dev_path, const char *uuid)
-{
-	for (struct object *svc = b->objects; svc; svc = svc->next) {
-		if (!(svc->ifaces & IF_SERVICE) || !object_of(svc, svc->parent, dev_path) ||
-		    !svc->uuid || strcasecmp(svc->uuid, UUID_HRS) != 0)
-			continue;
-		for (struct object *c = b->objects; c; c = c->next)
-			if ((c->ifaces & IF_CHAR) && object_of(c, c->parent, svc->path) &&
-			    c->uuid && strcasecmp(c->uuid, uuid) == 0)
-				return c;
-	}
-	return NULL;
-}
-
-struct object *choose_adapter(struct ble *b)
-{
-	struct object *best = NULL;
-
-	for (struct object *o = b->objects; o; o = o->next) {
-		const char *base;
-
-		if (!(o->ifaces & IF_ADAPTER))
-			continue;
-		if (b->config->ble_adapter) {
-			base = strrchr(o->path, '/');
-			if (strcmp(o->path, b->config->ble_adapter) == 0 ||
-			    (base && strcmp(base + 1, b->config->ble_adapter) == 0))
-				return o;
-			continue;
-		}
-		/* The first powered one (lowest path, e.g. hci0 before hci1); else any, to wait on.
-		 */
-		if (!best || (o->powered && !best->powered) ||
-		    (o->powered == best->powered && strcmp(o->path, best->path) < 0))
-			best = o;
-	}
-	return best;
 }
 
 static int on_managed_objects(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
