@@ -48,6 +48,15 @@ static inline struct strap *strap_of(struct ble_strap *c)
 	return (struct strap *)((char *)c - offsetof(struct strap, core));
 }
 
+/* The signals of bluetoothd and the bus that the mirror follows. */
+enum {
+	MATCH_OWNER,   /* NameOwnerChanged of org.bluez */
+	MATCH_ADDED,   /* ObjectManager.InterfacesAdded */
+	MATCH_REMOVED, /* ObjectManager.InterfacesRemoved */
+	MATCH_PROPS,   /* Properties.PropertiesChanged below /org/bluez */
+	_MATCH_MAX,
+};
+
 struct ble {
 	sd_event *event;
 	struct monitor *monitor;
@@ -55,7 +64,8 @@ struct ble {
 	char **pinned; /* normalised allow-list; NULL: every strap advertising 0x180D */
 
 	sd_bus *bus;
-	sd_bus_slot *match_added, *match_removed, *match_props, *match_owner, *match_local;
+	sd_bus_slot *match_local;	   /* our own connection's Disconnected */
+	sd_bus_slot *matches[_MATCH_MAX]; /* bluetoothd's signals (ble-mirror.c: bluez_matches) */
 	sd_event_source *timer;	    /* next deadline of reconcile() */
 	sd_event_source *bus_retry; /* the system bus went away */
 

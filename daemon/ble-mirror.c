@@ -528,6 +528,32 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
 
 /* The system bus. */
 
+/*
+ * §2.6 step 1: matches before GetManagedObjects.  The async AddMatch calls
+ * are sent first on the same connection, so the bus has them before it
+ * routes the GetManagedObjects call.  No sender in the matches (§2.8:
+ * local matching of a well-known sender across a restart is unverified);
+ * every handler compares the sender with the unique name that answered
+ * GetManagedObjects.
+ */
+static const struct {
+	const char *rule;
+	sd_bus_message_handler_t handler;
+} bluez_matches[_MATCH_MAX] = {
+	[MATCH_OWNER] = {"type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+			 "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+			 "arg0='" BLUEZ "'",
+			 on_name_owner_changed},
+	[MATCH_ADDED] = {"type='signal',path='/',interface='org.freedesktop.DBus.ObjectManager',"
+			 "member='InterfacesAdded'",
+			 on_interfaces_added},
+	[MATCH_REMOVED] = {"type='signal',path='/',interface='org.freedesktop.DBus.ObjectManager',"
+			   "member='InterfacesRemoved'",
+			   on_interfaces_removed},
+	[MATCH_PROPS] = {"type='signal',path_namespace='/org/bluez',"
+			 "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'",
+			 on_properties_changed},
+};
 
 static int on_bus_retry(sd_event_source *source, uint64_t usec, void *userdata)
 {
@@ -564,18 +590,22 @@ static int on_bus_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *
 	return 0;
 }
 
-void bus_close(struct ble *b)
+/* The matches and the connection (the mirror is bluez_drop()'s). */
+static void bus_release(struct ble *b)
 {
-	bluez_drop(b);
-	b->match_added = sd_bus_slot_unref(b->match_added);
-	b->match_removed = sd_bus_slot_unref(b->match_removed);
-	b->match_props = sd_bus_slot_unref(b->match_props);
-	b->match_owner = sd_bus_slot_unref(b->match_owner);
+	for (size_t i = 0; i < ELEMENTSOF(b->matches); i++)
+		b->matches[i] = sd_bus_slot_unref(b->matches[i]);
 	b->match_local = sd_bus_slot_unref(b->match_local);
 	if (b->bus) {
 		(void)sd_bus_detach_event(b->bus);
 		b->bus = sd_bus_flush_close_unref(b->bus);
 	}
+}
+
+void bus_close(struct ble *b)
+{
+	bluez_drop(b);
+	bus_release(b);
 }
 
 int bus_open(struct ble *b)
@@ -592,53 +622,17 @@ int bus_open(struct ble *b)
 	if (r < 0)
 		goto fail;
 
-	/*
-	 * §2.6 step 1: matches before GetManagedObjects.  The async AddMatch
-	 * calls are sent first on the same connection, so the bus has them
-	 * before it routes the GetManagedObjects call.  No sender in the
-	 * matches (§2.8: local matching of a well-known sender across a
-	 * restart is unverified); every handler compares the sender with the
-	 * unique name that answered GetManagedObjects.
-	 */
 	r = sd_bus_match_signal(b->bus, &b->match_local, "org.freedesktop.DBus.Local", NULL,
 				"org.freedesktop.DBus.Local", "Disconnected", on_bus_disconnected,
 				b);
-	if (r >= 0)
-		r = sd_bus_add_match_async(
-			b->bus, &b->match_owner,
-			"type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
-			"interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" BLUEZ
-			"'",
-			on_name_owner_changed, NULL, b);
-	if (r >= 0)
-		r = sd_bus_add_match_async(b->bus, &b->match_added,
-					   "type='signal',path='/',"
-					   "interface='org.freedesktop.DBus.ObjectManager',"
-					   "member='InterfacesAdded'",
-					   on_interfaces_added, NULL, b);
-	if (r >= 0)
-		r = sd_bus_add_match_async(b->bus, &b->match_removed,
-					   "type='signal',path='/',"
-					   "interface='org.freedesktop.DBus.ObjectManager',"
-					   "member='InterfacesRemoved'",
-					   on_interfaces_removed, NULL, b);
-	if (r >= 0)
-		r = sd_bus_add_match_async(b->bus, &b->match_props,
-					   "type='signal',path_namespace='/org/bluez',"
-					   "interface='org.freedesktop.DBus.Properties',"
-					   "member='PropertiesChanged'",
-					   on_properties_changed, NULL, b);
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(bluez_matches); i++)
+		r = sd_bus_add_match_async(b->bus, &b->matches[i], bluez_matches[i].rule,
+					   bluez_matches[i].handler, NULL, b);
 	if (r >= 0)
 		r = bluez_sync(b);
 	if (r >= 0)
 		return 0;
 fail:
-	b->match_added = sd_bus_slot_unref(b->match_added);
-	b->match_removed = sd_bus_slot_unref(b->match_removed);
-	b->match_props = sd_bus_slot_unref(b->match_props);
-	b->match_owner = sd_bus_slot_unref(b->match_owner);
-	b->match_local = sd_bus_slot_unref(b->match_local);
-	(void)sd_bus_detach_event(b->bus);
-	b->bus = sd_bus_flush_close_unref(b->bus);
+	bus_release(b);
 	return r;
 }
