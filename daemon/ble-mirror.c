@@ -40,20 +40,6 @@ bool normalise_address(const char *s, char out[static 18])
 
 /* The mirror. */
 
-static struct object *object_free(struct object *o)
-{
-	if (!o)
-		return NULL;
-	free(o->path);
-	free(o->alias);
-	free(o->name);
-	free(o->adapter);
-	free(o->uuid);
-	free(o->parent);
-	free(o);
-	return NULL;
-}
-
 /* find_object() for the mirror's owner, who may change what it finds. */
 struct object *object_find(struct ble *b, const char *path)
 {

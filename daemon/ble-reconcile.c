@@ -52,6 +52,20 @@ static bool message_has(const struct ble_error *e, const char *text)
 
 /* The mirror, read. */
 
+struct object *object_free(struct object *o)
+{
+	if (!o)
+		return NULL;
+	free(o->path);
+	free(o->alias);
+	free(o->name);
+	free(o->adapter);
+	free(o->uuid);
+	free(o->parent);
+	free(o);
+	return NULL;
+}
+
 const struct object *find_object(const struct object *objects, const char *path)
 {
 	for (const struct object *o = objects; o; o = o->next)

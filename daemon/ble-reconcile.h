@@ -235,6 +235,9 @@ struct ble_error {
 int set_str(char **p, const char *s); /* strdup s (NULL: none) into *p, freeing the old value */
 bool str_eq(const char *a, const char *b);
 
+/* One object of the mirror and its strings; NULL-safe, returns NULL. */
+struct object *object_free(struct object *o);
+
 /* The mirror, read (§2.1: parents by property, else by object path). */
 const struct object *find_object(const struct object *objects, const char *path);
 bool device_on_adapter(const struct object *o, const char *adapter);

@@ -281,17 +281,6 @@ static void gatt_add(const struct object *dev, bool bsl)
 	}
 }
 
-static void object_free(struct object *o)
-{
-	free(o->path);
-	free(o->alias);
-	free(o->name);
-	free(o->adapter);
-	free(o->uuid);
-	free(o->parent);
-	free(o);
-}
-
 /* The object at path and everything below it, as InterfacesRemoved does. */
 static void objects_remove(const char *path)
 {
