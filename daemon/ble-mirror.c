@@ -3,9 +3,9 @@
  * The bluetoothd side of ble.c: the system bus connection (and its retry),
  * bluetoothd coming and going (NameOwnerChanged), and the mirror of its
  * objects (struct object) loaded by GetManagedObjects and kept by
- * InterfacesAdded/Removed and PropertiesChanged, with the lookups
- * reconcile() makes in it (find_device, find_hrs_char, choose_adapter).
- * Every change ends in reconcile() (ble.c).
+ * InterfacesAdded/Removed and PropertiesChanged.  The lookups reconcile()
+ * makes in it (find_device, find_hrs_char, choose_adapter) are pure and
+ * live with it in ble-reconcile.c.  Every change ends in reconcile() (ble.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -19,25 +19,6 @@
 
 /* When the system bus itself goes away. */
 #define BUS_RETRY_US (5 * USEC_PER_SEC)
-
-int set_str(char **p, const char *s)
-{
-	char *n = NULL;
-
-	if (s) {
-		n = strdup(s);
-		if (!n)
-			return -ENOMEM;
-	}
-	free(*p);
-	*p = n;
-	return 0;
-}
-
-bool str_eq(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
 
 /* "AA:BB:…" or "ble-aa:bb:…" → "aa:bb:…"; false when it is no address. */
 bool normalise_address(const char *s, char out[static 18])
@@ -59,26 +40,10 @@ bool normalise_address(const char *s, char out[static 18])
 
 /* The mirror. */
 
-static struct object *object_free(struct object *o)
-{
-	if (!o)
-		return NULL;
-	free(o->path);
-	free(o->alias);
-	free(o->name);
-	free(o->adapter);
-	free(o->uuid);
-	free(o->parent);
-	free(o);
-	return NULL;
-}
-
+/* find_object() for the mirror's owner, who may change what it finds. */
 struct object *object_find(struct ble *b, const char *path)
 {
-	for (struct object *o = b->objects; o; o = o->next)
-		if (strcmp(o->path, path) == 0)
-			return o;
-	return NULL;
+	return (struct object *)find_object(b->objects, path);
 }
 
 static struct object *object_get(struct ble *b, const char *path)
@@ -276,11 +241,11 @@ static int apply_property(struct ble *b, struct object *o, unsigned bit, const c
 			r = sd_bus_message_exit_container(m);
 			if (r < 0)
 				return r;
-			for (struct strap *st = b->straps; st; st = st->next)
+			for (struct ble_strap *st = b->core.straps; st; st = st->next)
 				if ((st->notify == NOTIFY_SIGNAL ||
 				     (st->notify == NOTIFY_PENDING && st->acquire_refused)) &&
 				    str_eq(st->chr_path, o->path))
-					strap_value(st, p, n);
+					strap_value(strap_of(st), p, n);
 			return 1;
 		}
 		break;
@@ -349,88 +314,6 @@ static int apply_interfaces(struct ble *b, const char *path, sd_bus_message *m)
 	if (r < 0)
 		return r;
 	return sd_bus_message_exit_container(m);
-}
-
-/* path is below parent ("/a/b" under "/a"). */
-static bool path_under(const char *path, const char *parent)
-{
-	size_t n = parent ? strlen(parent) : 0;
-
-	return n > 0 && strncmp(path, parent, n) == 0 && path[n] == '/';
-}
-
-/*
- * o's parent object (Device1.Adapter, GattService1.Device,
- * GattCharacteristic1.Service) is parent; when the property is missing,
- * the object path decides (§2.1: example-gatt-client matches by prefix).
- */
-static bool object_of(const struct object *o, const char *link, const char *parent)
-{
-	return link ? str_eq(link, parent) : path_under(o->path, parent);
-}
-
-bool device_on_adapter(struct ble *b, const struct object *o)
-{
-	return (o->ifaces & IF_DEVICE) && object_of(o, o->adapter, b->adapter);
-}
-
-bool device_has_hrs(struct ble *b, const struct object *dev)
-{
-	if (dev->hrs)
-		return true;
-	for (struct object *o = b->objects; o; o = o->next)
-		if ((o->ifaces & IF_SERVICE) && object_of(o, o->parent, dev->path) && o->uuid &&
-		    strcasecmp(o->uuid, UUID_HRS) == 0)
-			return true;
-	return false;
-}
-
-struct object *find_device(struct ble *b, const char *address)
-{
-	for (struct object *o = b->objects; o; o = o->next)
-		if (device_on_adapter(b, o) && strcmp(o->address, address) == 0)
-			return o;
-	return NULL;
-}
-
-/* The characteristic uuid of the Heart Rate service of dev, or NULL. */
-struct object *find_hrs_char(struct ble *b, const char *dev_path, const char *uuid)
-{
-	for (struct object *svc = b->objects; svc; svc = svc->next) {
-		if (!(svc->ifaces & IF_SERVICE) || !object_of(svc, svc->parent, dev_path) ||
-		    !svc->uuid || strcasecmp(svc->uuid, UUID_HRS) != 0)
-			continue;
-		for (struct object *c = b->objects; c; c = c->next)
-			if ((c->ifaces & IF_CHAR) && object_of(c, c->parent, svc->path) &&
-			    c->uuid && strcasecmp(c->uuid, uuid) == 0)
-				return c;
-	}
-	return NULL;
-}
-
-struct object *choose_adapter(struct ble *b)
-{
-	struct object *best = NULL;
-
-	for (struct object *o = b->objects; o; o = o->next) {
-		const char *base;
-
-		if (!(o->ifaces & IF_ADAPTER))
-			continue;
-		if (b->config->ble_adapter) {
-			base = strrchr(o->path, '/');
-			if (strcmp(o->path, b->config->ble_adapter) == 0 ||
-			    (base && strcmp(base + 1, b->config->ble_adapter) == 0))
-				return o;
-			continue;
-		}
-		/* The first powered one (lowest path, e.g. hci0 before hci1); else any, to wait on.
-		 */
-		if (!best || (o->powered && !best->powered) ||
-		    (o->powered == best->powered && strcmp(o->path, best->path) < 0))
-			best = o;
-	}
-	return best;
 }
 
 static int on_managed_objects(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
@@ -631,6 +514,32 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
 
 /* The system bus. */
 
+/*
+ * §2.6 step 1: matches before GetManagedObjects.  The async AddMatch calls
+ * are sent first on the same connection, so the bus has them before it
+ * routes the GetManagedObjects call.  No sender in the matches (§2.8:
+ * local matching of a well-known sender across a restart is unverified);
+ * every handler compares the sender with the unique name that answered
+ * GetManagedObjects.
+ */
+static const struct {
+	const char *rule;
+	sd_bus_message_handler_t handler;
+} bluez_matches[_MATCH_MAX] = {
+	[MATCH_OWNER] = {"type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+			 "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+			 "arg0='" BLUEZ "'",
+			 on_name_owner_changed},
+	[MATCH_ADDED] = {"type='signal',path='/',interface='org.freedesktop.DBus.ObjectManager',"
+			 "member='InterfacesAdded'",
+			 on_interfaces_added},
+	[MATCH_REMOVED] = {"type='signal',path='/',interface='org.freedesktop.DBus.ObjectManager',"
+			   "member='InterfacesRemoved'",
+			   on_interfaces_removed},
+	[MATCH_PROPS] = {"type='signal',path_namespace='/org/bluez',"
+			 "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'",
+			 on_properties_changed},
+};
 
 static int on_bus_retry(sd_event_source *source, uint64_t usec, void *userdata)
 {
@@ -667,18 +576,22 @@ static int on_bus_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *
 	return 0;
 }
 
-void bus_close(struct ble *b)
+/* The matches and the connection (the mirror is bluez_drop()'s). */
+static void bus_release(struct ble *b)
 {
-	bluez_drop(b);
-	b->match_added = sd_bus_slot_unref(b->match_added);
-	b->match_removed = sd_bus_slot_unref(b->match_removed);
-	b->match_props = sd_bus_slot_unref(b->match_props);
-	b->match_owner = sd_bus_slot_unref(b->match_owner);
+	for (size_t i = 0; i < ELEMENTSOF(b->matches); i++)
+		b->matches[i] = sd_bus_slot_unref(b->matches[i]);
 	b->match_local = sd_bus_slot_unref(b->match_local);
 	if (b->bus) {
 		(void)sd_bus_detach_event(b->bus);
 		b->bus = sd_bus_flush_close_unref(b->bus);
 	}
+}
+
+void bus_close(struct ble *b)
+{
+	bluez_drop(b);
+	bus_release(b);
 }
 
 int bus_open(struct ble *b)
@@ -695,53 +608,17 @@ int bus_open(struct ble *b)
 	if (r < 0)
 		goto fail;
 
-	/*
-	 * §2.6 step 1: matches before GetManagedObjects.  The async AddMatch
-	 * calls are sent first on the same connection, so the bus has them
-	 * before it routes the GetManagedObjects call.  No sender in the
-	 * matches (§2.8: local matching of a well-known sender across a
-	 * restart is unverified); every handler compares the sender with the
-	 * unique name that answered GetManagedObjects.
-	 */
 	r = sd_bus_match_signal(b->bus, &b->match_local, "org.freedesktop.DBus.Local", NULL,
 				"org.freedesktop.DBus.Local", "Disconnected", on_bus_disconnected,
 				b);
-	if (r >= 0)
-		r = sd_bus_add_match_async(
-			b->bus, &b->match_owner,
-			"type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
-			"interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" BLUEZ
-			"'",
-			on_name_owner_changed, NULL, b);
-	if (r >= 0)
-		r = sd_bus_add_match_async(b->bus, &b->match_added,
-					   "type='signal',path='/',"
-					   "interface='org.freedesktop.DBus.ObjectManager',"
-					   "member='InterfacesAdded'",
-					   on_interfaces_added, NULL, b);
-	if (r >= 0)
-		r = sd_bus_add_match_async(b->bus, &b->match_removed,
-					   "type='signal',path='/',"
-					   "interface='org.freedesktop.DBus.ObjectManager',"
-					   "member='InterfacesRemoved'",
-					   on_interfaces_removed, NULL, b);
-	if (r >= 0)
-		r = sd_bus_add_match_async(b->bus, &b->match_props,
-					   "type='signal',path_namespace='/org/bluez',"
-					   "interface='org.freedesktop.DBus.Properties',"
-					   "member='PropertiesChanged'",
-					   on_properties_changed, NULL, b);
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(bluez_matches); i++)
+		r = sd_bus_add_match_async(b->bus, &b->matches[i], bluez_matches[i].rule,
+					   bluez_matches[i].handler, NULL, b);
 	if (r >= 0)
 		r = bluez_sync(b);
 	if (r >= 0)
 		return 0;
 fail:
-	b->match_added = sd_bus_slot_unref(b->match_added);
-	b->match_removed = sd_bus_slot_unref(b->match_removed);
-	b->match_props = sd_bus_slot_unref(b->match_props);
-	b->match_owner = sd_bus_slot_unref(b->match_owner);
-	b->match_local = sd_bus_slot_unref(b->match_local);
-	(void)sd_bus_detach_event(b->bus);
-	b->bus = sd_bus_flush_close_unref(b->bus);
+	bus_release(b);
 	return r;
 }

@@ -14,6 +14,13 @@
  * bluetoothd, an adapter powered off or a strap that drops are all "the
  * mirror changed".
  *
+ * The deciding is pure code, ble_reconcile() and the ble_*_replied()
+ * family of ble-reconcile.c, which read no clock and make no call
+ * themselves: this file gives them the time and the actions below
+ * (struct ble_actions: the sd-bus calls, the monitor devices, the log),
+ * arms the timer for the deadline they return, and turns the replies
+ * into their plain terms.
+ *
  * Each strap (struct strap) lives as long as the daemon once it was
  * wanted; its device object path, characteristic paths and notification
  * fd are per connection and are looked up again every time (§2.6 step 5:
@@ -42,33 +49,6 @@
 
 /* §2.6 step 4: longer than sd-bus' 25 s default and the kernel's LE connect timeout. */
 #define CONNECT_TIMEOUT_US (60 * USEC_PER_SEC)
-/* Brief: backoff 1 s doubling to 60 s. */
-#define BACKOFF_MIN_S 1U
-#define BACKOFF_MAX_S 60U
-/* Repeated le-connection-abort-by-local: retried at once this many times, then backed off. */
-#define ABORT_RETRIES_MAX 3U
-/* AcquireNotify failing this often on one link (not a refusal): StartNotify instead. */
-#define ACQUIRE_FAILURES_MAX 3U
-/* Retry of a refused/failed notification set-up or discovery call. */
-#define RETRY_US (1 * USEC_PER_SEC)
-/* After a notification fd hangs up while the link still looks up: let the mirror catch up. */
-#define HUP_GRACE_US (500 * USEC_PER_MSEC)
-/*
- * Without an allow-list there is no "missing" strap once every known one is
- * connected; scan in bursts then (RESCAN_FOR_US on, RESCAN_EVERY_US off: a
- * 3/8 duty cycle), so a second strap put on later is found and notifying
- * within 10 s (issue 11).  With an allow-list the scan stops for good once
- * every listed strap is connected.
- */
-#define RESCAN_EVERY_US (5 * USEC_PER_SEC)
-/*
- * A scan that has not found a missing strap in this long is stopped and
- * started again: some controllers (BlueZ's own btvirt emulator among them)
- * report an advertiser only when the scan is (re-)enabled, so a strap that
- * began advertising after the scan started would otherwise stay unseen.
- */
-#define DISCOVERY_RESTART_US (20 * USEC_PER_SEC)
-#define RESCAN_FOR_US	     (3 * USEC_PER_SEC)
 /* A notification is at most ATT_MTU − 3 ≤ 514 bytes; more than the decoder takes is malformed. */
 #define NOTIFY_BUF (CD_HRM_SIZE_MAX + 1)
 
@@ -94,15 +74,20 @@ static const char *body_location_name(uint8_t v)
 	return v < ELEMENTSOF(names) ? names[v] : "unknown";
 }
 
-/* Straps. */
-
-static struct strap *strap_find(struct ble *b, const char *address)
+/* An sd-bus error reply in the plain terms of ble-reconcile.h; NULL for a success. */
+static const struct ble_error *ble_error_of(const sd_bus_error *e, struct ble_error *buf)
 {
-	for (struct strap *s = b->straps; s; s = s->next)
-		if (strcmp(s->address, address) == 0)
-			return s;
-	return NULL;
+	if (!e)
+		return NULL;
+	*buf = (struct ble_error){
+		.name = e->name,
+		.message = e->message,
+		.error = sd_bus_error_get_errno(e),
+	};
+	return buf;
 }
+
+/* Straps. */
 
 static void strap_publish_counts(struct strap *s)
 {
@@ -110,40 +95,19 @@ static void strap_publish_counts(struct strap *s)
 		monitor_device_set_counts(s->device, s->reconnects, s->malformed);
 }
 
-static void strap_notify_stop(struct strap *s)
+/* The call in flight and the socket of the notification set-up (the state is core.notify). */
+static void strap_notify_release(struct strap *s)
 {
 	s->notify_slot = sd_bus_slot_unref(s->notify_slot);
 	s->io = sd_event_source_disable_unref(s->io);
 	s->fd = s->fd >= 0 ? (close(s->fd), -EBADF) : -EBADF;
-	s->notify = NOTIFY_NONE;
-	s->chr_path = (free(s->chr_path), NULL);
-}
-
-/* The link is gone (or its objects are): per-connection state goes, the strap stays. */
-static void strap_lost(struct strap *s)
-{
-	strap_notify_stop(s);
-	s->bsl_slot = sd_bus_slot_unref(s->bsl_slot);
-	s->acquire_refused = false;
-	s->acquire_failures = 0;
-	s->notify_retry_us = 0;
-	if (s->connected) {
-		s->connected = false;
-		/* Reconnect at once; failures back off from 1 s (§2.6 step 7). */
-		s->next_attempt_us = 0;
-		s->delay_s = BACKOFF_MIN_S;
-		if (!s->ble->closing)
-			log_info("BLE strap %s lost; reconnecting.", s->address);
-	}
-	if (s->device)
-		monitor_device_set_connected(s->device, false);
 }
 
 static struct strap *strap_free(struct strap *s)
 {
 	if (!s)
 		return NULL;
-	strap_notify_stop(s);
+	strap_notify_release(s);
 	sd_bus_slot_unref(s->bsl_slot);
 	free(s->dev_path);
 	free(s);
@@ -157,45 +121,20 @@ static int strap_publish(struct strap *s, const struct object *dev)
 
 	if (s->device)
 		return 0;
-	snprintf(id, sizeof(id), "ble-%s", s->address);
+	snprintf(id, sizeof(id), "ble-%s", dev->address);
 	return monitor_device_add(s->ble->monitor, id,
-				  dev && (dev->alias || dev->name) ? (dev->alias ? dev->alias : dev->name)
-								  : NULL,
+				  dev->alias || dev->name ? (dev->alias ? dev->alias : dev->name)
+							  : NULL,
 				  CD_TRANSPORT_BLE, &s->device);
 }
 
-static int strap_new(struct ble *b, const struct object *dev, struct strap **ret)
+/*
+ * Connection chatter about an advertiser that never connected and is not
+ * allow-listed goes to debug: a crowd of them must not flood the journal.
+ */
+static int strap_level(const struct strap *s, int level)
 {
-	struct strap *s, **tail;
-	int r;
-
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	*s = (struct strap){
-		.ble = b,
-		.fd = -EBADF,
-		.delay_s = BACKOFF_MIN_S,
-	};
-	memcpy(s->address, dev->address, sizeof(s->address));
-	s->added_us = s->seen_us = now_us(b);
-	/*
-	 * An allow-listed strap is a device from the start; any other becomes
-	 * one (in /devices, on D-Bus) when it first connects, so advertisers
-	 * that never connect cost no more than max_unknown of these.
-	 */
-	if (b->pinned) {
-		r = strap_publish(s, dev);
-		if (r < 0) {
-			free(s);
-			return r;
-		}
-	}
-	for (tail = &b->straps; *tail; tail = &(*tail)->next)
-		;
-	*tail = s;
-	*ret = s;
-	return 0;
+	return s->core.ever_connected || s->ble->pinned ? level : LOG_DEBUG;
 }
 
 /*
@@ -216,7 +155,7 @@ void strap_value(struct strap *s, const uint8_t *data, size_t size)
 		log_full(s->malformed_logged ? LOG_DEBUG : LOG_WARNING,
 			 "BLE strap %s sent a malformed Heart Rate Measurement (%zu bytes: %s); "
 			 "dropped%s.",
-			 s->address, size, reason ? reason : "invalid",
+			 s->core.address, size, reason ? reason : "invalid",
 			 s->malformed_logged ? "" : ", further ones are counted in /devices");
 		s->malformed_logged = true;
 		return;
@@ -224,13 +163,13 @@ void strap_value(struct strap *s, const uint8_t *data, size_t size)
 	if (hrm.n_trailing > 0 && !s->trailing_logged) {
 		/* PROTOCOLS §5.2 BD14: accepted, logged once per strap. */
 		log_notice("BLE strap %s sends %zu unannounced trailing byte(s); ignoring them.",
-			   s->address, hrm.n_trailing);
+			   s->core.address, hrm.n_trailing);
 		s->trailing_logged = true;
 	}
 	cd_hrm_to_sample(&hrm, 0, &sample);
 	r = monitor_feed(s->ble->monitor, s->device, &sample, monitor_boot_us());
 	if (r < 0)
-		log_debug_errno(r, "Failed to feed a sample of %s: %m, ignoring", s->address);
+		log_debug_errno(r, "Failed to feed a sample of %s: %m, ignoring", s->core.address);
 }
 
 /* AcquireNotify fd: each read() is exactly one notification (§2.4). */
@@ -248,7 +187,7 @@ static int on_notify_io(sd_event_source *source, int fd, uint32_t revents, void 
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n <= 0) {
-			log_debug("BLE strap %s: notification socket closed (%s).", s->address,
+			log_debug("BLE strap %s: notification socket closed (%s).", s->core.address,
 				  n < 0 ? strerror(errno) : "end of file");
 			goto hangup;
 		}
@@ -265,16 +204,9 @@ static int on_notify_io(sd_event_source *source, int fd, uint32_t revents, void 
 	return 0;
 
 hangup:
-	/* bluetoothd closes it on disconnect; if the link is still up, acquire again soon. */
-	strap_notify_stop(s);
-	s->notify_retry_us = now_us(b) + HUP_GRACE_US;
+	ble_notify_hangup(&b->core, &s->core, now_us(b));
 	reconcile(b);
 	return 0;
-}
-
-static bool error_is(const sd_bus_error *e, const char *name)
-{
-	return sd_bus_error_has_name(e, name);
 }
 
 static int on_start_notify(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
@@ -282,41 +214,20 @@ static int on_start_notify(sd_bus_message *reply, void *userdata, sd_bus_error *
 	struct strap *s = userdata;
 	struct ble *b = s->ble;
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
+	struct ble_error be;
 
 	s->notify_slot = sd_bus_slot_unref(s->notify_slot);
-	/* §2.4, §2.5a: InProgress = our session kept across a disconnect, being re-registered. */
-	if (!e || error_is(e, "org.bluez.Error.InProgress")) {
-		s->notify = NOTIFY_SIGNAL;
-		log_info("BLE strap %s: receiving notifications through StartNotify.", s->address);
+	if (ble_start_notify_accepted(ble_error_of(e, &be))) {
+		ble_notify_ready(&s->core, NOTIFY_SIGNAL);
+		log_info("BLE strap %s: receiving notifications through StartNotify.",
+			 s->core.address);
 		return 0;
 	}
-	log_warning("BLE strap %s: StartNotify failed: %s (%s); retrying.", s->address, e->name,
-		    e->message ? e->message : "");
-	s->notify = NOTIFY_NONE;
-	s->chr_path = (free(s->chr_path), NULL);
-	s->notify_retry_us = now_us(b) + RETRY_US;
+	log_warning("BLE strap %s: StartNotify failed: %s (%s); retrying.", s->core.address,
+		    e->name, e->message ? e->message : "");
+	ble_notify_failed(&s->core, now_us(b));
 	reconcile(b);
 	return 0;
-}
-
-static int call(struct ble *b, const char *path, const char *iface, const char *member,
-		sd_bus_message_handler_t cb, void *userdata, uint64_t timeout_us,
-		sd_bus_slot **ret_slot, const char *types, ...);
-
-static void strap_start_notify(struct strap *s, const char *chr)
-{
-	struct ble *b = s->ble;
-	int r;
-
-	if (set_str(&s->chr_path, chr) < 0)
-		return (void)log_oom();
-	s->notify = NOTIFY_PENDING;
-	r = call(b, chr, IFACE_CHAR, "StartNotify", on_start_notify, s, 0, &s->notify_slot, NULL);
-	if (r < 0) {
-		log_warning_errno(r, "BLE strap %s: cannot call StartNotify: %m", s->address);
-		s->notify = NOTIFY_NONE;
-		s->notify_retry_us = now_us(b) + RETRY_US;
-	}
 }
 
 static int on_acquire_notify(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
@@ -325,37 +236,22 @@ static int on_acquire_notify(sd_bus_message *reply, void *userdata, sd_bus_error
 	struct ble *b = s->ble;
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 	_cleanup_close_ int fd = -EBADF;
+	struct ble_error be;
 	int mfd, r;
 	uint16_t mtu;
 
 	s->notify_slot = sd_bus_slot_unref(s->notify_slot);
 	if (e) {
-		/*
-		 * Refused (§2.4, §2.7 #5): NotPermitted when someone else holds it,
-		 * InProgress when any client (or our own earlier session) has
-		 * StartNotify; NotSupported/UnknownMethod on stacks without it.
-		 * Fall back to StartNotify.  Anything else (not connected yet, object
-		 * gone): try again shortly.
-		 */
-		if (error_is(e, "org.bluez.Error.NotPermitted") ||
-		    error_is(e, "org.bluez.Error.InProgress") ||
-		    error_is(e, "org.bluez.Error.NotSupported") ||
-		    error_is(e, SD_BUS_ERROR_UNKNOWN_METHOD) ||
-		    ++s->acquire_failures >= ACQUIRE_FAILURES_MAX) {
-			_cleanup_free_ char *chr = TAKE_PTR(s->chr_path);
-
+		if (ble_acquire_refused(&s->core, ble_error_of(e, &be))) {
 			log_info("BLE strap %s: AcquireNotify refused (%s%s%s); using StartNotify.",
-				 s->address, e->name, e->message ? ": " : "",
+				 s->core.address, e->name, e->message ? ": " : "",
 				 e->message ? e->message : "");
-			s->acquire_refused = true;
-			strap_start_notify(s, chr);
+			ble_notify_fallback(&b->core, &s->core, now_us(b));
 			return 0;
 		}
-		log_warning("BLE strap %s: AcquireNotify failed: %s (%s); retrying.", s->address,
-			    e->name, e->message ? e->message : "");
-		s->notify = NOTIFY_NONE;
-		s->chr_path = (free(s->chr_path), NULL);
-		s->notify_retry_us = now_us(b) + RETRY_US;
+		log_warning("BLE strap %s: AcquireNotify failed: %s (%s); retrying.",
+			    s->core.address, e->name, e->message ? e->message : "");
+		ble_notify_failed(&s->core, now_us(b));
 		reconcile(b);
 		return 0;
 	}
@@ -375,39 +271,17 @@ static int on_acquire_notify(sd_bus_message *reply, void *userdata, sd_bus_error
 		log_warning_errno(r,
 				  "BLE strap %s: cannot use the AcquireNotify socket: %m; "
 				  "retrying.",
-				  s->address);
-		s->notify = NOTIFY_NONE;
-		s->chr_path = (free(s->chr_path), NULL);
-		s->notify_retry_us = now_us(b) + RETRY_US;
+				  s->core.address);
+		ble_notify_failed(&s->core, now_us(b));
 		reconcile(b);
 		return 0;
 	}
 	(void)sd_event_source_set_description(s->io, "ble-notify");
 	s->fd = TAKE_FD(fd);
-	s->notify = NOTIFY_FD;
+	ble_notify_ready(&s->core, NOTIFY_FD);
 	log_info("BLE strap %s: receiving notifications through AcquireNotify (MTU %u).",
-		 s->address, mtu);
+		 s->core.address, mtu);
 	return 0;
-}
-
-static void strap_acquire(struct strap *s, const char *chr)
-{
-	struct ble *b = s->ble;
-	int r;
-
-	if (s->acquire_refused)
-		return strap_start_notify(s, chr);
-	if (set_str(&s->chr_path, chr) < 0)
-		return (void)log_oom();
-	s->notify = NOTIFY_PENDING;
-	r = call(b, chr, IFACE_CHAR, "AcquireNotify", on_acquire_notify, s, 0, &s->notify_slot,
-		 "a{sv}", 0);
-	if (r < 0) {
-		log_warning_errno(r, "BLE strap %s: cannot call AcquireNotify: %m", s->address);
-		s->notify = NOTIFY_NONE;
-		s->chr_path = (free(s->chr_path), NULL);
-		s->notify_retry_us = now_us(b) + RETRY_US;
-	}
 }
 
 static int on_read_bsl(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
@@ -420,22 +294,21 @@ static int on_read_bsl(sd_bus_message *reply, void *userdata, sd_bus_error *ret_
 
 	s->bsl_slot = sd_bus_slot_unref(s->bsl_slot);
 	if (e) {
-		log_debug("BLE strap %s: reading Body Sensor Location failed: %s (%s).", s->address,
-			  e->name, e->message ? e->message : "");
-		s->bsl_retry_us = now_us(s->ble) + 10 * USEC_PER_SEC;
+		log_debug("BLE strap %s: reading Body Sensor Location failed: %s (%s).",
+			  s->core.address, e->name, e->message ? e->message : "");
+		ble_location_replied(&s->core, false, now_us(s->ble));
 		return 0;
 	}
+	ble_location_replied(&s->core, true, now_us(s->ble));
 	r = sd_bus_message_read_array(reply, 'y', &p, &n);
 	if (r < 0 || n < 1) {
-		log_debug("BLE strap %s: empty Body Sensor Location, ignoring.", s->address);
-		s->bsl_done = true;
+		log_debug("BLE strap %s: empty Body Sensor Location, ignoring.", s->core.address);
 		return 0;
 	}
-	s->bsl_done = true;
 	if (s->device)
 		monitor_device_set_body_location(s->device,
 						 body_location_name(*(const uint8_t *)p));
-	log_debug("BLE strap %s: body sensor location %s.", s->address,
+	log_debug("BLE strap %s: body sensor location %s.", s->core.address,
 		  body_location_name(*(const uint8_t *)p));
 	return 0;
 }
@@ -467,26 +340,7 @@ static int call(struct ble *b, const char *path, const char *iface, const char *
 	return sd_bus_call_async(b->bus, ret_slot, m, cb, userdata, timeout_us);
 }
 
-/* Connect policy (§2.6 steps 4, 5). */
-
-/*
- * Connection chatter about an advertiser that never connected and is not
- * allow-listed goes to debug: a crowd of them must not flood the journal.
- */
-static int strap_level(const struct strap *s, int level)
-{
-	return s->ever_connected || s->ble->pinned ? level : LOG_DEBUG;
-}
-
-static void strap_backoff(struct strap *s)
-{
-	struct ble *b = s->ble;
-
-	s->next_attempt_us = now_us(b) + s->delay_s * USEC_PER_SEC;
-	log_full(strap_level(s, LOG_INFO), "BLE strap %s: next connection attempt in %u s.",
-		 s->address, s->delay_s);
-	s->delay_s = s->delay_s >= BACKOFF_MAX_S / 2 ? BACKOFF_MAX_S : s->delay_s * 2;
-}
+/* Connect policy (§2.6 steps 4, 5): the decisions are ble_connect_*(). */
 
 /* A Device1 property read after Connect(): the path it was asked for. */
 struct props_call {
@@ -539,196 +393,320 @@ static void strap_refresh(struct strap *s)
 static int on_connect(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
 	struct ble *b = userdata;
-	struct strap *s = b->connecting;
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
+	struct ble_error be;
+	enum ble_connect_result result;
+	struct strap *s;
 
 	b->connect_slot = sd_bus_slot_unref(b->connect_slot);
-	b->connecting = NULL;
-	if (!s)
+	if (!b->core.connecting)
 		return 0;
-	if (!e || error_is(e, "org.bluez.Error.AlreadyConnected")) {
-		log_debug("BLE strap %s: Connect() succeeded.", s->address);
-		s->aborts = 0;
-		/* Connected=true arrives as a property; until then, do not call again at once. */
-		s->next_attempt_us = now_us(b) + RETRY_US;
-		if (s->dev_path)
-			strap_refresh(s);
-	} else if (error_is(e, "org.bluez.Error.Failed") && e->message &&
-		   strstr(e->message, "le-connection-abort-by-local") &&
-		   s->aborts < ABORT_RETRIES_MAX) {
-		/* Usually RF trouble; the link may look up for a moment: retry once it drops. */
-		s->aborts++;
-		s->wait_disconnect = true;
-		s->next_attempt_us = 0;
-		log_info("BLE strap %s: connection aborted locally; retrying.", s->address);
-	} else if (error_is(e, "org.bluez.Error.InProgress") ||
-		   (e->message && strstr(e->message, "already in progress"))) {
-		/* §2.5a: Failed "Operation already in progress": one is pending in bluetoothd. */
-		log_info("BLE strap %s: a connection is already in progress.", s->address);
-		strap_backoff(s);
-	} else {
-		bool timeout = sd_bus_error_get_errno(e) == ETIMEDOUT ||
-			       error_is(e, SD_BUS_ERROR_NO_REPLY) ||
-			       error_is(e, SD_BUS_ERROR_TIMEOUT);
-
+	s = strap_of(b->core.connecting);
+	result = ble_connect_classify(&s->core, ble_error_of(e, &be));
+	switch (result) {
+	case BLE_CONNECT_OK:
+		log_debug("BLE strap %s: Connect() succeeded.", s->core.address);
+		break;
+	case BLE_CONNECT_ABORTED:
+		log_info("BLE strap %s: connection aborted locally; retrying.", s->core.address);
+		break;
+	case BLE_CONNECT_IN_PROGRESS:
+		log_info("BLE strap %s: a connection is already in progress.", s->core.address);
+		break;
+	case BLE_CONNECT_TIMEOUT:
+	case BLE_CONNECT_FAILED:
 		log_full(strap_level(s, LOG_WARNING), "BLE strap %s: Connect() failed: %s (%s).",
-			 s->address, e->name, e->message ? e->message : "");
-		s->aborts = 0;
+			 s->core.address, e->name, e->message ? e->message : "");
 		/* A timed-out Connect may still be pending in bluetoothd; Disconnect cancels it. */
-		if (timeout && s->dev_path)
+		if (result == BLE_CONNECT_TIMEOUT && s->dev_path)
 			(void)call(b, s->dev_path, IFACE_DEVICE, "Disconnect", NULL, NULL, 0, NULL,
 				   NULL);
-		strap_backoff(s);
+		break;
 	}
+	ble_connect_replied(&b->core, result, now_us(b));
+	if (result == BLE_CONNECT_OK && s->dev_path)
+		strap_refresh(s);
 	reconcile(b);
 	return 0;
 }
 
-static void strap_connect(struct strap *s)
-{
-	struct ble *b = s->ble;
-	int r;
-
-	log_full(strap_level(s, LOG_INFO), "BLE strap %s: connecting.", s->address);
-	s->tried = true;
-	r = call(b, s->dev_path, IFACE_DEVICE, "Connect", on_connect, b, CONNECT_TIMEOUT_US,
-		 &b->connect_slot, NULL);
-	if (r < 0) {
-		log_warning_errno(r, "BLE strap %s: cannot call Connect: %m", s->address);
-		strap_backoff(s);
-		return;
-	}
-	b->connecting = s;
-}
-
-/* Discovery (§2.6 step 3). */
+/* Discovery (§2.6 step 3): the decisions are discovery_want() and ble_discovery_replied(). */
 
 static int on_discovery(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error);
 
 static int discovery_call(struct ble *b, const char *member)
 {
 	if (strcmp(member, "SetDiscoveryFilter") == 0)
-		return call(b, b->adapter, IFACE_ADAPTER, member, on_discovery, b, 0,
-			    &b->discovery_slot, "a{sv}", 2, "UUIDs", "as", 1, UUID_HRS, "Transport",
-			    "s", "le");
-	return call(b, b->adapter, IFACE_ADAPTER, member, on_discovery, b, 0, &b->discovery_slot,
-		    NULL);
+		return call(b, b->core.adapter, IFACE_ADAPTER, member, on_discovery, b, 0,
+			    &b->discovery_slot, "a{sv}", 2, "UUIDs", "as", 1, UUID_HRS,
+			    "Transport", "s", "le");
+	return call(b, b->core.adapter, IFACE_ADAPTER, member, on_discovery, b, 0,
+		    &b->discovery_slot, NULL);
 }
 
 static int on_discovery(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
 	struct ble *b = userdata;
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
-	int r;
+	struct ble_error be;
 
 	b->discovery_slot = sd_bus_slot_unref(b->discovery_slot);
-	switch (b->discovery) {
-	case DISCOVERY_FILTERING:
-		if (e) {
-			log_warning("BLE: SetDiscoveryFilter failed: %s (%s); retrying.", e->name,
-				    e->message ? e->message : "");
-			goto retry;
-		}
-		b->discovery = DISCOVERY_STARTING;
-		r = discovery_call(b, "StartDiscovery");
+	switch (ble_discovery_replied(&b->core, ble_error_of(e, &be), now_us(b))) {
+	case BLE_SCAN_FILTERED:
+		return 0; /* StartDiscovery is on its way */
+	case BLE_SCAN_FILTER_FAILED:
+		log_warning("BLE: SetDiscoveryFilter failed: %s (%s); retrying.", e->name,
+			    e->message ? e->message : "");
+		break;
+	case BLE_SCAN_START_FAILED:
+		log_warning("BLE: StartDiscovery failed: %s (%s); retrying.", e->name,
+			    e->message ? e->message : "");
+		break;
+	case BLE_SCAN_STARTED:
+		log_info("BLE: scanning for heart-rate straps on %s.", b->core.adapter);
+		break;
+	case BLE_SCAN_STOPPED:
+		log_info("BLE: scanning stopped.");
+		break;
+	case BLE_SCAN_STOP_FAILED:
+		log_debug("BLE: StopDiscovery: %s (%s).", e->name, e->message ? e->message : "");
+		break;
+	case BLE_SCAN_START_UNSENT: /* logged by ble_start_discovery() */
+	case BLE_SCAN_RESTARTED:
+	case BLE_SCAN_STOPPED_RESTART:
+	case BLE_SCAN_NONE:
+		break;
+	}
+	reconcile(b);
+	return 0;
+}
+
+/* The actions of ble-reconcile.h: the decisions carried out. */
+
+static int ble_set_discovery_filter(void *ud)
+{
+	int r = discovery_call(ud, "SetDiscoveryFilter");
+
+	if (r < 0)
+		log_warning_errno(r, "BLE: cannot call SetDiscoveryFilter: %m");
+	return r;
+}
+
+static int ble_start_discovery(void *ud)
+{
+	int r = discovery_call(ud, "StartDiscovery");
+
+	if (r < 0)
+		log_warning_errno(r, "BLE: cannot call StartDiscovery: %m");
+	return r;
+}
+
+static int ble_stop_discovery(void *ud, bool restart)
+{
+	if (restart)
+		log_debug("BLE: nothing found for %llu s; restarting the scan.",
+			  (unsigned long long)(DISCOVERY_RESTART_US / USEC_PER_SEC));
+	return discovery_call(ud, "StopDiscovery");
+}
+
+static void ble_cancel_discovery(void *ud)
+{
+	struct ble *b = ud;
+
+	b->discovery_slot = sd_bus_slot_unref(b->discovery_slot);
+}
+
+static int ble_connect(void *ud, struct ble_strap *c)
+{
+	struct ble *b = ud;
+	struct strap *s = strap_of(c);
+	int r;
+
+	log_full(strap_level(s, LOG_INFO), "BLE strap %s: connecting.", c->address);
+	r = call(b, s->dev_path, IFACE_DEVICE, "Connect", on_connect, b, CONNECT_TIMEOUT_US,
+		 &b->connect_slot, NULL);
+	if (r < 0)
+		log_warning_errno(r, "BLE strap %s: cannot call Connect: %m", c->address);
+	return r;
+}
+
+static void ble_cancel_connect(void *ud)
+{
+	struct ble *b = ud;
+
+	b->connect_slot = sd_bus_slot_unref(b->connect_slot);
+}
+
+static int ble_acquire_notify(void *ud, struct ble_strap *c, const char *chr)
+{
+	struct strap *s = strap_of(c);
+	int r;
+
+	r = call(ud, chr, IFACE_CHAR, "AcquireNotify", on_acquire_notify, s, 0, &s->notify_slot,
+		 "a{sv}", 0);
+	if (r < 0)
+		log_warning_errno(r, "BLE strap %s: cannot call AcquireNotify: %m", c->address);
+	return r;
+}
+
+static int ble_start_notify(void *ud, struct ble_strap *c, const char *chr)
+{
+	struct strap *s = strap_of(c);
+	int r;
+
+	r = call(ud, chr, IFACE_CHAR, "StartNotify", on_start_notify, s, 0, &s->notify_slot, NULL);
+	if (r < 0)
+		log_warning_errno(r, "BLE strap %s: cannot call StartNotify: %m", c->address);
+	return r;
+}
+
+static void ble_stop_notify(void *ud, struct ble_strap *c)
+{
+	strap_notify_release(strap_of(c));
+}
+
+static int ble_read_location(void *ud, struct ble_strap *c, const char *chr)
+{
+	struct strap *s = strap_of(c);
+
+	return call(ud, chr, IFACE_CHAR, "ReadValue", on_read_bsl, s, 0, &s->bsl_slot, "a{sv}", 0);
+}
+
+static void ble_cancel_location(void *ud, struct ble_strap *c)
+{
+	struct strap *s = strap_of(c);
+
+	s->bsl_slot = sd_bus_slot_unref(s->bsl_slot);
+}
+
+static int ble_strap_new(void *ud, const struct object *dev, struct ble_strap **ret)
+{
+	struct ble *b = ud;
+	struct strap *s;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	*s = (struct strap){
+		.ble = b,
+		.fd = -EBADF,
+	};
+	/*
+	 * An allow-listed strap is a device from the start; any other becomes
+	 * one (in /devices, on D-Bus) when it first connects, so advertisers
+	 * that never connect cost no more than max_unknown of these.
+	 */
+	if (b->pinned) {
+		r = strap_publish(s, dev);
 		if (r < 0) {
-			log_warning_errno(r, "BLE: cannot call StartDiscovery: %m");
-			goto retry;
+			free(s);
+			goto fail;
 		}
+	}
+	log_full(b->pinned ? LOG_INFO : LOG_DEBUG, "BLE: found heart-rate strap %s (%s).",
+		 dev->address, dev->alias ? dev->alias : dev->name ? dev->name : dev->address);
+	*ret = &s->core;
+	return 0;
+
+fail:
+	log_warning_errno(r, "BLE: cannot add strap %s: %m", dev->address);
+	return r;
+}
+
+static void ble_strap_free(void *ud, struct ble_strap *c, enum ble_forget why)
+{
+	struct ble *b = ud;
+
+	switch (why) {
+	case BLE_FORGET_UNSEEN:
+		log_debug("BLE: forgetting %s, never connected and unseen for %g s.", c->address,
+			  b->config->ble_forget_after_s);
+		break;
+	case BLE_FORGET_ROOM:
+		log_debug("BLE: forgetting %s, never connected, to make room (max_unknown %u).",
+			  c->address, b->config->ble_max_unknown);
+		break;
+	case BLE_FORGET_CLOSING:
+		break;
+	}
+	strap_free(strap_of(c));
+}
+
+static int ble_strap_seen(void *ud, struct ble_strap *c, const struct object *dev)
+{
+	struct strap *s = strap_of(c);
+	int r;
+
+	if (set_str(&s->dev_path, dev ? dev->path : NULL) < 0)
+		(void)log_oom();
+	if (!dev || !dev->connected) {
+		/* A sample may have marked it connected after the link we knew of went. */
+		if (!c->connected && s->device && s->device->connected)
+			monitor_device_set_connected(s->device, false);
 		return 0;
-	case DISCOVERY_STARTING:
-		/* §2.7 #6: InProgress = already ours. */
-		if (e && !error_is(e, "org.bluez.Error.InProgress")) {
-			log_warning("BLE: StartDiscovery failed: %s (%s); retrying.", e->name,
-				    e->message ? e->message : "");
-			goto retry;
-		}
-		b->discovery = DISCOVERY_ON;
-		b->discovery_since_us = now_us(b);
-		if (!b->discovery_restart)
-			log_info("BLE: scanning for heart-rate straps on %s.", b->adapter);
-		b->discovery_restart = false;
-		break;
-	case DISCOVERY_STOPPING:
-		if (e)
-			log_debug("BLE: StopDiscovery: %s (%s).", e->name,
-				  e->message ? e->message : "");
-		else if (!b->discovery_restart)
-			log_info("BLE: scanning stopped.");
-		b->discovery = DISCOVERY_OFF;
-		break;
-	case DISCOVERY_OFF:
-	case DISCOVERY_ON:
-		break;
 	}
-	reconcile(b);
-	return 0;
-
-retry:
-	b->discovery = DISCOVERY_OFF;
-	b->discovery_retry_us = now_us(b) + 5 * USEC_PER_SEC;
-	reconcile(b);
+	r = strap_publish(s, dev);
+	if (r < 0)
+		return log_oom();
+	if (dev->alias || dev->name)
+		monitor_device_set_name(s->device, dev->alias ? dev->alias : dev->name);
+	if (dev->battery >= 0) /* the last known level stays while Battery1 is away */
+		monitor_device_set_battery(s->device, dev->battery);
 	return 0;
 }
 
-static void discovery_reset(struct ble *b)
+static void ble_strap_up(void *ud, struct ble_strap *c, bool again)
 {
-	b->discovery_slot = sd_bus_slot_unref(b->discovery_slot);
-	b->discovery_restart = false;
-	b->discovery = DISCOVERY_OFF;
-	b->discovery_retry_us = 0;
-}
+	struct strap *s = strap_of(c);
 
-static void discovery_want(struct ble *b, bool want, uint64_t now)
-{
-	int r;
-
-	if (b->discovery_slot)
-		return; /* one step at a time */
-	if (want && b->discovery == DISCOVERY_OFF) {
-		if (b->discovery_retry_us > now)
-			return;
-		b->discovery = DISCOVERY_FILTERING;
-		b->discovery_retry_us = 0;
-		/* §2.2: the filter before StartDiscovery; last call per client wins. */
-		r = discovery_call(b, "SetDiscoveryFilter");
-		if (r < 0) {
-			log_warning_errno(r, "BLE: cannot call SetDiscoveryFilter: %m");
-			b->discovery = DISCOVERY_OFF;
-			b->discovery_retry_us = now + 5 * USEC_PER_SEC;
-		}
-	} else if (b->discovery == DISCOVERY_ON &&
-		   (!want || now >= b->discovery_since_us + DISCOVERY_RESTART_US)) {
-		if (want)
-			log_debug("BLE: nothing found for %llu s; restarting the scan.",
-				  (unsigned long long)(DISCOVERY_RESTART_US / USEC_PER_SEC));
-		b->discovery_restart = want;
-		b->discovery = DISCOVERY_STOPPING;
-		r = discovery_call(b, "StopDiscovery");
-		if (r < 0)
-			b->discovery = DISCOVERY_OFF;
+	if (again) {
+		s->reconnects++;
+		strap_publish_counts(s);
 	}
+	log_info("BLE strap %s (%s) connected.", c->address, s->device->name);
+	monitor_device_set_connected(s->device, true);
 }
 
-/* reconcile(): compare the mirror with what we want, issue the next calls. */
-
-static bool address_pinned(struct ble *b, const char *address)
+static void ble_strap_down(void *ud, struct ble_strap *c)
 {
-	for (char **p = b->pinned; p && *p; p++)
-		if (strcmp(*p, address) == 0)
-			return true;
-	return false;
+	struct strap *s = strap_of(c);
+
+	if (!s->ble->closing)
+		log_info("BLE strap %s lost; reconnecting.", c->address);
+	if (s->device)
+		monitor_device_set_connected(s->device, false);
 }
 
-/* §2.2: filters are merged across clients, so every device is checked here. */
-static bool device_wanted(struct ble *b, const struct object *dev)
+static void ble_strap_backoff(void *ud, struct ble_strap *c, unsigned delay_s)
 {
-	if (!dev->address[0])
-		return false;
-	if (b->pinned)
-		return address_pinned(b, dev->address);
-	return device_has_hrs(b, dev);
+	log_full(strap_level(strap_of(c), LOG_INFO),
+		 "BLE strap %s: next connection attempt in %u s.", c->address, delay_s);
 }
+
+static const struct ble_actions ble_actions = {
+	.set_discovery_filter = ble_set_discovery_filter,
+	.start_discovery = ble_start_discovery,
+	.stop_discovery = ble_stop_discovery,
+	.cancel_discovery = ble_cancel_discovery,
+	.connect = ble_connect,
+	.cancel_connect = ble_cancel_connect,
+	.acquire_notify = ble_acquire_notify,
+	.start_notify = ble_start_notify,
+	.stop_notify = ble_stop_notify,
+	.read_location = ble_read_location,
+	.cancel_location = ble_cancel_location,
+	.strap_new = ble_strap_new,
+	.strap_free = ble_strap_free,
+	.strap_seen = ble_strap_seen,
+	.strap_up = ble_strap_up,
+	.strap_down = ble_strap_down,
+	.strap_backoff = ble_strap_backoff,
+};
+
+/* reconcile(): the pure ble_reconcile() with the time, the log of the adapter and the timer. */
 
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
 {
@@ -759,130 +737,11 @@ static void arm_timer(struct ble *b, uint64_t deadline)
 	(void)sd_event_source_set_enabled(b->timer, SD_EVENT_ONESHOT);
 }
 
-static void min_deadline(uint64_t *d, uint64_t t, uint64_t now)
+/* Once per change of the adapter or its power; "no adapter" every time there is none. */
+static void log_adapter(struct ble *b, const struct object *adapter)
 {
-	if (t > now && t < *d)
-		*d = t;
-}
-
-static void strap_sync(struct strap *s, struct object *dev)
-{
-	if (set_str(&s->dev_path, dev ? dev->path : NULL) < 0)
-		(void)log_oom();
-	if (!dev || !dev->connected) {
-		if (s->wait_disconnect && (!dev || !dev->connected))
-			s->wait_disconnect = false;
-		if (s->connected || (s->device && s->device->connected))
-			strap_lost(s);
-		return;
-	}
-	if (!s->device && strap_publish(s, dev) < 0) {
-		log_oom();
-		return;
-	}
-	if (dev->alias || dev->name)
-		monitor_device_set_name(s->device, dev->alias ? dev->alias : dev->name);
-	if (dev->battery >= 0) /* the last known level stays while Battery1 is away */
-		monitor_device_set_battery(s->device, dev->battery);
-	if (!s->connected) {
-		s->connected = true;
-		s->delay_s = BACKOFF_MIN_S;
-		s->next_attempt_us = 0;
-		if (s->ever_connected) {
-			s->reconnects++;
-			strap_publish_counts(s);
-		}
-		s->ever_connected = true;
-		log_info("BLE strap %s (%s) connected.", s->address, s->device->name);
-		monitor_device_set_connected(s->device, true);
-	}
-}
-
-/* Never connected and not allow-listed: an advertiser, not (yet) a strap of ours. */
-static bool strap_unknown(const struct strap *s)
-{
-	return !s->ever_connected && !s->connected && s->ble->connecting != s &&
-	       !(s->ble->pinned && address_pinned(s->ble, s->address));
-}
-
-static void strap_remove(struct strap *s)
-{
-	struct ble *b = s->ble;
-
-	for (struct strap **p = &b->straps; *p; p = &(*p)->next)
-		if (*p == s) {
-			*p = s->next;
-			break;
-		}
-	strap_free(s);
-}
-
-/* §9.7: never-connected straps not seen for forget_after_s are forgotten. */
-static void forget_unknown(struct ble *b, uint64_t now)
-{
-	uint64_t after = (uint64_t)(b->config->ble_forget_after_s * USEC_PER_SEC);
-
-	for (struct strap *s = b->straps, *next; s; s = next) {
-		next = s->next;
-		if (find_device(b, s->address))
-			s->seen_us = now;
-		else if (strap_unknown(s) && now - s->seen_us >= after) {
-			log_debug("BLE: forgetting %s, never connected and unseen for %g s.",
-				  s->address, b->config->ble_forget_after_s);
-			strap_remove(s);
-		}
-	}
-}
-
-/*
- * §9.7: at most max_unknown never-connected straps.  When full, the one
- * that has had its Connect() longest ago makes room; none that has not
- * yet been tried does.  Returns whether there is room.
- */
-static bool make_room(struct ble *b)
-{
-	struct strap *oldest = NULL;
-	unsigned n = 0;
-
-	for (struct strap *s = b->straps; s; s = s->next) {
-		if (!strap_unknown(s))
-			continue;
-		n++;
-		if (s->tried && (!oldest || s->added_us < oldest->added_us))
-			oldest = s;
-	}
-	if (n < b->config->ble_max_unknown)
-		return true;
-	if (!oldest)
-		return false;
-	log_debug("BLE: forgetting %s, never connected, to make room (max_unknown %u).",
-		  oldest->address, b->config->ble_max_unknown);
-	strap_remove(oldest);
-	return true;
-}
-
-void reconcile(struct ble *b)
-{
-	struct object *adapter;
-	uint64_t now = now_us(b), deadline = UINT64_MAX;
-	bool missing = false, any = false;
-
-	if (!b->owner || !b->synced || b->closing) {
-		arm_timer(b, UINT64_MAX);
-		return;
-	}
-
-	adapter = choose_adapter(b);
-	if (!adapter || !str_eq(adapter->path, b->adapter)) {
-		/* New adapter, or none: everything tied to the old one goes. */
-		discovery_reset(b);
-		if (b->connecting) {
-			b->connect_slot = sd_bus_slot_unref(b->connect_slot);
-			b->connecting = NULL;
-		}
-		(void)set_str(&b->adapter, adapter ? adapter->path : NULL);
+	if (!adapter || !str_eq(adapter->path, b->core.adapter))
 		b->adapter_logged = false;
-	}
 	if (!adapter || !adapter->powered) {
 		if (!b->adapter_logged && adapter)
 			log_notice("BLE: adapter %s is powered off; waiting for it.",
@@ -892,119 +751,24 @@ void reconcile(struct ble *b)
 				   b->config->ble_adapter ? " named " : "",
 				   b->config->ble_adapter ? b->config->ble_adapter : "");
 		b->adapter_logged = true;
-		/* Powered off: bluetoothd dropped our discovery session and filter with it. */
-		discovery_reset(b);
-		for (struct strap *s = b->straps; s; s = s->next)
-			strap_sync(s, NULL);
-		arm_timer(b, UINT64_MAX);
 		return;
 	}
 	if (b->adapter_logged)
-		log_info("BLE: using adapter %s.", b->adapter);
+		log_info("BLE: using adapter %s.", adapter->path);
 	b->adapter_logged = false;
+}
 
-	forget_unknown(b, now);
-	/*
-	 * New straps, round robin from where the last pass stopped: with more
-	 * advertisers than max_unknown each gets its turn to connect.
-	 */
-	{
-		struct object *start = NULL;
+void reconcile(struct ble *b)
+{
+	const struct object *adapter;
+	uint64_t deadline = UINT64_MAX;
 
-		if (b->admit_after[0])
-			for (struct object *o = b->objects; o; o = o->next)
-				if (strcmp(o->address, b->admit_after) == 0 && device_on_adapter(b, o))
-					start = o->next;
-		for (unsigned pass = 0; pass < 2; pass++)
-			for (struct object *o = pass == 0 ? start : b->objects;
-			     o && !(pass == 1 && o == start); o = o->next) {
-				struct strap *s;
-				int r;
-
-				if (!device_on_adapter(b, o) || !device_wanted(b, o) ||
-				    strap_find(b, o->address))
-					continue;
-				if (!b->pinned && !make_room(b))
-					goto admitted;
-				r = strap_new(b, o, &s);
-				if (r < 0) {
-					log_warning_errno(r, "BLE: cannot add strap %s: %m", o->address);
-					continue;
-				}
-				memcpy(b->admit_after, o->address, sizeof(b->admit_after));
-				log_full(strap_level(s, LOG_INFO),
-					 "BLE: found heart-rate strap %s (%s).", s->address,
-					 o->alias ? o->alias : o->name ? o->name : s->address);
-			}
-	admitted:;
+	if (b->owner && b->synced && !b->closing) {
+		adapter = choose_adapter(b->objects, b->config->ble_adapter);
+		log_adapter(b, adapter);
+		if (ble_reconcile(&b->core, b->objects, adapter, now_us(b), &deadline) < 0)
+			(void)log_oom();
 	}
-
-	for (struct strap *s = b->straps; s; s = s->next) {
-		struct object *dev = find_device(b, s->address), *chr;
-
-		strap_sync(s, dev);
-		any = true;
-		if (!s->connected) {
-			missing = true;
-			if (!dev || s->wait_disconnect || b->connecting)
-				continue;
-			if (s->next_attempt_us <= now)
-				strap_connect(s);
-			else
-				min_deadline(&deadline, s->next_attempt_us, now);
-			continue;
-		}
-		if (!dev->resolved)
-			continue; /* §2.7 #8: ServicesResolved, not object existence */
-
-		/* The characteristic of this notification set-up went away (e.g. a service change).
-		 */
-		if (s->notify != NOTIFY_NONE && s->chr_path && !object_find(b, s->chr_path))
-			strap_notify_stop(s);
-		if (s->notify == NOTIFY_NONE) {
-			chr = find_hrs_char(b, dev->path, UUID_HRM);
-			/* §2.5a: the GATT objects may follow ServicesResolved; InterfacesAdded
-			 * re-runs this. */
-			if (chr && s->notify_retry_us <= now)
-				strap_acquire(s, chr->path);
-			else if (chr)
-				min_deadline(&deadline, s->notify_retry_us, now);
-		}
-		if (!s->bsl_done && !s->bsl_slot) {
-			chr = find_hrs_char(b, dev->path, UUID_BSL);
-			if (chr && s->bsl_retry_us <= now) {
-				if (call(b, chr->path, IFACE_CHAR, "ReadValue", on_read_bsl, s, 0,
-					 &s->bsl_slot, "a{sv}", 0) < 0)
-					s->bsl_retry_us = now + 10 * USEC_PER_SEC;
-			} else if (chr)
-				min_deadline(&deadline, s->bsl_retry_us, now);
-		}
-	}
-
-	/* Pinned straps never seen yet are missing too. */
-	for (char **p = b->pinned; p && *p; p++)
-		if (!strap_find(b, *p))
-			missing = true;
-	if (!b->pinned && !any)
-		missing = true;
-	if (!b->pinned && !missing) {
-		/* Everything known is connected: scan in bursts for newcomers. */
-		if (b->rescan_at_us == 0)
-			b->rescan_at_us = now + RESCAN_EVERY_US;
-		if (now >= b->rescan_at_us) {
-			b->rescan_until_us = now + RESCAN_FOR_US;
-			b->rescan_at_us = b->rescan_until_us + RESCAN_EVERY_US;
-		}
-		min_deadline(&deadline, b->rescan_at_us, now);
-		min_deadline(&deadline, b->rescan_until_us, now);
-	} else
-		b->rescan_at_us = b->rescan_until_us = 0;
-	discovery_want(b, missing || now < b->rescan_until_us, now);
-	if (b->discovery == DISCOVERY_OFF)
-		min_deadline(&deadline, b->discovery_retry_us, now);
-	else if (b->discovery == DISCOVERY_ON && (missing || now < b->rescan_until_us))
-		min_deadline(&deadline, b->discovery_since_us + DISCOVERY_RESTART_US, now);
-
 	arm_timer(b, deadline);
 }
 
@@ -1013,18 +777,8 @@ void reconcile(struct ble *b)
 void bluez_drop(struct ble *b)
 {
 	b->gmo_slot = sd_bus_slot_unref(b->gmo_slot);
-	b->connect_slot = sd_bus_slot_unref(b->connect_slot);
-	b->connecting = NULL;
-	discovery_reset(b);
-	for (struct strap *s = b->straps; s; s = s->next) {
-		strap_sync(s, NULL);
-		s->bsl_slot = sd_bus_slot_unref(s->bsl_slot);
-		s->next_attempt_us = 0;
-		s->delay_s = BACKOFF_MIN_S;
-		s->wait_disconnect = false;
-	}
+	ble_core_drop(&b->core);
 	objects_clear(b);
-	b->adapter = (free(b->adapter), NULL);
 	b->synced = false;
 	b->owner = (free(b->owner), NULL);
 	arm_timer(b, UINT64_MAX);
@@ -1067,6 +821,13 @@ int ble_new(sd_event *event, struct monitor *m, const struct cd_config *c, struc
 				return -ENOMEM;
 		}
 	}
+	ble_core_init(&b->core,
+		      &(struct ble_policy){
+			      .pinned = b->pinned,
+			      .max_unknown = c->ble_max_unknown,
+			      .forget_after_us = (uint64_t)(c->ble_forget_after_s * USEC_PER_SEC),
+		      },
+		      &ble_actions, b);
 
 	r = bus_open(b);
 	if (r < 0)
@@ -1086,20 +847,15 @@ struct ble *ble_free(struct ble *b)
 	b->closing = true;
 	/* Let go of the links we made: a strap left connected drains its battery for nobody. */
 	if (b->bus && b->owner)
-		for (struct strap *s = b->straps; s; s = s->next)
-			if (s->connected && s->dev_path)
-				(void)call(b, s->dev_path, IFACE_DEVICE, "Disconnect", NULL, NULL,
-					   0, NULL, NULL);
-	if (b->bus && b->discovery == DISCOVERY_ON)
-		(void)call(b, b->adapter, IFACE_ADAPTER, "StopDiscovery", NULL, NULL, 0, NULL,
+		for (struct ble_strap *c = b->core.straps; c; c = c->next)
+			if (c->connected && strap_of(c)->dev_path)
+				(void)call(b, strap_of(c)->dev_path, IFACE_DEVICE, "Disconnect",
+					   NULL, NULL, 0, NULL, NULL);
+	if (b->bus && b->core.discovery == DISCOVERY_ON)
+		(void)call(b, b->core.adapter, IFACE_ADAPTER, "StopDiscovery", NULL, NULL, 0, NULL,
 			   NULL);
 	bus_close(b);
-	while (b->straps) {
-		struct strap *s = b->straps;
-
-		b->straps = s->next;
-		strap_free(s);
-	}
+	ble_core_done(&b->core);
 	for (char **p = b->pinned; p && *p; p++)
 		free(*p);
 	free(b->pinned);
