@@ -251,7 +251,21 @@ int manager_open_store(struct manager *m)
 		return log_oom();
 	/* MQTT (issue 15): before the sources, so it hears every strap appear. */
 	if (m->config->mqtt_url) {
-		r = cd_mqtt_new(m->event, m->config, &m->mqtt);
+		const struct cd_config *c = m->config;
+		struct cd_mqtt_config mq = {
+			.host = c->mqtt_host,
+			.port = c->mqtt_port,
+			.tls = c->mqtt_tls,
+			.ca_file = c->mqtt_ca_file,
+			.username = c->mqtt_username,
+			.password_file = c->mqtt_password_file,
+			.topic_prefix = c->mqtt_topic_prefix,
+			.discovery = c->mqtt_discovery,
+			.discovery_prefix = c->mqtt_discovery_prefix,
+			.publish_interval_s = c->mqtt_publish_interval_s,
+		};
+
+		r = cd_mqtt_new(m->event, &mq, &m->mqtt);
 		if (r < 0)
 			return r; /* cd_mqtt_new() said why */
 		if (cd_mqtt_attach_monitor(m->mqtt, m->monitor) < 0)

@@ -678,7 +678,7 @@ static int read_password(const char *path, char **ret)
 	return 0;
 }
 
-int cd_mqtt_new(sd_event *event, const struct cd_config *c, struct cd_mqtt **ret)
+int cd_mqtt_new(sd_event *event, const struct cd_mqtt_config *c, struct cd_mqtt **ret)
 {
 	_cleanup_(cd_mqtt_freep) struct cd_mqtt *m = NULL;
 	static bool lib_ready;
@@ -693,20 +693,20 @@ int cd_mqtt_new(sd_event *event, const struct cd_config *c, struct cd_mqtt **ret
 		return log_oom();
 	m->event = sd_event_ref(event);
 	m->io_fd = -1;
-	m->port = c->mqtt_port;
-	m->tls = c->mqtt_tls;
-	m->discovery = c->mqtt_discovery;
-	m->interval_us = (uint64_t)(c->mqtt_publish_interval_s * USEC_PER_SEC);
+	m->port = c->port;
+	m->tls = c->tls;
+	m->discovery = c->discovery;
+	m->interval_us = (uint64_t)(c->publish_interval_s * USEC_PER_SEC);
 	m->backoff_s = BACKOFF_MIN_S;
 	m->today_min = m->week_min = NAN;
-	m->host = strdup(c->mqtt_host);
-	m->discovery_prefix = strdup(c->mqtt_discovery_prefix);
+	m->host = strdup(c->host);
+	m->discovery_prefix = strdup(c->discovery_prefix);
 	if (!m->host || !m->discovery_prefix ||
-	    (c->mqtt_username && !(m->username = strdup(c->mqtt_username))) ||
-	    (c->mqtt_ca_file && !(m->ca_file = strdup(c->mqtt_ca_file))))
+	    (c->username && !(m->username = strdup(c->username))) ||
+	    (c->ca_file && !(m->ca_file = strdup(c->ca_file))))
 		return log_oom();
-	if (c->mqtt_topic_prefix)
-		m->prefix = strdup(c->mqtt_topic_prefix);
+	if (c->topic_prefix)
+		m->prefix = strdup(c->topic_prefix);
 	else {
 		char host[256] = "";
 
@@ -723,8 +723,8 @@ int cd_mqtt_new(sd_event *event, const struct cd_config *c, struct cd_mqtt **ret
 	    asprintf(&m->status_topic, "%s/status", m->prefix) < 0 ||
 	    asprintf(&m->birth_topic, "%s/status", m->discovery_prefix) < 0)
 		return log_oom();
-	if (c->mqtt_password_file) {
-		r = read_password(c->mqtt_password_file, &m->password);
+	if (c->password_file) {
+		r = read_password(c->password_file, &m->password);
 		if (r < 0)
 			return r;
 	}

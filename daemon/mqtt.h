@@ -31,9 +31,25 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "daemon-config.h"
-
 #define CD_MQTT_MAX_QUEUED 256
+
+/*
+ * What the publisher needs of [mqtt] (daemon/daemon-config.c parses and
+ * checks it; the manager fills this in).  The strings are borrowed for
+ * the call: cd_mqtt_new() copies what it keeps.
+ */
+struct cd_mqtt_config {
+	const char *host;             /* numeric IPv4/IPv6 address: no DNS on the loop */
+	unsigned port;
+	bool tls;                     /* mqtts:// */
+	const char *ca_file;          /* NULL: the system's CAs (with tls) */
+	const char *username;         /* NULL: none */
+	const char *password_file;    /* NULL: none; read once, in cd_mqtt_new() */
+	const char *topic_prefix;     /* NULL: cardiod/<hostname> */
+	bool discovery;               /* Home Assistant discovery configs */
+	const char *discovery_prefix; /* "homeassistant" */
+	double publish_interval_s;    /* > 0 */
+};
 
 struct cd_mqtt;
 struct monitor;
@@ -53,7 +69,7 @@ struct cd_mqtt_strap_state {
  * connecting; a broker that is down is retried with backoff.  Returns 0,
  * or a negative errno after logging why (bad password or CA file).
  */
-int cd_mqtt_new(sd_event *event, const struct cd_config *config, struct cd_mqtt **ret);
+int cd_mqtt_new(sd_event *event, const struct cd_mqtt_config *config, struct cd_mqtt **ret);
 /* Publishes "offline" when connected, disconnects cleanly, frees. */
 struct cd_mqtt *cd_mqtt_free(struct cd_mqtt *m);
 static inline void cd_mqtt_freep(struct cd_mqtt **m)

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 
 #include "cleanup.h"
-#include "daemon-config.h"
 #include "log.h"
 #include "mqtt.h"
 
@@ -63,7 +62,6 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 int main(int argc, char *argv[])
 {
-	_cleanup_free_ char *url = NULL, *err = NULL;
 	struct cd_mqtt_strap_state st = {
 		.bpm = 120,
 		.zone = 2,
@@ -74,22 +72,24 @@ int main(int argc, char *argv[])
 		.battery_pct = 88,
 	};
 	struct driver d = {};
-	struct cd_config c;
+	char *end = NULL;
+	unsigned long port = argc == 3 ? strtoul(argv[1], &end, 10) : 0;
+	struct cd_mqtt_config c = {
+		.host = "127.0.0.1",
+		.port = (unsigned)port,
+		.topic_prefix = argc == 3 ? argv[2] : NULL,
+		.discovery = true,
+		.discovery_prefix = "homeassistant",
+		.publish_interval_s = 0.5,
+	};
 	sd_event *e = NULL;
 	int r, code = 1;
 
-	if (argc != 3 || asprintf(&url, "mqtt://127.0.0.1:%s", argv[1]) < 0) {
+	if (argc != 3 || !end || *end || port == 0 || port > 65535) {
 		fprintf(stderr, "usage: mqtt-driver PORT PREFIX\n");
 		return 2;
 	}
 	log_set_max_level(LOG_DEBUG);
-	if (cd_config_init(&c) < 0 ||
-	    cd_config_set(&c, "mqtt", "url", url, "driver", 0, &err) < 0 ||
-	    cd_config_set(&c, "mqtt", "topic_prefix", argv[2], "driver", 0, &err) < 0 ||
-	    cd_config_set(&c, "mqtt", "publish_interval_s", "0.5", "driver", 0, &err) < 0) {
-		fprintf(stderr, "config: %s\n", err ? err : "out of memory");
-		return 1;
-	}
 	if (sd_event_default(&e) < 0 || cd_mqtt_new(e, &c, &d.mqtt) < 0)
 		goto out;
 	if (cd_mqtt_strap_update(d.mqtt, "strap-a", "Strap A", "ble", &st) < 0 ||
@@ -104,6 +104,5 @@ int main(int argc, char *argv[])
 out:
 	d.mqtt = cd_mqtt_free(d.mqtt);
 	sd_event_unref(e);
-	cd_config_done(&c);
 	return code;
 }
