@@ -21,15 +21,21 @@
  * CD_MQTT_MAX_QUEUED messages may sit in libmosquitto at once; beyond
  * that, publishes are skipped and retried at the next publish tick.
  *
- * The core below knows nothing of the monitor: straps come in through
- * cd_mqtt_strap_update()/cd_mqtt_strap_forget(), and the glue from the
- * monitor's observer interface is one function (cd_mqtt_attach_monitor).
+ * A client of the front-end contract (api/front.h), like every front end:
+ * it follows the contract's event hub (hr, zone, session and device
+ * events re-read the strap with ops->device), and at every publish tick
+ * lists the straps with ops->each_device — which catches what the hub
+ * does not announce (invalid samples, contact changes) and straps no
+ * longer listed, whose discovery configs it removes — and asks ops->week
+ * for the intensity minutes.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
+
+#include "front.h"
 
 #define CD_MQTT_MAX_QUEUED 256
 
@@ -52,24 +58,16 @@ struct cd_mqtt_config {
 };
 
 struct cd_mqtt;
-struct monitor;
-
-/* One strap's state topic; NAN / -1 / 0 are JSON null. */
-struct cd_mqtt_strap_state {
-	double bpm; /* NAN: null (stale or no session) */
-	int zone;   /* 0..5, −1: null */
-	bool stale;
-	uint64_t session;     /* 0: null */
-	double mvpa_s, ecb_s; /* NAN: null */
-	int battery_pct;      /* −1: null */
-};
 
 /*
- * Reads the password file (once, now), checks the CA file, and starts
- * connecting; a broker that is down is retried with backoff.  Returns 0,
- * or a negative errno after logging why (bad password or CA file).
+ * Reads the password file (once, now), checks the CA file, subscribes to
+ * front->events (front is copied; its hub and userdata must outlive the
+ * publisher) and starts connecting; a broker that is down is retried with
+ * backoff.  Returns 0, or a negative errno after logging why (bad
+ * password or CA file).
  */
-int cd_mqtt_new(sd_event *event, const struct cd_mqtt_config *config, struct cd_mqtt **ret);
+int cd_mqtt_new(sd_event *event, const struct cd_mqtt_config *config, const struct cd_front *front,
+		struct cd_mqtt **ret);
 /* Publishes "offline" when connected, disconnects cleanly, frees. */
 struct cd_mqtt *cd_mqtt_free(struct cd_mqtt *m);
 static inline void cd_mqtt_freep(struct cd_mqtt **m)
@@ -77,31 +75,6 @@ static inline void cd_mqtt_freep(struct cd_mqtt **m)
 	if (*m)
 		cd_mqtt_free(*m);
 }
-
-/*
- * A strap's state: published at once when zone or stale changed since the
- * last publish, else at most every publish_interval_s.  name and model go
- * into the discovery device block (name NULL: the id).
- */
-int cd_mqtt_strap_update(struct cd_mqtt *m, const char *id, const char *name, const char *model,
-			 const struct cd_mqtt_strap_state *st);
-/* A strap forgotten: its discovery configs are removed (empty retained payloads). */
-void cd_mqtt_strap_forget(struct cd_mqtt *m, const char *id);
-
-/*
- * Today's and this week's intensity minutes (the /summary figures).  The
- * two discovery configs and PREFIX/summary appear once a figure was given;
- * NAN: unknown.  cd_mqtt_set_intensity_source() installs a hook that is
- * asked at every publish tick and feeds this function.
- */
-void cd_mqtt_set_intensity_minutes(struct cd_mqtt *m, double today_min, double week_min);
-void cd_mqtt_set_intensity_source(struct cd_mqtt *m,
-				  int (*get)(void *userdata, double *ret_today_min,
-					     double *ret_week_min),
-				  void *userdata);
-
-/* The monitor → MQTT glue: one observer.  Returns 0 or -ENOMEM. */
-int cd_mqtt_attach_monitor(struct cd_mqtt *m, struct monitor *monitor);
 
 /* For tests and /healthz-like reporting: connected to the broker now. */
 bool cd_mqtt_connected(const struct cd_mqtt *m);
