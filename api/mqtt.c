@@ -30,6 +30,7 @@
 
 #include "cleanup.h"
 #include "cleanup-json.h"
+#include "config.h" /* CARDIOD_VERSION */
 #include "log.h"
 #include "mqtt.h"
 

@@ -5,7 +5,7 @@
  * source (EPOLLOUT only while libmosquitto has bytes to write), a 1 s timer
  * runs mosquitto_loop_misc() (keep-alive), and no thread is ever started.
  * The connect is non-blocking and the broker is a numeric address
- * (daemon/daemon-config.c refuses names: no getaddrinfo() on the loop).
+ * (the daemon's configuration refuses names: no getaddrinfo() on the loop).
  *
  * Topics, with PREFIX = [mqtt] topic_prefix (default cardiod/<hostname>):
  *   PREFIX/status              "online" / "offline" (retained, QoS 1; the will)
@@ -40,8 +40,8 @@
 #define CD_MQTT_MAX_QUEUED 256
 
 /*
- * What the publisher needs of [mqtt] (daemon/daemon-config.c parses and
- * checks it; the manager fills this in).  The strings are borrowed for
+ * What the publisher needs of [mqtt] (the daemon parses and checks the
+ * configuration; its manager fills this in).  The strings are borrowed for
  * the call: cd_mqtt_new() copies what it keeps.
  */
 struct cd_mqtt_config {
