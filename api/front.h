@@ -3,9 +3,8 @@
  * The front-end contract (DESIGN §9.1): the one way data leaves the daemon.
  *
  * Every front end — HTTP (api/http*.c), SSE (api/http-events.c), D-Bus
- * (api/dbus.c), Prometheus (api/prometheus.c), MQTT (daemon/mqtt.c's
- * publisher) — is handed a struct cd_front and asks it, never the
- * monitor or the store:
+ * (api/dbus.c), Prometheus (api/prometheus.c), MQTT (api/mqtt.c) — is
+ * handed a struct cd_front and asks it, never the monitor or the store:
  *
  *   queries   session by id, the session list (paged), a session's
  *             samples (an iterator), devices (JSON, or live figures as a

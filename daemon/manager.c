@@ -22,7 +22,6 @@
 #include "replay.h"
 #include "sim.h"
 #include "store.h"
-#include "summary.h"
 
 #define MAX_LISTEN 4
 
@@ -204,23 +203,30 @@ static void on_store_health(void *userdata)
 	update_status(userdata);
 }
 
-/* Today's and this week's intensity minutes (GET /summary's figures), for /metrics and MQTT. */
-static int week_figures(struct manager *m, double *ret_today, double *ret_week)
+/*
+ * MQTT (issue 15), a client of the contract like HTTP and D-Bus: after the
+ * contract, before the sources, so it hears every strap appear.
+ */
+static int start_mqtt(struct manager *m)
 {
-	struct summary_week w;
-	int r;
+	const struct cd_config *c = m->config;
+	struct cd_front front = front_contract(m->front);
+	struct cd_mqtt_config mq = {
+		.host = c->mqtt_host,
+		.port = c->mqtt_port,
+		.tls = c->mqtt_tls,
+		.ca_file = c->mqtt_ca_file,
+		.username = c->mqtt_username,
+		.password_file = c->mqtt_password_file,
+		.topic_prefix = c->mqtt_topic_prefix,
+		.discovery = c->mqtt_discovery,
+		.discovery_prefix = c->mqtt_discovery_prefix,
+		.publish_interval_s = c->mqtt_publish_interval_s,
+	};
 
-	r = summary_week(m->store, m->monitor, m->config, monitor_now_us(), &w);
-	if (r < 0)
-		return r;
-	*ret_today = w.today_min;
-	*ret_week = w.week_min;
-	return 0;
-}
-
-static int mqtt_intensity(void *userdata, double *ret_today_min, double *ret_week_min)
-{
-	return week_figures(userdata, ret_today_min, ret_week_min);
+	if (!c->mqtt_url)
+		return 0;
+	return cd_mqtt_new(m->event, &mq, &front, &m->mqtt); /* cd_mqtt_new() said why */
 }
 
 int manager_open_store(struct manager *m)
@@ -249,15 +255,6 @@ int manager_open_store(struct manager *m)
 	m->status_observer = monitor_observer_register(m->monitor, on_monitor_event, m, NULL);
 	if (m->status_observer == 0)
 		return log_oom();
-	/* MQTT (issue 15): before the sources, so it hears every strap appear. */
-	if (m->config->mqtt_url) {
-		r = cd_mqtt_new(m->event, m->config, &m->mqtt);
-		if (r < 0)
-			return r; /* cd_mqtt_new() said why */
-		if (cd_mqtt_attach_monitor(m->mqtt, m->monitor) < 0)
-			return log_oom();
-		cd_mqtt_set_intensity_source(m->mqtt, mqtt_intensity, m);
-	}
 	r = front_events_new(m->monitor, &m->front_events);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the event feed: %m");
@@ -268,7 +265,7 @@ int manager_open_store(struct manager *m)
 		      &m->front);
 	if (r < 0)
 		return log_oom();
-	return 0;
+	return start_mqtt(m);
 }
 
 int manager_start_sources(struct manager *m)

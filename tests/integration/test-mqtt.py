@@ -18,9 +18,10 @@ Scenarios, each with its own temp dir, broker and cardiod (--simulate):
               cardiod retries (a second TCP connection arrives)
   rooms       four cardiods (topic_prefix per instance), one broker: every
               strap appears once, with unique ids
-  forget      daemon/mqtt.c alone (mqtt-driver.c): a forgotten strap's
-              configs are removed with empty retained payloads; the
-              intensity-minute sensors appear once figures are given
+  forget      api/mqtt.c alone behind a fake contract (mqtt-driver.c): a
+              strap the contract no longer lists has its configs removed
+              with empty retained payloads; the intensity-minute sensors
+              appear once figures are given
 Mosquitto is installed when missing and running as root, else exit 77.
 """
 

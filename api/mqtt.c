@@ -30,8 +30,8 @@
 
 #include "cleanup.h"
 #include "cleanup-json.h"
+#include "config.h" /* CARDIOD_VERSION */
 #include "log.h"
-#include "monitor.h"
 #include "mqtt.h"
 
 #define USEC_PER_SEC	  1000000ULL
@@ -41,6 +41,15 @@
 #define BACKOFF_MAX_S	  60
 #define PASSWORD_MAX	  4096
 
+/* One strap's state topic; NAN / -1 / 0 are JSON null. */
+struct cd_mqtt_strap_state {
+	double bpm; /* NAN: null (stale, no session, or none of its samples yet) */
+	int zone;   /* 0..5, −1: null */
+	bool stale;
+	uint64_t session;     /* 0: null */
+	double mvpa_s, ecb_s; /* NAN: null */
+	int battery_pct;      /* −1: null */
+};
 
 struct strap {
 	char *id;
@@ -54,6 +63,12 @@ struct strap {
 	bool config_dirty; /* discovery configs to (re)publish, or to remove when forgotten */
 	bool forgotten;
 	uint64_t published_us; /* monotonic */
+	/* What the contract said last (see strap_seen()). */
+	uint64_t last_seen_us;	/* its last sample of any kind */
+	uint64_t hr_session;	/* the session that recorded the last valid sample ... */
+	double hr_bpm;		/* ... its heart rate */
+	int hr_zone;		/* ... and zone */
+	bool listed;		/* by the last each_device */
 	struct strap *next;
 };
 
@@ -95,15 +110,16 @@ struct cd_mqtt {
 
 	double today_min, week_min; /* NAN: unknown */
 	bool summary_known, summary_dirty, summary_config_dirty;
-	int (*intensity_get)(void *userdata, double *today, double *week);
-	void *intensity_userdata;
 
-	struct monitor *monitor;
-	unsigned observer;
+	struct cd_front front; /* the contract: the straps, the week, the events */
+	unsigned subscription;
 };
 
 static void connect_start(struct cd_mqtt *m);
 static void flush(struct cd_mqtt *m);
+static void poll_straps(struct cd_mqtt *m);
+static void set_intensity_minutes(struct cd_mqtt *m, double today_min, double week_min);
+static void on_event(const struct cd_event_record *rec, void *userdata);
 
 /* [a-zA-Z0-9_-] only (Home Assistant ids); everything else becomes '_'. */
 static char *sanitise(const char *a, const char *b)
@@ -492,13 +508,13 @@ static uint64_t tick_us(const struct cd_mqtt *m)
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct cd_mqtt *m = userdata;
+	struct cd_front_week w;
 
-	if (m->intensity_get) {
-		double today = NAN, week = NAN;
-
-		if (m->intensity_get(m->intensity_userdata, &today, &week) >= 0)
-			cd_mqtt_set_intensity_minutes(m, today, week);
-	}
+	/* Samples the hub does not announce (invalid ones) and straps gone. */
+	poll_straps(m);
+	/* GET /summary's figures, as /metrics and D-Bus show them. */
+	if (m->front.ops->week && m->front.ops->week(m->front.userdata, &w) >= 0)
+		set_intensity_minutes(m, w.today_min, w.week_min);
 	flush(m);
 	(void)sd_event_source_set_time_relative(s, tick_us(m));
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
@@ -678,7 +694,8 @@ static int read_password(const char *path, char **ret)
 	return 0;
 }
 
-int cd_mqtt_new(sd_event *event, const struct cd_config *c, struct cd_mqtt **ret)
+int cd_mqtt_new(sd_event *event, const struct cd_mqtt_config *c, const struct cd_front *front,
+		struct cd_mqtt **ret)
 {
 	_cleanup_(cd_mqtt_freep) struct cd_mqtt *m = NULL;
 	static bool lib_ready;
@@ -688,25 +705,28 @@ int cd_mqtt_new(sd_event *event, const struct cd_config *c, struct cd_mqtt **ret
 		mosquitto_lib_init();
 		lib_ready = true;
 	}
+	if (!front || !front->ops)
+		return log_error_errno(EINVAL, "MQTT: no front-end contract to publish.");
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return log_oom();
 	m->event = sd_event_ref(event);
+	m->front = *front;
 	m->io_fd = -1;
-	m->port = c->mqtt_port;
-	m->tls = c->mqtt_tls;
-	m->discovery = c->mqtt_discovery;
-	m->interval_us = (uint64_t)(c->mqtt_publish_interval_s * USEC_PER_SEC);
+	m->port = c->port;
+	m->tls = c->tls;
+	m->discovery = c->discovery;
+	m->interval_us = (uint64_t)(c->publish_interval_s * USEC_PER_SEC);
 	m->backoff_s = BACKOFF_MIN_S;
 	m->today_min = m->week_min = NAN;
-	m->host = strdup(c->mqtt_host);
-	m->discovery_prefix = strdup(c->mqtt_discovery_prefix);
+	m->host = strdup(c->host);
+	m->discovery_prefix = strdup(c->discovery_prefix);
 	if (!m->host || !m->discovery_prefix ||
-	    (c->mqtt_username && !(m->username = strdup(c->mqtt_username))) ||
-	    (c->mqtt_ca_file && !(m->ca_file = strdup(c->mqtt_ca_file))))
+	    (c->username && !(m->username = strdup(c->username))) ||
+	    (c->ca_file && !(m->ca_file = strdup(c->ca_file))))
 		return log_oom();
-	if (c->mqtt_topic_prefix)
-		m->prefix = strdup(c->mqtt_topic_prefix);
+	if (c->topic_prefix)
+		m->prefix = strdup(c->topic_prefix);
 	else {
 		char host[256] = "";
 
@@ -723,8 +743,8 @@ int cd_mqtt_new(sd_event *event, const struct cd_config *c, struct cd_mqtt **ret
 	    asprintf(&m->status_topic, "%s/status", m->prefix) < 0 ||
 	    asprintf(&m->birth_topic, "%s/status", m->discovery_prefix) < 0)
 		return log_oom();
-	if (c->mqtt_password_file) {
-		r = read_password(c->mqtt_password_file, &m->password);
+	if (c->password_file) {
+		r = read_password(c->password_file, &m->password);
 		if (r < 0)
 			return r;
 	}
@@ -742,6 +762,13 @@ int cd_mqtt_new(sd_event *event, const struct cd_config *c, struct cd_mqtt **ret
 				       USEC_PER_SEC / 20, on_tick, m);
 	if (r < 0)
 		return log_error_errno(r, "MQTT: cannot add the publish timer: %m");
+	/* The straps there already; later ones arrive as events. */
+	poll_straps(m);
+	if (m->front.events) {
+		m->subscription = cd_events_subscribe(m->front.events, on_event, m);
+		if (m->subscription == 0)
+			return log_oom();
+	}
 	log_info("MQTT: publishing to %s:%u%s as %s/ (discovery %s).", m->host, m->port,
 		 m->tls ? " over TLS" : "", m->prefix, m->discovery ? m->discovery_prefix : "off");
 	connect_start(m);
@@ -754,8 +781,8 @@ struct cd_mqtt *cd_mqtt_free(struct cd_mqtt *m)
 	if (!m)
 		return NULL;
 	m->freeing = true;
-	if (m->monitor && m->observer)
-		monitor_observer_unregister(m->monitor, m->observer);
+	if (m->subscription)
+		cd_events_unsubscribe(m->front.events, m->subscription);
 	io_drop(m);
 	if (m->mosq) {
 		if (m->connected) {
@@ -812,31 +839,47 @@ static bool streq_null(const char *a, const char *b)
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-int cd_mqtt_strap_update(struct cd_mqtt *m, const char *id, const char *name, const char *model,
-			 const struct cd_mqtt_strap_state *st)
+/* id's strap, added (or brought back before its removal went out) when needed; NULL: OOM. */
+static struct strap *strap_get(struct cd_mqtt *m, const char *id, const char *model)
 {
 	struct strap *s = strap_find(m, id);
+
+	if (s) {
+		if (s->forgotten) {
+			/* Back before its removal went out: publish its configs again. */
+			s->forgotten = false;
+			s->config_dirty = m->discovery;
+		}
+		return s;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->id = strdup(id);
+	s->model = strdup(model ? model : "heart-rate strap");
+	s->node = sanitise(m->prefix, id);
+	if (!s->id || !s->model || !s->node) {
+		strap_free(s);
+		return NULL;
+	}
+	s->hr_bpm = NAN;
+	s->hr_zone = -1;
+	s->config_dirty = m->discovery;
+	s->next = m->straps;
+	m->straps = s;
+	return s;
+}
+
+/*
+ * A strap's state: published at once when zone or stale changed since the
+ * last publish, else at most every publish_interval_s.  name goes into the
+ * discovery device block (NULL: the id).
+ */
+static int strap_set(struct cd_mqtt *m, struct strap *s, const char *name,
+		     const struct cd_mqtt_strap_state *st)
+{
 	bool urgent;
 
-	if (!s) {
-		s = calloc(1, sizeof(*s));
-		if (!s)
-			return -ENOMEM;
-		s->id = strdup(id);
-		s->model = strdup(model ? model : "heart-rate strap");
-		s->node = sanitise(m->prefix, id);
-		if (!s->id || !s->model || !s->node) {
-			strap_free(s);
-			return -ENOMEM;
-		}
-		s->config_dirty = m->discovery;
-		s->next = m->straps;
-		m->straps = s;
-	} else if (s->forgotten) {
-		/* Back before its removal went out: publish its configs again. */
-		s->forgotten = false;
-		s->config_dirty = m->discovery;
-	}
 	if (!streq_null(s->name, name)) {
 		char *n = name ? strdup(name) : NULL;
 
@@ -860,22 +903,89 @@ int cd_mqtt_strap_update(struct cd_mqtt *m, const char *id, const char *name, co
 	return 0;
 }
 
-void cd_mqtt_strap_forget(struct cd_mqtt *m, const char *id)
+/* A strap forgotten: its discovery configs are removed (empty retained payloads). */
+static void strap_forget(struct cd_mqtt *m, struct strap *s)
 {
-	struct strap *s = strap_find(m, id);
-
-	if (!s)
-		return;
 	s->forgotten = true;
 	s->config_dirty = true;
 	s->state_dirty = false;
-	flush(m);
 }
 
-void cd_mqtt_set_intensity_minutes(struct cd_mqtt *m, double today_min, double week_min)
+/*
+ * The state topic of a strap as the contract shows it.  bpm and zone are
+ * those of the last valid sample its session recorded (the session's
+ * totals, as the hub's hr and zone events told them): none at the instant
+ * a session opens or after a manual start until the next valid sample,
+ * and the one from before a loss of contact in the device event that
+ * ends the staleness, which comes before the sample that ends it.  None
+ * while stale; session figures only with a session.
+ */
+static void state_of(const struct strap *s, const struct cd_front_device *v,
+		     struct cd_mqtt_strap_state *st)
 {
-	bool same = (isnan(today_min) ? isnan(m->today_min) : today_min == m->today_min) &&
-		    (isnan(week_min) ? isnan(m->week_min) : week_min == m->week_min);
+	*st = (struct cd_mqtt_strap_state){
+		.bpm = NAN,
+		.zone = -1,
+		.stale = v->stale,
+		.mvpa_s = NAN,
+		.ecb_s = NAN,
+		.battery_pct = v->battery_pct,
+	};
+	if (v->session_id == 0)
+		return;
+	st->session = v->session_id;
+	st->mvpa_s = v->mvpa_s;
+	st->ecb_s = v->ecb_s;
+	if (!v->stale && s->hr_session == v->session_id && isfinite(s->hr_bpm)) {
+		st->bpm = s->hr_bpm;
+		st->zone = s->hr_zone;
+	}
+}
+
+static bool same_num(double a, double b)
+{
+	return isnan(a) ? isnan(b) : a == b;
+}
+
+static bool state_eq(const struct cd_mqtt_strap_state *a, const struct cd_mqtt_strap_state *b)
+{
+	return same_num(a->bpm, b->bpm) && a->zone == b->zone && a->stale == b->stale &&
+	       a->session == b->session && same_num(a->mvpa_s, b->mvpa_s) &&
+	       same_num(a->ecb_s, b->ecb_s) && a->battery_pct == b->battery_pct;
+}
+
+/* v as the contract gives it now; ev: the hub's event that said so (NULL: a tick). */
+static void strap_seen(struct cd_mqtt *m, const struct cd_front_device *v,
+		       const struct cd_event *ev)
+{
+	struct cd_mqtt_strap_state st;
+	struct strap *s = strap_get(m, v->id, v->transport);
+
+	if (!s) {
+		log_oom();
+		return;
+	}
+	/* A valid sample recorded in ev->session (zone: from inside the engine, before hr). */
+	if (ev && ev->session > 0 && (ev->type == CD_EVENT_HR || ev->type == CD_EVENT_ZONE)) {
+		s->hr_session = ev->session;
+		s->hr_bpm = ev->type == CD_EVENT_HR ? ev->bpm : v->bpm;
+		s->hr_zone = ev->type == CD_EVENT_HR ? ev->zone : ev->new_zone;
+	} else if (!m->front.events && v->session_id > 0) {
+		/* No hub to follow (a contract without events): the last valid sample. */
+		s->hr_session = v->session_id;
+		s->hr_bpm = v->bpm;
+		s->hr_zone = v->zone;
+	}
+	s->last_seen_us = v->last_seen_us;
+	s->listed = true;
+	state_of(s, v, &st);
+	if (strap_set(m, s, v->name, &st) < 0)
+		log_oom();
+}
+
+static void set_intensity_minutes(struct cd_mqtt *m, double today_min, double week_min)
+{
+	bool same = same_num(today_min, m->today_min) && same_num(week_min, m->week_min);
 
 	if (!m->summary_known) {
 		m->summary_known = true;
@@ -887,74 +997,78 @@ void cd_mqtt_set_intensity_minutes(struct cd_mqtt *m, double today_min, double w
 	m->summary_dirty = true;
 }
 
-void cd_mqtt_set_intensity_source(struct cd_mqtt *m,
-				  int (*get)(void *userdata, double *ret_today_min,
-					     double *ret_week_min),
-				  void *userdata)
-{
-	m->intensity_get = get;
-	m->intensity_userdata = userdata;
-}
-
-/* ---------------------------------------------------------------- the monitor glue */
+/* ---------------------------------------------------------------- the contract */
 
 /*
- * Every monitor event that can change a strap's state topic, translated
- * into cd_mqtt_strap_update().  The one place that reads the monitor; the
- * lead may later move MQTT onto the API-level event interface here.
- * (The monitor has no "device removed" event yet: when it gains one, it
- * calls cd_mqtt_strap_forget(m, ev->device->id).)
+ * The hub's events that can change a strap's state topic: re-read the
+ * strap.  A device event comes only when connected, stale, battery or
+ * name changed, and hr only for valid samples; poll_straps() catches the
+ * rest at the next tick.
  */
-static void on_monitor_event(const struct monitor_event *ev, void *userdata)
+static void on_event(const struct cd_event_record *rec, void *userdata)
 {
 	struct cd_mqtt *m = userdata;
-	const struct monitor_device *d = ev->device;
-	const struct monitor_session *s;
-	struct cd_mqtt_strap_state st = {
-		.bpm = NAN,
-		.zone = -1,
-		.mvpa_s = NAN,
-		.ecb_s = NAN,
-	};
+	const struct cd_event *ev = rec->event;
+	const struct cd_front_ops *ops = m->front.ops;
+	struct cd_front_device v;
 
+	if (!ev || !ev->device)
+		return;
 	switch (ev->type) {
-	case MONITOR_EVENT_DEVICE_ADDED:
-	case MONITOR_EVENT_DEVICE_CHANGED:
-	case MONITOR_EVENT_SAMPLE:
-	case MONITOR_EVENT_SESSION_STARTED:
-	case MONITOR_EVENT_SESSION_ENDED:
-	case MONITOR_EVENT_ZONE_CHANGED:
+	case CD_EVENT_HR:
+	case CD_EVENT_ZONE:
+	case CD_EVENT_SESSION:
+	case CD_EVENT_DEVICE:
 		break;
-	case MONITOR_EVENT_MILESTONE:
-	case _MONITOR_EVENT_MAX:
-	case _MONITOR_EVENT_INVALID:
+	case CD_EVENT_MILESTONE:
+	case _CD_EVENT_MAX:
 		return;
 	}
-	if (!d)
+	if (!ops->device || ops->device(m->front.userdata, ev->device, &v) < 0)
 		return;
-	s = ev->type == MONITOR_EVENT_SESSION_ENDED ? NULL : d->session;
-	st.stale = d->stale;
-	st.battery_pct = d->battery_pct;
-	if (s && s->engine) {
-		const struct cd_engine_totals *tot = cd_engine_totals(s->engine);
-
-		st.session = s->id;
-		st.mvpa_s = tot->mvpa_s;
-		st.ecb_s = tot->ecb_s;
-		if (!d->stale && !isnan(tot->bpm_last)) {
-			st.bpm = tot->bpm_last;
-			st.zone = (int)cd_zone_of(cd_engine_profile(s->engine), tot->bpm_last);
-		}
-	}
-	if (cd_mqtt_strap_update(m, d->id, d->name, cd_transport_to_string(d->transport), &st) < 0)
-		log_oom();
+	strap_seen(m, &v, ev);
 }
 
-int cd_mqtt_attach_monitor(struct cd_mqtt *m, struct monitor *monitor)
+/*
+ * At every tick: a strap whose last sample is newer than what its events
+ * told (an invalid sample, a contact change: nothing on the hub), or whose
+ * figures differ, is updated as an event would have; it is then published
+ * at most every publish_interval_s, as when every sample was an event.
+ * A strap the contract no longer lists is forgotten.
+ */
+static void on_listed(const struct cd_front_device *v, void *ctx)
 {
-	m->observer = monitor_observer_register(monitor, on_monitor_event, m, NULL);
-	if (m->observer == 0)
-		return -ENOMEM;
-	m->monitor = monitor;
-	return 0;
+	struct cd_mqtt *m = ctx;
+	struct strap *s = strap_find(m, v->id);
+
+	if (s && !s->forgotten && s->last_seen_us == v->last_seen_us &&
+	    streq_null(s->name, v->name)) {
+		struct cd_mqtt_strap_state st;
+
+		state_of(s, v, &st);
+		if (state_eq(&st, &s->st)) {
+			s->listed = true;
+			return;
+		}
+	}
+	strap_seen(m, v, NULL);
+}
+
+static void poll_straps(struct cd_mqtt *m)
+{
+	const struct cd_front_ops *ops = m->front.ops;
+	int r;
+
+	if (!ops->each_device)
+		return;
+	for (struct strap *s = m->straps; s; s = s->next)
+		s->listed = false;
+	r = ops->each_device(m->front.userdata, on_listed, m);
+	if (r < 0) {
+		log_debug_errno(r, "MQTT: cannot list the straps: %m; trying again at the next tick.");
+		return;
+	}
+	for (struct strap *s = m->straps; s; s = s->next)
+		if (!s->listed && !s->forgotten)
+			strap_forget(m, s);
 }
