@@ -500,6 +500,19 @@ static const char *error_name(sd_bus_message *reply)
 	return e && e->name ? e->name : "";
 }
 
+/* A root method that must fail with error. */
+static void expect_error(const char *error, const char *member, const char *types, ...)
+{
+	sd_bus_message *reply;
+	va_list ap;
+
+	va_start(ap, types);
+	reply = vcall(CD_DBUS_PATH, CD_DBUS_INTERFACE, member, types, ap);
+	va_end(ap);
+	CHECK_STR(error_name(reply), error);
+	sd_bus_message_unref(reply);
+}
+
 /* Everything the service sent before now has been recorded (see the top). */
 static void settle(void)
 {
@@ -1203,6 +1216,170 @@ static void test_primary(void)
 	CHECK_NEAR(prop_d(&ps, "ActiveSeconds"), 0, 1e-9);
 }
 
+static void check_who(const struct who *w)
+{
+	CHECK(w->set);
+	CHECK_STR(w->via, "D-Bus");
+	CHECK_INT(w->uid, (int64_t)getuid());
+	CHECK(w->may_manage);
+}
+
+static void test_methods(void)
+{
+	static const char *const bad[] = { "has space", "tab\tid", "bell\a", "del\x7f" };
+	sd_bus_message *reply;
+	uint64_t id = 0;
+	const char *text = NULL;
+	_cleanup_free_ char *expected = NULL;
+	_cleanup_(cJSON_Deletep) cJSON *o = NULL;
+	unsigned calls;
+
+	/* StartSession("") is the primary strap: device NULL. */
+	reply = call(CD_DBUS_PATH, CD_DBUS_INTERFACE, "StartSession", "s", "");
+	CHECK_STR(error_name(reply), "");
+	CHECK(reply && sd_bus_message_read(reply, "t", &id) > 0);
+	CHECK_INT(id, 11);
+	sd_bus_message_unref(reply);
+	CHECK_INT(fake.start_calls, 1);
+	CHECK(fake.start_device_null);
+	check_who(&fake.start_who);
+
+	reply = call(CD_DBUS_PATH, CD_DBUS_INTERFACE, "StartSession", "s", ID_SIM);
+	CHECK_STR(error_name(reply), "");
+	id = 0;
+	CHECK(reply && sd_bus_message_read(reply, "t", &id) > 0);
+	CHECK_INT(id, 12);
+	sd_bus_message_unref(reply);
+	CHECK(!fake.start_device_null);
+	CHECK_STR(fake.start_device, ID_SIM);
+
+	expect_error(CD_DBUS_ERROR_NO_SUCH_DEVICE, "StartSession", "s", "nope");
+	CHECK_INT(fake.start_calls, 3);
+	CHECK_STR(fake.start_device, "nope");
+
+	/* Bad ids never reach the contract. */
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		expect_error(ERROR_INVALID_ARGS, "StartSession", "s", bad[i]);
+	CHECK_INT(fake.start_calls, 3);
+
+	expect_error(CD_DBUS_ERROR_NOT_ACTIVE, "StopSession", "t", UINT64_C(0));
+	CHECK_INT(fake.stop_calls, 1);
+	CHECK_INT(fake.stop_session, 0);
+
+	fake.stop_who.set = false;
+	reply = call(CD_DBUS_PATH, CD_DBUS_INTERFACE, "StopSession", "t", UINT64_C(5));
+	CHECK_STR(error_name(reply), "");
+	sd_bus_message_unref(reply);
+	CHECK_INT(fake.stop_calls, 2);
+	CHECK_INT(fake.stop_session, 5);
+	CHECK(fake.stop_device_null);
+	check_who(&fake.stop_who);
+
+	expect_error(CD_DBUS_ERROR_NO_SUCH_SESSION, "StopSession", "t", UINT64_C(6));
+	CHECK_INT(fake.stop_calls, 3);
+	CHECK_INT(fake.stop_session, 6);
+
+	expect_error(ERROR_INVALID_ARGS, "StopSession", "t", UINT64_MAX);
+	CHECK_INT(fake.stop_calls, 3);
+
+	/* GetSession: the contract's object, as JSON text. */
+	o = session_json(7);
+	expected = o ? cJSON_PrintUnformatted(o) : NULL;
+	reply = call(CD_DBUS_PATH, CD_DBUS_INTERFACE, "GetSession", "t", UINT64_C(7));
+	CHECK_STR(error_name(reply), "");
+	CHECK(reply && sd_bus_message_read(reply, "s", &text) > 0);
+	CHECK_STR(text, expected);
+	sd_bus_message_unref(reply);
+
+	calls = fake.session_calls;
+	expect_error(CD_DBUS_ERROR_NO_SUCH_SESSION, "GetSession", "t", UINT64_C(99));
+	CHECK_INT(fake.session_calls, calls + 1);
+
+	expect_error(ERROR_INVALID_ARGS, "GetSession", "t", UINT64_MAX);
+	CHECK_INT(fake.session_calls, calls + 1);
+}
+
+/* A root PropertiesChanged with the week in it, into *arg. */
+static bool week_changed(void *arg)
+{
+	for (size_t i = 0; changed_nth(CD_DBUS_PATH, i, CD_DBUS_INTERFACE, arg); i++)
+		if (prop(arg, "WeekIntensityMinutes"))
+			return true;
+	return false;
+}
+
+/* The week is asked again every CD_DBUS_WEEK_S, and what changed is announced. */
+static void test_week_timer(void)
+{
+	struct props ps;
+	unsigned calls = fake.week_calls;
+
+	clear_signals();
+	fake.week = (struct cd_front_week){
+		.today_min = 20, .week_min = 105.5, .goal_min = 150, .week_sessions = 5 };
+	CHECK(run_until(week_changed, &ps, (CD_DBUS_WEEK_S + 5) * 1000));
+	CHECK(fake.week_calls > calls);
+	CHECK_NEAR(prop_d(&ps, "WeekIntensityMinutes"), 105.5, 1e-9);
+	CHECK_NEAR(prop_d(&ps, "TodayIntensityMinutes"), 20, 1e-9);
+	CHECK_INT(prop_u(&ps, "WeekSessions"), 5);
+	CHECK(prop(&ps, "WeekGoalMinutes") == NULL); /* unchanged */
+	CHECK_INT(get_all(CD_DBUS_PATH, CD_DBUS_INTERFACE, &ps), 0);
+	CHECK_NEAR(prop_d(&ps, "WeekIntensityMinutes"), 105.5, 1e-9);
+}
+
+/* NameOwnerChanged(org.cardiod.Cardiod1, old, ""): the name was released. */
+static bool name_released(void *arg)
+{
+	for (size_t i = 0;; i++) {
+		sd_bus_message *m = signal_nth("NameOwnerChanged", NULL, i);
+		const char *name, *old, *new;
+
+		if (!m)
+			return false;
+		if (sd_bus_message_read(m, "sss", &name, &old, &new) > 0 &&
+		    strcmp(name, CD_DBUS_NAME) == 0 && !*new)
+			return true;
+	}
+}
+
+static void test_free_and_name(struct cd_dbus *d, const struct cd_front *front,
+			       const struct cd_dbus_config *config)
+{
+	struct cd_dbus *d2 = NULL, *d3 = NULL;
+	struct strap *sim = &fake.straps[2];
+	struct object objs[8];
+	struct props ps;
+
+	/* A sample, then the free before the loop runs: its PropertiesChanged still goes out. */
+	clear_signals();
+	sim->stale = false;
+	publish_hr(ID_SIM, 77, 1, NULL, 0);
+	cd_dbus_free(d);
+	CHECK(run_until(name_released, NULL, 10000));
+	CHECK_INT(signal_count("HeartRate", CD_DBUS_PATH), 1);
+	CHECK_INT(signal_count("PropertiesChanged", PATH_SIM), 1);
+	CHECK(changed_nth(PATH_SIM, 0, CD_DBUS_DEVICE_INTERFACE, &ps));
+	CHECK_INT(prop_u(&ps, "HeartRate"), 77);
+	/* Unsubscribed: an event now reaches no freed service (ASan would say). */
+	publish_hr(ID_SIM, 78, 1, NULL, 0);
+
+	/* The name is free again: a second service gets it, and sees every strap. */
+	fake.primary = 0;
+	CHECK_INT(cd_dbus_new(loop, bus_address, front, config, &d2), 0);
+	CHECK(d2 != NULL);
+	CHECK(cd_dbus_connected(d2) > 0);
+	CHECK_INT(managed_devices(objs, ELEMENTSOF(objs)), 3);
+	CHECK_INT(get_all(CD_DBUS_PATH, CD_DBUS_INTERFACE, &ps), 0);
+	CHECK_STR(prop_s(&ps, "Device"), ID_H10);
+	CHECK_INT(prop_u(&ps, "HeartRate"), 145);
+
+	/* Two at once: the second fails rather than queue. */
+	CHECK_INT(cd_dbus_new(loop, bus_address, front, config, &d3), -EEXIST);
+	CHECK(d3 == NULL);
+	CHECK(cd_dbus_connected(d2) > 0);
+	cd_dbus_free(d2);
+}
+
 int main(void)
 {
 	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
@@ -1279,7 +1456,9 @@ int main(void)
 	test_new_strap();
 	test_stale_and_disconnected();
 	test_primary();
-	cd_dbus_free(d);
+	test_methods();
+	test_week_timer();
+	test_free_and_name(d, &front, &config);
 
 out:
 	clear_signals();
