@@ -66,11 +66,13 @@ struct cd_event {
  * with the blank line that ends it ("id: N\nevent: T\ndata: {…}\n\n").
  * data/data_len is the JSON alone, inside text.
  */
+struct cd_events_block; /* api/events.c: where the record's strings live */
+
 struct cd_event_record {
 	uint64_t id;
 	enum cd_event_type type;
-	char *device;
-	char *text;
+	const char *device;
+	const char *text;
 	size_t len;
 	const char *data;
 	size_t data_len;
@@ -80,6 +82,7 @@ struct cd_event_record {
 	 * text (D-Bus): set only while subscribers are called, NULL after.
 	 */
 	const struct cd_event *event;
+	struct cd_events_block *block; /* private to api/events.c */
 };
 
 struct cd_events;
