@@ -15,6 +15,9 @@
  *   connect timeout  no CONNACK within CONNECT_TIMEOUT_S (a broker that
  *                    accepts TCP and never answers): same as a disconnect.
  * Library callbacks never tear the client down; only timers do.
+ *
+ * libmosquitto is not linked: cd_mqtt_new() dlopen()s it (mqtt-dl.c) and
+ * every call goes through its sym_mosquitto_* pointer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,13 +29,13 @@
 #include <unistd.h>
 
 #include <cJSON.h>
-#include <mosquitto.h>
 
 #include "cleanup.h"
 #include "cleanup-json.h"
 #include "config.h" /* CARDIOD_VERSION */
 #include "log.h"
 #include "mqtt.h"
+#include "mqtt-dl.h" /* sym_mosquitto_*: libmosquitto is dlopen()ed */
 
 #define USEC_PER_SEC	  1000000ULL
 #define KEEPALIVE_S	  30
@@ -160,7 +163,7 @@ static void io_update(struct cd_mqtt *m)
 
 	if (!m->io)
 		return;
-	ev = EPOLLIN | (mosquitto_want_write(m->mosq) ? EPOLLOUT : 0);
+	ev = EPOLLIN | (sym_mosquitto_want_write(m->mosq) ? EPOLLOUT : 0);
 	if (ev == m->io_events)
 		return;
 	if (sd_event_source_set_io_events(m->io, ev) >= 0)
@@ -208,12 +211,12 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 
 	/* A failing call makes libmosquitto run on_disconnect (which drops m->io). */
 	if (revents & (EPOLLIN | EPOLLERR | EPOLLHUP))
-		rc = mosquitto_loop_read(m->mosq, 1);
+		rc = sym_mosquitto_loop_read(m->mosq, 1);
 	if (rc == MOSQ_ERR_SUCCESS && m->io && (revents & EPOLLOUT))
-		rc = mosquitto_loop_write(m->mosq, 1);
+		rc = sym_mosquitto_loop_write(m->mosq, 1);
 	if (m->io && rc != MOSQ_ERR_SUCCESS) {
 		/* Failed without a disconnect callback (should not happen): start over. */
-		log_debug("MQTT: loop: %s", mosquitto_strerror(rc));
+		log_debug("MQTT: loop: %s", sym_mosquitto_strerror(rc));
 		schedule_retry(m);
 	}
 	io_update(m);
@@ -225,7 +228,7 @@ static int on_misc(sd_event_source *s, uint64_t usec, void *userdata)
 	struct cd_mqtt *m = userdata;
 
 	/* Keep-alive: PINGREQ when due; a missed PINGRESP closes (on_disconnect). */
-	(void)mosquitto_loop_misc(m->mosq);
+	(void)sym_mosquitto_loop_misc(m->mosq);
 	if (m->misc_timer == s) {
 		(void)sd_event_source_set_time_relative(s, USEC_PER_SEC);
 		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
@@ -268,9 +271,9 @@ static int publish(struct cd_mqtt *m, const char *topic, const char *payload, in
 		return -ENOTCONN;
 	if (m->queued >= CD_MQTT_MAX_QUEUED)
 		return -ENOBUFS;
-	rc = mosquitto_publish(m->mosq, NULL, topic, (int)strlen(payload), payload, qos, retain);
+	rc = sym_mosquitto_publish(m->mosq, NULL, topic, (int)strlen(payload), payload, qos, retain);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		log_debug("MQTT: publish to %s failed: %s", topic, mosquitto_strerror(rc));
+		log_debug("MQTT: publish to %s failed: %s", topic, sym_mosquitto_strerror(rc));
 		return rc == MOSQ_ERR_NOMEM ? -ENOMEM : -EIO;
 	}
 	m->queued++;
@@ -532,7 +535,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 		log_full(failure_level(m),
 			 "MQTT: broker %s:%u refused the connection: %s; "
 			 "retrying with backoff.",
-			 m->host, m->port, mosquitto_connack_string(rc));
+			 m->host, m->port, sym_mosquitto_connack_string(rc));
 		return;
 	}
 	m->connect_timer = sd_event_source_disable_unref(m->connect_timer);
@@ -544,12 +547,12 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 	m->was_connected = true;
 	(void)publish(m, m->status_topic, "online", 1, true);
 	if (m->discovery) {
-		rc = mosquitto_subscribe(m->mosq, NULL, m->birth_topic, 1);
+		rc = sym_mosquitto_subscribe(m->mosq, NULL, m->birth_topic, 1);
 		if (rc != MOSQ_ERR_SUCCESS)
 			log_warning(
 				"MQTT: cannot subscribe to %s: %s; Home Assistant restarts will "
 				"not re-publish the discovery configs.",
-				m->birth_topic, mosquitto_strerror(rc));
+				m->birth_topic, sym_mosquitto_strerror(rc));
 	}
 	mark_all(m);
 	flush(m);
@@ -563,12 +566,12 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 		return;
 	if (m->connected)
 		log_warning("MQTT: lost the broker %s:%u (%s); reconnecting with backoff.", m->host,
-			    m->port, mosquitto_strerror(rc));
+			    m->port, sym_mosquitto_strerror(rc));
 	else if (rc != MOSQ_ERR_CONN_REFUSED)
 		log_full(failure_level(m),
 			 "MQTT: cannot connect to %s:%u: %s; retrying with "
 			 "backoff.",
-			 m->host, m->port, mosquitto_strerror(rc));
+			 m->host, m->port, sym_mosquitto_strerror(rc));
 	schedule_retry(m);
 }
 
@@ -592,18 +595,18 @@ static int configure(struct cd_mqtt *m)
 {
 	int rc;
 
-	mosquitto_connect_callback_set(m->mosq, on_connect);
-	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
-	mosquitto_publish_callback_set(m->mosq, on_publish);
-	mosquitto_message_callback_set(m->mosq, on_message);
-	rc = mosquitto_will_set(m->mosq, m->status_topic, 7, "offline", 1, true);
+	sym_mosquitto_connect_callback_set(m->mosq, on_connect);
+	sym_mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+	sym_mosquitto_publish_callback_set(m->mosq, on_publish);
+	sym_mosquitto_message_callback_set(m->mosq, on_message);
+	rc = sym_mosquitto_will_set(m->mosq, m->status_topic, 7, "offline", 1, true);
 	if (rc == MOSQ_ERR_SUCCESS && (m->username || m->password))
-		rc = mosquitto_username_pw_set(m->mosq, m->username, m->password);
+		rc = sym_mosquitto_username_pw_set(m->mosq, m->username, m->password);
 	if (rc == MOSQ_ERR_SUCCESS && m->tls) {
 		if (m->ca_file)
-			rc = mosquitto_tls_set(m->mosq, m->ca_file, NULL, NULL, NULL, NULL);
+			rc = sym_mosquitto_tls_set(m->mosq, m->ca_file, NULL, NULL, NULL, NULL);
 		else
-			rc = mosquitto_int_option(m->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
+			rc = sym_mosquitto_int_option(m->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
 	}
 	return rc;
 }
@@ -616,26 +619,26 @@ static void connect_start(struct cd_mqtt *m)
 	m->connected = false;
 	m->queued = 0;
 	/* A fresh client each time: nothing queued in the last connection survives. */
-	rc = mosquitto_reinitialise(m->mosq, NULL, true, m);
+	rc = sym_mosquitto_reinitialise(m->mosq, NULL, true, m);
 	if (rc == MOSQ_ERR_SUCCESS)
 		rc = configure(m);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		log_full(failure_level(m), "MQTT: cannot set up the client for %s:%u: %s.", m->host,
-			 m->port, mosquitto_strerror(rc));
+			 m->port, sym_mosquitto_strerror(rc));
 		schedule_retry(m);
 		return;
 	}
-	rc = mosquitto_connect_async(m->mosq, m->host, (int)m->port, KEEPALIVE_S);
+	rc = sym_mosquitto_connect_async(m->mosq, m->host, (int)m->port, KEEPALIVE_S);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		log_full(failure_level(m),
 			 "MQTT: cannot connect to %s:%u: %s; retrying with "
 			 "backoff.",
 			 m->host, m->port,
-			 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+			 rc == MOSQ_ERR_ERRNO ? strerror(errno) : sym_mosquitto_strerror(rc));
 		schedule_retry(m);
 		return;
 	}
-	fd = mosquitto_socket(m->mosq);
+	fd = sym_mosquitto_socket(m->mosq);
 	if (fd < 0) {
 		schedule_retry(m);
 		return;
@@ -698,13 +701,12 @@ int cd_mqtt_new(sd_event *event, const struct cd_mqtt_config *c, const struct cd
 		struct cd_mqtt **ret)
 {
 	_cleanup_(cd_mqtt_freep) struct cd_mqtt *m = NULL;
-	static bool lib_ready;
 	int r;
 
-	if (!lib_ready) {
-		mosquitto_lib_init();
-		lib_ready = true;
-	}
+	/* libmosquitto (and its OpenSSL) is mapped only from here on. */
+	r = cd_mqtt_dlopen();
+	if (r < 0)
+		return r;
 	if (!front || !front->ops)
 		return log_error_errno(EINVAL, "MQTT: no front-end contract to publish.");
 	m = calloc(1, sizeof(*m));
@@ -754,7 +756,7 @@ int cd_mqtt_new(sd_event *event, const struct cd_mqtt_config *c, const struct cd
 	if (m->tls && m->ca_file && access(m->ca_file, R_OK) < 0)
 		return log_error_errno(errno, "MQTT: cannot read [mqtt] ca_file %s: %m",
 				       m->ca_file);
-	m->mosq = mosquitto_new(NULL, true, m);
+	m->mosq = sym_mosquitto_new(NULL, true, m);
 	if (!m->mosq)
 		return log_error_errno(errno ? errno : ENOMEM,
 				       "MQTT: cannot create the client: %m");
@@ -789,10 +791,10 @@ struct cd_mqtt *cd_mqtt_free(struct cd_mqtt *m)
 			/* Not a crash: say offline ourselves (a clean disconnect sends no will). */
 			m->queued = 0;
 			(void)publish(m, m->status_topic, "offline", 0, true);
-			(void)mosquitto_disconnect(m->mosq);
-			(void)mosquitto_loop_write(m->mosq, 1);
+			(void)sym_mosquitto_disconnect(m->mosq);
+			(void)sym_mosquitto_loop_write(m->mosq, 1);
 		}
-		mosquitto_destroy(m->mosq);
+		sym_mosquitto_destroy(m->mosq);
 	}
 	m->retry_timer = sd_event_source_disable_unref(m->retry_timer);
 	m->tick_timer = sd_event_source_disable_unref(m->tick_timer);

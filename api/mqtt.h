@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * MQTT front end with Home Assistant discovery (DESIGN §9.6), through
- * libmosquitto on cardiod's sd-event loop: the client's socket is an io
- * source (EPOLLOUT only while libmosquitto has bytes to write), a 1 s timer
- * runs mosquitto_loop_misc() (keep-alive), and no thread is ever started.
+ * libmosquitto (dlopen()ed only when used, see mqtt-dl.h) on cardiod's
+ * sd-event loop: the client's socket is an io source (EPOLLOUT only while
+ * libmosquitto has bytes to write), a 1 s timer runs mosquitto_loop_misc()
+ * (keep-alive), and no thread is ever started.
  * The connect is non-blocking and the broker is a numeric address
  * (the daemon's configuration refuses names: no getaddrinfo() on the loop).
  *
@@ -60,11 +61,12 @@ struct cd_mqtt_config {
 struct cd_mqtt;
 
 /*
- * Reads the password file (once, now), checks the CA file, subscribes to
+ * Loads libmosquitto (dlopen(), the first time: cardiod does not link it),
+ * reads the password file (once, now), checks the CA file, subscribes to
  * front->events (front is copied; its hub and userdata must outlive the
  * publisher) and starts connecting; a broker that is down is retried with
- * backoff.  Returns 0, or a negative errno after logging why (bad
- * password or CA file).
+ * backoff.  Returns 0, or a negative errno after logging why (no
+ * libmosquitto, bad password or CA file).
  */
 int cd_mqtt_new(sd_event *event, const struct cd_mqtt_config *config, const struct cd_front *front,
 		struct cd_mqtt **ret);

@@ -18,6 +18,10 @@ Scenarios, each with its own temp dir, broker and cardiod (--simulate):
               cardiod retries (a second TCP connection arrives)
   rooms       four cardiods (topic_prefix per instance), one broker: every
               strap appears once, with unique ids
+  dlopen      libmosquitto is dlopen()ed only when [mqtt] url is set: a
+              cardiod without it maps neither libmosquitto nor libcrypto
+              (/proc/PID/maps), one with it maps libmosquitto and publishes,
+              and one that cannot load it refuses to start and says why
   forget      api/mqtt.c alone behind a fake contract (mqtt-driver.c): a
               strap the contract no longer lists has its configs removed
               with empty retained payloads; the intensity-minute sensors
@@ -40,7 +44,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from daemon_helpers import Checker, Daemon, wait_for  # noqa: E402
+from daemon_helpers import Checker, Daemon, wait_for, wrapper  # noqa: E402
 
 SKIP = 77
 OBJECTS = ("heart_rate", "zone", "battery", "connectivity")
@@ -494,6 +498,56 @@ def scenario_rooms(exe, tmp):
         broker.stop()
 
 
+def mapped_libs(pid):
+    """The file names of the shared objects pid maps."""
+    with open("/proc/%d/maps" % pid) as f:
+        return {os.path.basename(line.split()[5]) for line in f if len(line.split()) >= 6}
+
+
+def scenario_dlopen(exe, tmp):
+    off = start_cardiod(exe, tmp, "n", {})
+    try:
+        libs = mapped_libs(off.proc.pid)
+        bad = sorted(lib for lib in libs if "libmosquitto" in lib or "libcrypto" in lib)
+        c.check(not bad and any(lib.startswith("libc.so") for lib in libs),
+                "dlopen: without [mqtt] url nothing of libmosquitto or libcrypto is mapped (%s)"
+                % bad)
+        c.check(off.stop() == 0, "dlopen: cardiod without MQTT exits 0")
+    finally:
+        off.stop()
+    broker = Broker(tmp)
+    sub = Sub(broker.port)
+    on = start_cardiod(exe, tmp, "y", {"url": "mqtt://127.0.0.1:%d" % broker.port,
+                                       "topic_prefix": "cardiod/test-y"})
+    try:
+        c.check(wait_for(lambda: sub.last("cardiod/test-y/status") == "online", 30),
+                "dlopen: with [mqtt] url cardiod publishes")
+        libs = mapped_libs(on.proc.pid)
+        c.check(any(lib.startswith("libmosquitto.so") for lib in libs),
+                "dlopen: with [mqtt] url libmosquitto is mapped")
+        c.check(on.stop() == 0, "dlopen: cardiod with MQTT exits 0")
+    finally:
+        on.stop()
+        sub.stop()
+        broker.stop()
+    # A libmosquitto.so.1 that is not a library, found first: cardiod refuses to start.
+    fake = os.path.join(tmp, "fakelib")
+    os.mkdir(fake)
+    open(os.path.join(fake, "libmosquitto.so.1"), "w").close()
+    conf = os.path.join(tmp, "f.conf")
+    with open(conf, "w") as f:
+        f.write("[mqtt]\nurl = mqtt://127.0.0.1:1\n")
+    env = dict(os.environ, LD_LIBRARY_PATH=fake)
+    env.pop("NOTIFY_SOCKET", None)
+    p = subprocess.run([*wrapper(), exe, "-c", conf, "--db", os.path.join(tmp, "f.db"),
+                        "--token-file", os.path.join(tmp, "f.token"), "--simulate",
+                        "--listen", "127.0.0.1:0", "--bus", "none", "--no-ble", "--no-ant"],
+                       capture_output=True, text=True, timeout=30, env=env)
+    c.check(p.returncode != 0 and "libmosquitto1" in p.stderr,
+            "dlopen: without a loadable libmosquitto cardiod refuses to start and names "
+            "libmosquitto1 (%d, %s)" % (p.returncode, p.stderr[-300:]))
+
+
 def scenario_forget(driver, tmp):
     broker = Broker(tmp)
     sub = Sub(broker.port)
@@ -540,6 +594,7 @@ SCENARIOS = {
     "tls": scenario_tls,
     "silent": scenario_silent,
     "rooms": scenario_rooms,
+    "dlopen": scenario_dlopen,
     "forget": scenario_forget,
 }
 
