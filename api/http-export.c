@@ -105,8 +105,9 @@ static int summary_of(const cJSON *j, struct cd_export_summary *s)
 }
 
 /* Stage the next piece: 1, 0 at the end, or a negative errno. */
-static int stage_next(struct export_stream *st)
+static int stage_next(void *userdata)
 {
+	struct export_stream *st = userdata;
 	struct cd_sample x;
 	int r;
 
@@ -145,25 +146,12 @@ static int stage_next(struct export_stream *st)
 	return -EINVAL;
 }
 
-/* The refill of export_read(): a failure there can only cut the answer short. */
-static int export_refill(void *userdata)
-{
-	struct export_stream *st = userdata;
-	int r = stage_next(st);
-
-	if (r < 0)
-		log_warning_errno(r, "HTTP: export failed after %" PRIu64
-				  " samples: %m; the answer is cut short",
-				  st->n);
-	return r;
-}
-
 static ssize_t export_read(void *cls, uint64_t offset, char *out, size_t max)
 {
 	struct export_stream *st = cls;
 
 	(void)offset;
-	return cd_http_stage_read(&st->stage, out, max, export_refill, st);
+	return cd_http_stage_read(&st->stage, out, max, stage_next, st);
 }
 
 /* FIT's first pass: the samples the file will hold and its data size. */
@@ -233,6 +221,8 @@ int cd_http_export_response(const struct cd_front_ops *ops, void *userdata,
 		return -ENOMEM;
 	st->format = m->export_format;
 	st->stage.first = 4096;
+	st->stage.what = "the export";
+	st->stage.count = &st->n;
 	if (st->format == CD_EXPORT_FIT) {
 		r = fit_count(ops, userdata, m->id, &sum, &st->limit, &data_size);
 		if (r < 0)

@@ -248,8 +248,9 @@ static int stage_json(struct samples_stream *st, const struct cd_sample *x)
 }
 
 /* Stage the next piece of the answer: 1, 0 at its end, or a negative errno. */
-static int stage_next(struct samples_stream *st)
+static int stage_next(void *userdata)
 {
+	struct samples_stream *st = userdata;
 	struct cd_sample x;
 	const char *head;
 	int r;
@@ -284,25 +285,12 @@ static int stage_next(struct samples_stream *st)
 	return 0;
 }
 
-/* The refill of samples_read(): a failure there can only cut the answer short. */
-static int samples_refill(void *userdata)
-{
-	struct samples_stream *st = userdata;
-	int r = stage_next(st);
-
-	if (r < 0)
-		log_warning_errno(r, "HTTP: reading the samples failed after %" PRIu64
-				  " of them: %m; the answer is cut short",
-				  st->n);
-	return r;
-}
-
 static ssize_t samples_read(void *cls, uint64_t offset, char *out, size_t max)
 {
 	struct samples_stream *st = cls;
 
 	(void)offset;
-	return cd_http_stage_read(&st->stage, out, max, samples_refill, st);
+	return cd_http_stage_read(&st->stage, out, max, stage_next, st);
 }
 
 static enum MHD_Result respond_samples(struct cd_http *h, struct MHD_Connection *c,
@@ -324,6 +312,8 @@ static enum MHD_Result respond_samples(struct cd_http *h, struct MHD_Connection 
 		return MHD_NO;
 	}
 	*st = (struct samples_stream){ .it = it, .csv = m->csv };
+	st->stage.what = "reading the samples";
+	st->stage.count = &st->n;
 	/* The head and the first sample (or the end): an early failure is still a 500. */
 	r = stage_next(st);
 	if (r > 0)

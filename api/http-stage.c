@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* The staging buffer of a streamed answer (api/http-stage.h). */
 #include <errno.h>
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "csv.h"
 #include "http-stage.h"
+#include "log.h"
 
 int cd_http_stage_reserve(struct cd_http_stage *s, size_t n)
 {
@@ -78,6 +80,9 @@ ssize_t cd_http_stage_read(struct cd_http_stage *s, char *out, size_t max,
 			break;
 		r = refill(userdata);
 		if (r < 0) {
+			log_warning_errno(r, "HTTP: %s failed after %" PRIu64 " samples: %m; the answer "
+					  "is cut short",
+					  s->what ? s->what : "an answer", s->count ? *s->count : 0);
 			s->failed = true;
 			break;
 		}

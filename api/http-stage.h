@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "sample.h"
@@ -20,6 +21,9 @@ struct cd_http_stage {
 	size_t pos, len, cap;
 	size_t first;  /* the first allocation; 0 for 1024 */
 	bool failed;   /* a refill failed: the answer is being cut short */
+	/* For the one log line of a cut answer: "HTTP: <what> failed after <*count> samples". */
+	const char *what;
+	const uint64_t *count;
 };
 
 /* Room for n more bytes at buf + len: 0 or -ENOMEM. */
@@ -39,8 +43,8 @@ int cd_http_stage_csv(struct cd_http_stage *s, const struct cd_sample *x);
 
 /*
  * Stage the next piece of an answer: > 0 when more was staged, 0 at its
- * end, or a negative errno.  A refill logs its own failure (its message
- * knows what the answer is and how far it got).
+ * end, or a negative errno (logged by cd_http_stage_read() with what and
+ * count).
  */
 typedef int (*cd_http_stage_refill_fn)(void *userdata);
 

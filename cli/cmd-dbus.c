@@ -29,6 +29,8 @@
 
 #include <systemd/sd-bus.h>
 
+#include "bus-dict.h"
+
 
 #define NAME "org.cardiod.Cardiod1"
 #define PATH "/org/cardiod/Cardiod1"
@@ -206,36 +208,6 @@ struct root_state {
 	uint32_t week_sessions;
 };
 
-/*
- * Walk the a{sv} at m: fn(m, key, userdata) reads (or skips) each value, 0
- * or more to go on, or a negative errno that ends the walk.
- */
-static int read_dict(sd_bus_message *m,
-		     int (*fn)(sd_bus_message *m, const char *key, void *userdata), void *userdata)
-{
-	int r;
-
-	r = sd_bus_message_enter_container(m, 'a', "{sv}");
-	if (r < 0)
-		return r;
-	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-		const char *key;
-
-		r = sd_bus_message_read_basic(m, 's', &key);
-		if (r < 0)
-			return r;
-		r = fn(m, key, userdata);
-		if (r < 0)
-			return r;
-		r = sd_bus_message_exit_container(m);
-		if (r < 0)
-			return r;
-	}
-	if (r < 0)
-		return r;
-	return sd_bus_message_exit_container(m);
-}
-
 /* One root property into st (a struct root_state); unknown keys are skipped. */
 static int read_root_prop(sd_bus_message *m, const char *key, void *userdata)
 {
@@ -278,7 +250,7 @@ static int read_root_prop(sd_bus_message *m, const char *key, void *userdata)
 /* Read an a{sv} of root properties into st. */
 static int read_root_props(sd_bus_message *m, struct root_state *st)
 {
-	return read_dict(m, read_root_prop, st);
+	return cd_bus_read_dict(m, read_root_prop, st);
 }
 
 static int get_root(sd_bus *bus, struct root_state *st, sd_bus_error *e)
@@ -673,7 +645,7 @@ static int summary_entry_to_json(sd_bus_message *m, const char *key, void *userd
 /* a{sv} with basic values and arrays of doubles → JSON object. */
 static int summary_to_json(sd_bus_message *m, cJSON *o)
 {
-	return read_dict(m, summary_entry_to_json, o);
+	return cd_bus_read_dict(m, summary_entry_to_json, o);
 }
 
 static void now_hms(char *buf, size_t size)

@@ -14,6 +14,7 @@
 #include <systemd/sd-bus.h>
 
 #include "ble-internal.h"
+#include "bus-dict.h"
 #include "cleanup.h"
 #include "log.h"
 
@@ -253,32 +254,28 @@ static int apply_property(struct ble *b, struct object *o, unsigned bit, const c
 	return sd_bus_message_skip(m, "v");
 }
 
+struct property_walk {
+	struct ble *b;
+	struct object *o;
+	unsigned bit;
+	bool from_signal;
+};
+
+static int walk_property(sd_bus_message *m, const char *key, void *userdata)
+{
+	struct property_walk *w = userdata;
+
+	return apply_property(w->b, w->o, w->bit, key, m, w->from_signal);
+}
+
 /* m is at an a{sv} of interface bit (0: skipped). */
 int apply_properties(struct ble *b, struct object *o, unsigned bit, sd_bus_message *m,
 		     bool from_signal)
 {
-	const char *key;
-	int r;
-
 	if (!bit || !o)
 		return sd_bus_message_skip(m, "a{sv}");
-	r = sd_bus_message_enter_container(m, 'a', "{sv}");
-	if (r < 0)
-		return r;
-	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-		r = sd_bus_message_read_basic(m, 's', &key);
-		if (r < 0)
-			return r;
-		r = apply_property(b, o, bit, key, m, from_signal);
-		if (r < 0)
-			return r;
-		r = sd_bus_message_exit_container(m);
-		if (r < 0)
-			return r;
-	}
-	if (r < 0)
-		return r;
-	return sd_bus_message_exit_container(m);
+	return cd_bus_read_dict(m, walk_property,
+				&(struct property_walk){ b, o, bit, from_signal });
 }
 
 /* m is at the a{sa{sv}} of one object. */
