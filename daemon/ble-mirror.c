@@ -278,39 +278,31 @@ int apply_properties(struct ble *b, struct object *o, unsigned bit, sd_bus_messa
 				&(struct property_walk){ b, o, bit, from_signal });
 }
 
+struct interface_walk {
+	struct ble *b;
+	const char *path;
+};
+
+static int walk_interface(sd_bus_message *m, const char *iface, void *userdata)
+{
+	struct interface_walk *w = userdata;
+	unsigned bit = iface_bit(iface);
+	struct object *o = NULL;
+
+	if (bit) {
+		o = object_get(w->b, w->path);
+		if (!o)
+			return -ENOMEM;
+		o->ifaces |= bit;
+	}
+	return apply_properties(w->b, o, bit, m, false);
+}
+
 /* m is at the a{sa{sv}} of one object. */
 static int apply_interfaces(struct ble *b, const char *path, sd_bus_message *m)
 {
-	const char *iface;
-	int r;
-
-	r = sd_bus_message_enter_container(m, 'a', "{sa{sv}}");
-	if (r < 0)
-		return r;
-	while ((r = sd_bus_message_enter_container(m, 'e', "sa{sv}")) > 0) {
-		struct object *o = NULL;
-		unsigned bit;
-
-		r = sd_bus_message_read_basic(m, 's', &iface);
-		if (r < 0)
-			return r;
-		bit = iface_bit(iface);
-		if (bit) {
-			o = object_get(b, path);
-			if (!o)
-				return -ENOMEM;
-			o->ifaces |= bit;
-		}
-		r = apply_properties(b, o, bit, m, false);
-		if (r < 0)
-			return r;
-		r = sd_bus_message_exit_container(m);
-		if (r < 0)
-			return r;
-	}
-	if (r < 0)
-		return r;
-	return sd_bus_message_exit_container(m);
+	return cd_bus_read_dict_of(m, "a{sv}", walk_interface,
+				   &(struct interface_walk){ b, path });
 }
 
 static int on_managed_objects(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
